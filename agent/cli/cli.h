@@ -1,0 +1,41 @@
+// The `tunnelguard` command line: a thin face over the agent library. Each subcommand lives in
+// its own file and registers itself here; errors from the library become one line on stderr
+// and a non-zero exit code, in one place (Fail()).
+#ifndef TUNNELGUARD_AGENT_CLI_CLI_H_
+#define TUNNELGUARD_AGENT_CLI_CLI_H_
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "cgroup.h"
+#include "result.h"
+
+namespace tg::cli {
+
+// Exit codes (documented in the README).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;      // the operation failed; stderr says why
+inline constexpr int kExitUsage = 2;        // bad flags or arguments
+inline constexpr int kExitUnsupported = 3;  // the kernel or system lacks what is needed
+
+// The subcommand chosen on the command line, run after parsing.
+using Action = std::function<int()>;
+
+// --cgroup PATH | --unit NAME, shared by every command that takes a target.
+struct TargetFlags {
+  std::string cgroup;
+  std::string unit;
+};
+void AddTargetFlags(CLI::App& sub, TargetFlags& flags, bool required);
+Result<Cgroup> OpenTarget(const TargetFlags& flags);
+
+// Prints "tunnelguard: <message>" and returns the exit code for the error's kind.
+int Fail(const Error& error);
+
+void RegisterVersion(CLI::App& app, Action& action);
+void RegisterFeatures(CLI::App& app, Action& action);
+
+}  // namespace tg::cli
+
+#endif  // TUNNELGUARD_AGENT_CLI_CLI_H_
