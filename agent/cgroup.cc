@@ -107,9 +107,9 @@ Result<Cgroup> OpenCgroup(const std::string& path) {
   UniqueFd fd(::open(full.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) {
-      return MakeError(ErrorKind::kNotFound,
-                       "no such cgroup: " + path + " (looked for " + full +
-                           "); give a directory under the cgroup2 mount " + *mount);
+      return MakeError(ErrorKind::kNotFound, "no such cgroup: " + path + " (looked for " + full +
+                                                 "); give a directory under the cgroup2 mount " +
+                                                 *mount);
     }
     return FromErrno(errno, "cannot open cgroup " + full);
   }
@@ -117,13 +117,17 @@ Result<Cgroup> OpenCgroup(const std::string& path) {
   if (::fstatfs(fd.get(), &fs) != 0) return FromErrno(errno, "cannot statfs " + full);
   if (fs.f_type == CGROUP_SUPER_MAGIC) {
     return MakeError(ErrorKind::kInvalidArgument,
-                     full + " is a cgroup v1 directory; BPF attaches only to cgroup v2: use the "
-                            "same cgroup under the cgroup2 mount " + *mount);
+                     full +
+                         " is a cgroup v1 directory; BPF attaches only to cgroup v2: use the "
+                         "same cgroup under the cgroup2 mount " +
+                         *mount);
   }
   if (fs.f_type != CGROUP2_SUPER_MAGIC) {
     return MakeError(ErrorKind::kInvalidArgument,
-                     full + " is not a cgroup directory; give a directory under the cgroup2 "
-                            "mount " + *mount);
+                     full +
+                         " is not a cgroup directory; give a directory under the cgroup2 "
+                         "mount " +
+                         *mount);
   }
   auto id = CgroupId(fd.get());
   if (!id.ok()) return id.error();
@@ -140,16 +144,17 @@ Result<Cgroup> OpenUnitCgroup(const std::string& unit) {
   const char* iface = UnitInterface(unit);
   if (iface == nullptr) {
     return MakeError(ErrorKind::kInvalidArgument,
-                     "'" + unit + "' is not a unit name with a cgroup; give e.g. "
-                                  "cloudflared-tunnel.service");
+                     "'" + unit +
+                         "' is not a unit name with a cgroup; give e.g. "
+                         "cloudflared-tunnel.service");
   }
   sd_bus* raw = nullptr;
   int r = sd_bus_open_system(&raw);
   std::unique_ptr<sd_bus, BusDeleter> bus(raw);
   if (r < 0) {
-    return MakeError(ErrorKind::kUnsupported,
-                     "cannot reach systemd on the system bus to resolve " + unit + " (" +
-                         std::strerror(-r) + "); is systemd PID 1? Use --cgroup PATH instead");
+    return MakeError(ErrorKind::kUnsupported, "cannot reach systemd on the system bus to resolve " +
+                                                  unit + " (" + std::strerror(-r) +
+                                                  "); is systemd PID 1? Use --cgroup PATH instead");
   }
   sd_bus_error err = SD_BUS_ERROR_NULL;
   sd_bus_message* reply = nullptr;
@@ -170,8 +175,8 @@ Result<Cgroup> OpenUnitCgroup(const std::string& unit) {
   if (object_path.empty()) return FromErrno(-r, "bad GetUnit reply for " + unit);
 
   char* cgroup = nullptr;
-  r = sd_bus_get_property_string(bus.get(), "org.freedesktop.systemd1", object_path.c_str(),
-                                 iface, "ControlGroup", &err, &cgroup);
+  r = sd_bus_get_property_string(bus.get(), "org.freedesktop.systemd1", object_path.c_str(), iface,
+                                 "ControlGroup", &err, &cgroup);
   std::unique_ptr<char, decltype(&free)> cgroup_owner(cgroup, &free);
   if (r < 0) {
     std::string why = err.message != nullptr ? err.message : std::strerror(-r);
@@ -179,8 +184,9 @@ Result<Cgroup> OpenUnitCgroup(const std::string& unit) {
     return MakeError(ErrorKind::kInternal, "cannot read ControlGroup of " + unit + ": " + why);
   }
   if (cgroup == nullptr || cgroup[0] == '\0') {
-    return MakeError(ErrorKind::kNotFound, unit + " has no cgroup (it is not running); start "
-                                                  "it, or attach from its ExecStartPre=");
+    return MakeError(ErrorKind::kNotFound, unit +
+                                               " has no cgroup (it is not running); start "
+                                               "it, or attach from its ExecStartPre=");
   }
   return OpenCgroup(cgroup);
 }

@@ -1,8 +1,8 @@
 #include "kernel_features.h"
 
 #include <sys/mount.h>
-#include <sys/utsname.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 
 #include <algorithm>
 #include <fstream>

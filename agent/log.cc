@@ -19,8 +19,8 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
   char buf[1024];
   const int n = std::vsnprintf(buf, sizeof(buf), format, args);
   if (n <= 0) return 0;
-  std::string_view line(buf, static_cast<size_t>(n) < sizeof(buf) ? static_cast<size_t>(n)
-                                                                   : sizeof(buf) - 1);
+  std::string_view line(
+      buf, static_cast<size_t>(n) < sizeof(buf) ? static_cast<size_t>(n) : sizeof(buf) - 1);
   while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   Write(ours, std::string("libbpf: ").append(line));
   return n;

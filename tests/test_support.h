@@ -20,15 +20,15 @@ inline bool InCi() {
 }  // namespace tg::testing
 
 // Skips (outside CI) or fails (in CI) the current test when `cond` is false.
-#define TG_REQUIRE(cond, why)                                                      \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      if (::tg::testing::InCi()) {                                                 \
-        FAIL() << "cannot run in CI: " << (why);                                   \
-      } else {                                                                     \
-        GTEST_SKIP() << "skipped outside CI: " << (why);                           \
-      }                                                                            \
-    }                                                                              \
+#define TG_REQUIRE(cond, why)                            \
+  do {                                                   \
+    if (!(cond)) {                                       \
+      if (::tg::testing::InCi()) {                       \
+        FAIL() << "cannot run in CI: " << (why);         \
+      } else {                                           \
+        GTEST_SKIP() << "skipped outside CI: " << (why); \
+      }                                                  \
+    }                                                    \
   } while (0)
 
 #define TG_REQUIRE_ROOT() TG_REQUIRE(::geteuid() == 0, "needs root (BPF, cgroups)")

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  build-essential cmake ninja-build pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libsystemd-dev libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   clang-format clang-tidy

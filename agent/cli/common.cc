@@ -8,8 +8,8 @@ void AddTargetFlags(CLI::App& sub, TargetFlags& flags, bool required) {
   auto* cg = sub.add_option("--cgroup", flags.cgroup,
                             "target cgroup v2 directory (absolute, or relative to the cgroup2 "
                             "mount)");
-  auto* unit = sub.add_option("--unit", flags.unit,
-                              "target systemd unit; its cgroup is asked from systemd");
+  auto* unit =
+      sub.add_option("--unit", flags.unit, "target systemd unit; its cgroup is asked from systemd");
   cg->excludes(unit);
   if (required) {
     auto* group = sub.add_option_group("target", "what to guard or measure");

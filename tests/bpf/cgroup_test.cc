@@ -1,10 +1,10 @@
 // Real cgroups on this host: resolution, ids and the errors users see.
+#include "cgroup.h"
+
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
-#include "cgroup.h"
 #include "test_support.h"
 
 namespace tg {

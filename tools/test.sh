@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages), builds tunnelguard, and runs every test
+# through ctest: unit, bpf (this host's kernel), vm (stock Debian kernels under QEMU), e2e.
+# Usage: sudo ./tools/test.sh [extra ctest args, e.g. -L unit or -R smoke]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "test.sh: the tests load BPF programs and make cgroups: run as root (sudo $0)" >&2
+  exit 1
+fi
+./tools/install-deps.sh
+cmake -S . -B build -G Ninja >/dev/null
+cmake --build build -j"$(nproc)"
+cd build
+# Serial on purpose: timing-sensitive tests (latency accuracy) and QEMU guests share 2 cores.
+exec ctest --output-on-failure --timeout 900 "$@"
