@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The built-in demo: installs what it needs, builds tunnelguard, and runs its main job on a
+# stand-in tunnel —
+#   demo "tunnel": a keep-alive HTTP client in its own cgroup (like cloudflared's origin pool)
+#   demo "Traefik": nginx on a free loopback port, proxying to a small backend service
+#   tunnelguard: attached to the demo tunnel's cgroup, printing what it sees
+# Runs until Ctrl-C (or --duration N seconds), then removes everything it made: processes,
+# the cgroup, bpffs pins and temp files — also when interrupted.
+# Usage: sudo ./tools/demo.sh [--duration N] [--interval S]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+duration=0
+interval=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=${2:?--duration needs seconds}; shift 2 ;;
+    --interval) interval=${2:?--interval needs seconds}; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown argument '$1' (try --duration N or --interval S)" >&2; exit 2 ;;
+  esac
+done
+if [ "$(id -u)" != 0 ]; then
+  echo "demo: tunnelguard loads BPF programs and makes a cgroup: run as root (sudo $0)" >&2
+  exit 1
+fi
+
+./tools/install-deps.sh
+cmake -S . -B build -G Ninja >/dev/null
+cmake --build build -j"$(nproc)" | tail -n 1
+tg=$root/build/agent/tunnelguard
+
+# --- everything we make is recorded here and removed by cleanup() ---------------------------
+work=$(mktemp -d /tmp/tunnelguard-demo.XXXXXX)
+chmod 755 "$work"  # nginx's workers (www-data) read the demo site from here
+cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$cg2" ] || { echo "demo: no cgroup2 mount in /proc/mounts" >&2; exit 1; }
+cgroup="$cg2/tunnelguard-demo-$$"
+pids=()
+
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -d "$cgroup" ]; then
+    # Anything still in the demo cgroup (children of the client) goes too.
+    while read -r p; do kill "$p" 2>/dev/null || true; done <"$cgroup/cgroup.procs"
+    for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cgroup" 2>/dev/null && break; sleep 0.2; done
+  fi
+  rm -rf "$work"
+  echo "demo: cleaned up (processes, cgroup $cgroup, $work)"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 20000))
+    ss -Htln "sport = :$port" | grep -q . || { echo "$port"; return; }
+  done
+}
+
+# --- demo "Traefik": nginx on loopback -------------------------------------------------------
+port=$(free_port)
+mkdir -p "$work/nginx/www"
+echo "hello from the demo origin" >"$work/nginx/www/index.html"
+cat >"$work/nginx/nginx.conf" <<NGINX
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:$port;
+    root $work/nginx/www;
+  }
+}
+NGINX
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+pids+=($!)
+echo "demo: nginx (standing in for Traefik's 'web' entry point) on 127.0.0.1:$port"
+
+# --- demo "tunnel": a keep-alive client in its own cgroup ------------------------------------
+mkdir "$cgroup"
+(
+  echo $BASHPID >"$cgroup/cgroup.procs"
+  # One curl process reuses one connection for a batch of requests, like cloudflared's
+  # keep-alive origin pool; a short pause between batches keeps the rate modest.
+  args=()
+  for _ in $(seq 50); do args+=(-o /dev/null "http://127.0.0.1:$port/"); done
+  while :; do
+    curl -s "${args[@]}" || true
+    sleep 0.2
+  done
+) &
+pids+=($!)
+echo "demo: stand-in tunnel (keep-alive HTTP client) in cgroup $cgroup"
+echo
+
+# --- tunnelguard -----------------------------------------------------------------------------
+echo "== tunnelguard features =="
+"$tg" features
+echo
+echo "== demo running$([ "$duration" -gt 0 ] && echo " for ${duration}s" || echo "; Ctrl-C to stop") =="
+elapsed=0
+while [ "$duration" -eq 0 ] || [ "$elapsed" -lt "$duration" ]; do
+  sleep "$interval"
+  elapsed=$((elapsed + interval))
+  printf 'demo: %3ss: tunnel cgroup holds %s processes\n' "$elapsed" \
+    "$(wc -l <"$cgroup/cgroup.procs")"
+done
