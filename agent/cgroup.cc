@@ -98,7 +98,9 @@ Result<Cgroup> OpenCgroup(const std::string& path) {
   if (!mount.ok()) return mount.error();
   std::string full = path;
   struct stat st {};
-  if (path.empty() || path[0] != '/' || (::stat(path.c_str(), &st) != 0 && errno == ENOENT)) {
+  const bool under_mount = StartsWith(path, *mount + "/") || path == *mount;
+  if (path.empty() || path[0] != '/' ||
+      (!under_mount && ::stat(path.c_str(), &st) != 0 && errno == ENOENT)) {
     // Not an existing absolute path: read it as relative to the cgroup2 mount.
     full = *mount + (path.empty() || path[0] != '/' ? "/" : "") + path;
   }

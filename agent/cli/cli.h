@@ -30,11 +30,16 @@ struct TargetFlags {
 void AddTargetFlags(CLI::App& sub, TargetFlags& flags, bool required);
 Result<Cgroup> OpenTarget(const TargetFlags& flags);
 
+// Applies a `key = value` file (config_file.h) to `sub`'s long flags; flags already given on
+// the command line win. Errors name the file, the line and the key.
+Status ApplyConfigFile(CLI::App& sub, const std::string& path);
+
 // Prints "tunnelguard: <message>" and returns the exit code for the error's kind.
 int Fail(const Error& error);
 
 void RegisterVersion(CLI::App& app, Action& action);
 void RegisterFeatures(CLI::App& app, Action& action);
+void RegisterRun(CLI::App& app, Action& action);
 
 }  // namespace tg::cli
 

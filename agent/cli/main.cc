@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   Action action;
   RegisterVersion(app, action);
   RegisterFeatures(app, action);
+  RegisterRun(app, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,47 @@
+// `tunnelguard run`: the long-running agent. It finds the tunnel's cgroup (waiting for it when
+// the tunnel has not started yet — the agent is ordered before it), follows it across tunnel
+// restarts, serves /metrics, and speaks systemd's notify protocol. What it attaches to the
+// cgroup is a list of TargetComponents, so each concern (latency, enforcement) plugs in alone.
+#ifndef TUNNELGUARD_AGENT_DAEMON_DAEMON_H_
+#define TUNNELGUARD_AGENT_DAEMON_DAEMON_H_
+
+#include <prometheus/collectable.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cgroup.h"
+#include "result.h"
+
+namespace tg::daemon {
+
+// One concern attached to the target cgroup. OnTarget() is called with each new incarnation of
+// the cgroup (first sight, and after the tunnel's cgroup was removed and re-created).
+class TargetComponent {
+ public:
+  virtual ~TargetComponent() = default;
+  virtual const char* name() const = 0;
+  virtual Status OnTarget(const Cgroup& cgroup) = 0;
+  // Called once on shutdown; `detach` asks to remove pinned enforcement too.
+  virtual void OnShutdown(bool detach) = 0;
+  // Collectables this component exports (read at scrape time).
+  virtual std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() = 0;
+};
+
+struct DaemonOptions {
+  std::string unit;    // --unit (used when cgroup is empty)
+  std::string cgroup;  // --cgroup
+  std::string metrics_listen;
+  bool detach_on_exit = false;
+  // How often the target is re-resolved to notice a re-created cgroup.
+  std::chrono::milliseconds poll_interval{500};
+};
+
+// Runs until SIGTERM/SIGINT. Returns the process exit code.
+int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponent>> components);
+
+}  // namespace tg::daemon
+
+#endif  // TUNNELGUARD_AGENT_DAEMON_DAEMON_H_

@@ -1,0 +1,195 @@
+// `tunnelguard run` as systemd and Prometheus see it: the notify protocol on a real socket,
+// the tunnel's cgroup disappearing and coming back, /metrics checked by promtool and scraped
+// by a real Prometheus.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <fstream>
+
+#include "subprocess.h"
+#include "test_support.h"
+#include "unique_fd.h"
+
+namespace tg {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::FreeTcpPort;
+using testing::HttpGet;
+using testing::Subprocess;
+using testing::TempDir;
+using testing::TestCgroup;
+using testing::WaitFor;
+
+// A NOTIFY_SOCKET listener, as systemd has for a Type=notify service.
+class NotifyListener {
+ public:
+  explicit NotifyListener(const std::string& path) : path_(path) {
+    fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+    bound_ = ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  bool bound() const { return bound_; }
+  // Reads every datagram that has arrived; returns true when one contains `needle`.
+  bool Saw(const std::string& needle) {
+    char buf[4096];
+    ssize_t n = 0;
+    while ((n = ::recv(fd_.get(), buf, sizeof(buf), 0)) > 0) {
+      messages_.emplace_back(buf, static_cast<size_t>(n));
+    }
+    for (const auto& m : messages_) {
+      if (m.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+  int Count(const std::string& needle) {
+    Saw("");
+    int c = 0;
+    for (const auto& m : messages_) c += m.find(needle) != std::string::npos ? 1 : 0;
+    return c;
+  }
+  void Clear() {
+    Saw("");
+    messages_.clear();
+  }
+
+ private:
+  std::string path_;
+  UniqueFd fd_;
+  bool bound_ = false;
+  std::vector<std::string> messages_;
+};
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TG_REQUIRE_ROOT();
+    cgroup_ = std::make_unique<TestCgroup>("tg-daemon-test");
+    ASSERT_TRUE(cgroup_->ok());
+    port_ = FreeTcpPort();
+    log_ = dir_.path() + "/agent.log";
+  }
+  std::string Log() {
+    std::ifstream f(log_);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+  Subprocess StartAgent(std::vector<std::pair<std::string, std::string>> env,
+                        std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {TG_BINARY,          "run",
+                                     "--cgroup",         cgroup_->path(),
+                                     "--metrics-listen", "127.0.0.1:" + std::to_string(port_)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return Subprocess::Start(argv, {std::move(env), log_, ""});
+  }
+  TempDir dir_;
+  std::unique_ptr<TestCgroup> cgroup_;
+  int port_ = 0;
+  std::string log_;
+};
+
+TEST_F(DaemonTest, SpeaksTheNotifyProtocolAndFollowsTheCgroup) {
+  NotifyListener notify(dir_.path() + "/notify.sock");
+  ASSERT_TRUE(notify.bound());
+  auto agent =
+      StartAgent({{"NOTIFY_SOCKET", dir_.path() + "/notify.sock"}, {"WATCHDOG_USEC", "200000"}});
+  ASSERT_TRUE(WaitFor([&] { return notify.Saw("READY=1"); }, milliseconds(10000))) << Log();
+  EXPECT_TRUE(notify.Saw("STATUS=guarding ")) << Log();
+  // WatchdogSec=200ms: pings at least every 100 ms.
+  notify.Clear();
+  std::this_thread::sleep_for(milliseconds(1000));
+  EXPECT_GE(notify.Count("WATCHDOG=1"), 5) << Log();
+
+  // The tunnel stops (its cgroup goes) and starts again (a new cgroup, a new id).
+  ASSERT_EQ(::rmdir(cgroup_->path().c_str()), 0);
+  EXPECT_TRUE(WaitFor([&] { return notify.Saw("STATUS=waiting for "); }, milliseconds(5000)))
+      << Log();
+  ASSERT_EQ(::mkdir(cgroup_->path().c_str(), 0755), 0);
+  notify.Clear();
+  EXPECT_TRUE(WaitFor([&] { return notify.Saw("STATUS=guarding "); }, milliseconds(5000))) << Log();
+  EXPECT_NE(Log().find("re-created"), std::string::npos) << Log();
+
+  agent.Signal(SIGTERM);
+  auto code = agent.Wait(milliseconds(5000));
+  ASSERT_TRUE(code.has_value()) << "agent did not stop on SIGTERM";
+  EXPECT_EQ(*code, 0) << Log();
+  EXPECT_TRUE(notify.Saw("STOPPING=1"));
+}
+
+TEST_F(DaemonTest, WaitsForATargetThatDoesNotExistYetAndIsReady) {
+  ASSERT_EQ(::rmdir(cgroup_->path().c_str()), 0);  // the tunnel has not started yet
+  NotifyListener notify(dir_.path() + "/notify.sock");
+  auto agent = StartAgent({{"NOTIFY_SOCKET", dir_.path() + "/notify.sock"}});
+  // Ready anyway: the tunnel is ordered after the agent and must not deadlock on it.
+  ASSERT_TRUE(WaitFor([&] { return notify.Saw("READY=1"); }, milliseconds(10000))) << Log();
+  EXPECT_TRUE(notify.Saw("STATUS=waiting for ")) << Log();
+  ASSERT_EQ(::mkdir(cgroup_->path().c_str(), 0755), 0);
+  EXPECT_TRUE(WaitFor([&] { return notify.Saw("STATUS=guarding "); }, milliseconds(5000))) << Log();
+}
+
+TEST_F(DaemonTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
+  auto agent = StartAgent({});
+  std::optional<std::string> body;
+  ASSERT_TRUE(
+      WaitFor([&] { return (body = HttpGet(port_, "/metrics")).has_value(); }, milliseconds(10000)))
+      << Log();
+  EXPECT_NE(body->find("tunnelguard_build_info{"), std::string::npos) << *body;
+
+  // promtool's linter: naming, units, help texts.
+  {
+    std::ofstream(dir_.path() + "/metrics.txt") << *body;
+    auto [rc, out] =
+        testing::RunCommand("promtool check metrics < " + dir_.path() + "/metrics.txt");
+    // prometheus-cpp's own exposer_* metrics are not ours to rename; ours must be clean.
+    std::string ours;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("tunnelguard_") != std::string::npos) ours += line + "\n";
+    }
+    EXPECT_EQ(ours, "") << out;
+  }
+
+  // A real Prometheus, scraping every second.
+  const int prom_port = FreeTcpPort();
+  std::ofstream(dir_.path() + "/prometheus.yml")
+      << "global:\n  scrape_interval: 1s\n"
+      << "scrape_configs:\n  - job_name: tunnelguard\n    static_configs:\n"
+      << "      - targets: ['127.0.0.1:" << port_ << "']\n";
+  auto prom = Subprocess::Start({"prometheus", "--config.file=" + dir_.path() + "/prometheus.yml",
+                                 "--storage.tsdb.path=" + dir_.path() + "/tsdb",
+                                 "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+                                {{}, dir_.path() + "/prometheus.log", ""});
+  std::optional<std::string> result;
+  const bool scraped = WaitFor(
+      [&] {
+        result = HttpGet(prom_port, "/api/v1/query?query=tunnelguard_build_info%3D%3D1");
+        return result && result->find("\"version\":\"") != std::string::npos;
+      },
+      milliseconds(30000));
+  EXPECT_TRUE(scraped) << (result ? *result : "no answer from Prometheus");
+  auto up = HttpGet(prom_port, "/api/v1/query?query=up%7Bjob%3D%22tunnelguard%22%7D");
+  ASSERT_TRUE(up.has_value());
+  EXPECT_NE(up->find("\"1\"]"), std::string::npos) << *up;
+}
+
+TEST_F(DaemonTest, ConfigFileSetsFlagsAndFlagsWin) {
+  const std::string conf = dir_.path() + "/tunnelguard.conf";
+  std::ofstream(conf) << "# test\nmetrics-listen = 127.0.0.1:1\ncgroup = " << cgroup_->path()
+                      << "\n";
+  // The command line's --metrics-listen wins over the file's unusable port 1.
+  auto agent = StartAgent({}, {"--config", conf});
+  EXPECT_TRUE(WaitFor([&] { return HttpGet(port_, "/metrics").has_value(); }, milliseconds(10000)))
+      << Log();
+
+  std::ofstream(conf) << "metrics-listen = 127.0.0.1:0\nfamilies-typo = inet\n";
+  auto [rc, out] = testing::RunCommand(std::string(TG_BINARY) + " run --config " + conf);
+  EXPECT_EQ(rc, 2);
+  EXPECT_NE(out.find(conf + ":2: unknown key 'families-typo'"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace tg

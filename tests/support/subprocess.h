@@ -1,0 +1,87 @@
+// Real processes for tests: start a program (the agent, nginx, Prometheus), talk to it, and be
+// sure it is gone when the test ends, pass or fail.
+#ifndef TUNNELGUARD_TESTS_SUPPORT_SUBPROCESS_H_
+#define TUNNELGUARD_TESTS_SUPPORT_SUBPROCESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tg::testing {
+
+class Subprocess {
+ public:
+  struct Options {
+    std::vector<std::pair<std::string, std::string>> env;  // added to the environment
+    std::string output_path;                               // stdout+stderr go here ("" = inherit)
+    std::string cgroup_dir;  // move the child into this cgroup before exec ("" = stay)
+  };
+  // Starts argv[0] (searched in PATH). Aborts the test binary on fork failure only.
+  static Subprocess Start(const std::vector<std::string>& argv, const Options& options);
+  static Subprocess Start(const std::vector<std::string>& argv) { return Start(argv, {}); }
+
+  Subprocess(Subprocess&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
+  Subprocess& operator=(Subprocess&&) = delete;
+  Subprocess(const Subprocess&) = delete;
+  ~Subprocess();  // SIGKILLs and reaps a child still running
+
+  pid_t pid() const { return pid_; }
+  void Signal(int sig) const;
+  // The exit code (128+signal when killed), or nullopt on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  bool Running();
+
+ private:
+  explicit Subprocess(pid_t pid) : pid_(pid) {}
+  pid_t pid_ = -1;
+};
+
+// Runs a command to completion and returns (exit code, stdout+stderr).
+std::pair<int, std::string> RunCommand(const std::string& shell_command);
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreeTcpPort();
+
+// GET http://127.0.0.1:port/path (HTTP/1.0). Returns the body, or nullopt on any failure.
+std::optional<std::string> HttpGet(int port, const std::string& path);
+
+// Polls `pred` every 50 ms until it is true or `timeout` passes.
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds timeout);
+
+// A fresh directory under /tmp, removed (recursively) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A fresh child of the cgroup2 mount, removed on destruction (after killing what is in it).
+class TestCgroup {
+ public:
+  explicit TestCgroup(const std::string& name_prefix);
+  ~TestCgroup();
+  TestCgroup(const TestCgroup&) = delete;
+  TestCgroup& operator=(const TestCgroup&) = delete;
+  const std::string& path() const { return path_; }
+  bool ok() const { return !path_.empty(); }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace tg::testing
+
+#include "subprocess_inl.h"
+
+#endif  // TUNNELGUARD_TESTS_SUPPORT_SUBPROCESS_H_
