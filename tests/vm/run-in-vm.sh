@@ -5,6 +5,7 @@
 #   run-in-vm.sh --kernel {6.1|6.12|newest} [--lsm LIST] [--timeout S] [--workdir DIR]
 #                [--env NAME=VALUE]... [--file PATH]... [--append KERNEL_ARGS]
 #                -- COMMAND [ARGS...]
+#   run-in-vm.sh --kernel KEY --fetch-only      (only puts the kernel into the cache)
 #
 # COMMAND is a host executable (a built test binary; it and every --file are copied into the
 # guest at their own absolute paths, with the shared libraries ldd lists) or, without a
@@ -22,9 +23,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 kernel= lsm=lockdown,capability,landlock,yama,apparmor,bpf timeout_s=120 workdir= append=
+fetch_only=0
 envs=() files=()
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -36,11 +38,12 @@ while [ $# -gt 0 ]; do
     --env) envs+=("$2"); shift 2 ;;
     --file) files+=("$2"); shift 2 ;;
     --append) append=$2; shift 2 ;;
+    --fetch-only) fetch_only=1; shift ;;
     --) shift; break ;;
     *) usage ;;
   esac
 done
-[ -n "$kernel" ] && [ $# -ge 1 ] || usage
+[ -n "$kernel" ] && { [ $# -ge 1 ] || [ $fetch_only = 1 ]; } || usage
 [[ $timeout_s =~ ^[0-9]+$ ]] || usage
 
 say() { echo "run-in-vm: $*"; }
@@ -64,6 +67,11 @@ done
 kdir=$("$here/fetch-kernel.sh" "$kernel") || cannot_run "no $kernel kernel (fetch-kernel.sh failed)"
 # shellcheck disable=SC1091
 . "$kdir/kernel.env"
+
+if [ $fetch_only = 1 ]; then
+  say "kernel $kernel = $KERNEL_RELEASE (linux-image-amd64 $KERNEL_VERSION, $KERNEL_SUITE) in $kdir"
+  exit 0
+fi
 
 cmd=("$@")
 binaries=()
