@@ -90,7 +90,7 @@ apt_opts=(
   -o "APT::Sandbox::User=$(id -un)"
 )
 echo "fetch-kernel: $key: reading ${sources[*]}" >&2
-apt-get "${apt_opts[@]}" -q=2 update >&2 || die "$key: apt-get update failed (archive unreachable?)"
+apt-get "${apt_opts[@]}" -q=2 --error-on=any update >&2 || die "$key: apt-get update failed (archive unreachable?)"
 
 # The highest linux-image-amd64 among the suites. apt's candidate would not do: backports
 # suites are NotAutomatic, so apt prefers unstable's older version over trixie-backports'.
