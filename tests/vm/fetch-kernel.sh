@@ -45,8 +45,9 @@ case $key in
 esac
 
 cache=${TUNNELGUARD_VM_CACHE:-/var/cache/tunnelguard/vm-kernels}
-mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] ||
+if ! mkdir -p "$cache" 2>/dev/null || [ ! -w "$cache" ]; then
   die "cache $cache is not writable; run as root or set TUNNELGUARD_VM_CACHE to a writable dir"
+fi
 
 link=$cache/$key
 have_kernel() { [ -f "$link/vmlinuz" ] && [ -f "$link/kernel.env" ]; }

@@ -22,7 +22,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-kernel= lsm=lockdown,capability,landlock,yama,apparmor,bpf timeout_s=120 workdir= append=
+kernel='' lsm=lockdown,capability,landlock,yama,apparmor,bpf timeout_s=120 workdir='' append=''
 fetch_only=0
 envs=() files=()
 usage() {
@@ -43,7 +43,8 @@ while [ $# -gt 0 ]; do
     *) usage ;;
   esac
 done
-[ -n "$kernel" ] && { [ $# -ge 1 ] || [ $fetch_only = 1 ]; } || usage
+[ -n "$kernel" ] || usage
+[ $# -ge 1 ] || [ $fetch_only = 1 ] || usage
 [[ $timeout_s =~ ^[0-9]+$ ]] || usage
 
 say() { echo "run-in-vm: $*"; }
@@ -61,8 +62,9 @@ cannot_run() {
 for tool in qemu-system-x86_64 cpio timeout flock; do
   command -v "$tool" >/dev/null || cannot_run "$tool not found (tools/install-deps.sh installs it)"
 done
-[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
+if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
   cannot_run "no static /bin/busybox (tools/install-deps.sh installs busybox-static)"
+fi
 
 kdir=$("$here/fetch-kernel.sh" "$kernel") || cannot_run "no $kernel kernel (fetch-kernel.sh failed)"
 # shellcheck disable=SC1091
