@@ -66,6 +66,8 @@ if [ $refresh = 0 ] && have_kernel; then
   exit 0
 fi
 
+# Holding the lock, any other work dir of this key is left over from a killed fetch.
+rm -rf "$cache/.fetch-$key."*
 work=$(mktemp -d "$cache/.fetch-$key.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
