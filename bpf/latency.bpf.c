@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * latency: tunnel -> upstream (Traefik) connect and request latency, counted in the kernel.
+ *
+ * All three programs attach to the tunnel's cgroup, so they run only for sockets created by
+ * tasks in it or its descendants, and their cost stays there (peers.md: the same programs with
+ * the client outside the cgroup cost nothing measurable).
+ *
+ *   sockops               TCP_CONNECT_CB: a connect to a configured upstream gets flow state
+ *                         (sk_storage: freed with the socket, so it cannot leak) and a start
+ *                         time; ACTIVE_ESTABLISHED_CB: connect latency; STATE_CB (-> CLOSE):
+ *                         closed / refused / timed out / reset, from sk_err; RETRANS_CB.
+ *   cgroup_skb/egress     the first payload-carrying skb after a receive starts a "turn": a
+ *                         request (or, on TLS, a handshake turn — see below).
+ *   cgroup_skb/ingress    the first payload-carrying skb of the response ends the request:
+ *                         request latency = now - start of the turn.
+ *
+ * Turn-taking works without parsing HTTP and so works over TLS. A connection whose first sent
+ * byte is 0x16 (a TLS handshake record) is a TLS connection; on it a turn is a request only if
+ * it starts with an application-data record (0x17). A handshake turn (0x16 ClientHello,
+ * 0x14/0x16 ChangeCipherSpec+Finished) becomes a request at its first later skb that starts
+ * with 0x17: TLS clients flush each handshake flight in one write, so the request that a TLS
+ * 1.3 (or resumed 1.2) client sends right behind its Finished starts a new skb.
+ * docs/latency.md says exactly what is counted and where it is not (HTTP/2 multiplexing,
+ * pipelining).
+ *
+ * Hooks chosen for portability: sockops and cgroup_skb exist on every kernel we support
+ * (4.17+; 6.1, 6.12, 7.x and this host's 6.18) and need no BPF trampoline, which this host
+ * refuses. bpf_sk_storage_get works from both (5.2+), bpf_skc_to_tcp_sock from sockops (5.9+).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "latency.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TG_AF_INET 2
+#define TG_AF_INET6 10
+#define TG_ETH_P_IP 0x0800
+#define TG_ETH_P_IPV6 0x86DD
+#define TG_IPPROTO_TCP 6
+#define TG_TCP_CLOSE 7
+#define TG_ECONNRESET 104
+#define TG_ETIMEDOUT 110
+#define TG_ECONNREFUSED 111
+#define TG_EPIPE 32
+
+#define TG_TLS_HANDSHAKE 0x16
+#define TG_TLS_APPDATA 0x17
+
+enum tg_lat_phase {
+  TG_PHASE_IDLE = 0,      /* nothing sent since the last receive */
+  TG_PHASE_REQUEST = 1,   /* a request turn is open: waiting for the response's first byte */
+  TG_PHASE_HANDSHAKE = 2, /* a TLS handshake turn is open */
+};
+
+/* Per-socket flow state; exists only for connections to a configured upstream. */
+struct tg_lat_flow {
+  __u64 t_start; /* connect start, then start of the open turn (ns, CLOCK_MONOTONIC) */
+  __u32 upstream;
+  __u8 phase;
+  __u8 tls;
+  __u8 classified; /* the first payload byte has been seen (tls is valid) */
+  __u8 established;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct tg_lat_flow);
+} tg_lat_flows SEC(".maps");
+
+/* Address -> upstream index, filled by the agent before attaching. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, TG_LAT_MAX_ADDRS);
+  __type(key, struct tg_lat_addr);
+  __type(value, __u32);
+} tg_lat_up SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, TG_LAT_MAX_UPSTREAMS * TG_LAT_KINDS);
+  __type(key, __u32);
+  __type(value, struct tg_lat_hist);
+} tg_lat_hists SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, TG_LAT_MAX_UPSTREAMS);
+  __type(key, __u32);
+  __type(value, struct tg_lat_counters);
+} tg_lat_ctrs SEC(".maps");
+
+/* Per-CPU values are still updated atomically: a softirq (ingress, or sockops run from the
+ * receive path) can interrupt a program running in process context on the same CPU, and the
+ * counts must be exact. An uncontended atomic add costs a few ns. */
+#define TG_ADD(field, n) __sync_fetch_and_add(&(field), (n))
+
+static __always_inline struct tg_lat_counters *counters(__u32 upstream) {
+  return bpf_map_lookup_elem(&tg_lat_ctrs, &upstream);
+}
+
+static __always_inline void record(__u32 upstream, __u32 kind, __u64 ns) {
+  __u32 key = upstream * TG_LAT_KINDS + kind;
+  struct tg_lat_hist *h = bpf_map_lookup_elem(&tg_lat_hists, &key);
+  if (!h) return;
+  __u32 b = tg_lat_bucket(ns);
+  /* tg_lat_bucket() already clamps, but clang folds a repeated check away and the verifier
+   * cannot follow the arithmetic: hide b from the optimizer, then bound it for the verifier. */
+  asm volatile("" : "+r"(b));
+  if (b >= TG_LAT_BUCKETS) return;
+  TG_ADD(h->buckets[b], 1);
+  TG_ADD(h->count, 1);
+  TG_ADD(h->sum_ns, ns);
+  /* The maximum is best effort under a race between CPUs' own slots: it cannot be. */
+  if (ns > h->max_ns) h->max_ns = ns;
+}
+
+/* ---- sockops: connection lifecycle ---------------------------------------------------- */
+
+static __always_inline int upstream_of(struct bpf_sock_ops *skops, __u32 *upstream) {
+  struct tg_lat_addr key = {};
+  key.port = bpf_ntohl(skops->remote_port) & 0xffff;
+  if (skops->family == TG_AF_INET) {
+    __u32 ip4 = skops->remote_ip4;
+    key.family = TG_AF_INET;
+    __builtin_memcpy(key.addr, &ip4, 4);
+  } else if (skops->family == TG_AF_INET6) {
+    __u32 w0 = skops->remote_ip6[0], w1 = skops->remote_ip6[1];
+    __u32 w2 = skops->remote_ip6[2], w3 = skops->remote_ip6[3];
+    if (w0 == 0 && w1 == 0 && w2 == bpf_htonl(0xffff)) {
+      /* An IPv4-mapped address from a dual-stack socket is the IPv4 upstream. */
+      key.family = TG_AF_INET;
+      __builtin_memcpy(key.addr, &w3, 4);
+    } else {
+      key.family = TG_AF_INET6;
+      __builtin_memcpy(key.addr, &w0, 4);
+      __builtin_memcpy(key.addr + 4, &w1, 4);
+      __builtin_memcpy(key.addr + 8, &w2, 4);
+      __builtin_memcpy(key.addr + 12, &w3, 4);
+    }
+  } else {
+    return -1;
+  }
+  __u32 *idx = bpf_map_lookup_elem(&tg_lat_up, &key);
+  if (!idx || *idx >= TG_LAT_MAX_UPSTREAMS) return -1;
+  *upstream = *idx;
+  return 0;
+}
+
+static __always_inline void on_connect(struct bpf_sock_ops *skops) {
+  struct bpf_sock *sk = skops->sk;
+  __u32 upstream;
+  if (!sk || upstream_of(skops, &upstream) != 0) return;
+  struct tg_lat_flow *f = bpf_sk_storage_get(&tg_lat_flows, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!f) return;
+  f->t_start = bpf_ktime_get_ns();
+  f->upstream = upstream;
+  f->phase = TG_PHASE_IDLE;
+  f->tls = 0;
+  f->classified = 0;
+  f->established = 0;
+  /* Only flows to an upstream pay for state and retransmit callbacks. */
+  bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG);
+  struct tg_lat_counters *c = counters(upstream);
+  if (c) TG_ADD(c->flows_tracked, 1);
+}
+
+static __always_inline void on_established(struct bpf_sock_ops *skops) {
+  struct bpf_sock *sk = skops->sk;
+  if (!sk) return;
+  struct tg_lat_flow *f = bpf_sk_storage_get(&tg_lat_flows, sk, 0, 0);
+  if (!f) return;
+  __u64 now = bpf_ktime_get_ns();
+  record(f->upstream, TG_LAT_CONNECT, now - f->t_start);
+  f->established = 1;
+  struct tg_lat_counters *c = counters(f->upstream);
+  if (c) TG_ADD(c->conn_opened, 1);
+}
+
+static __always_inline void on_close(struct bpf_sock_ops *skops) {
+  struct bpf_sock *sk = skops->sk;
+  if (!sk) return;
+  struct tg_lat_flow *f = bpf_sk_storage_get(&tg_lat_flows, sk, 0, 0);
+  if (!f) return;
+  struct tg_lat_counters *c = counters(f->upstream);
+  if (!c) return;
+  /* tcp_reset() and tcp_write_err() store sk_err before tcp_done() moves to TCP_CLOSE. */
+  int err = 0;
+  struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+  if (tp) err = tp->inet_conn.icsk_inet.sk.sk_err;
+  if (err == TG_ECONNREFUSED) {
+    TG_ADD(c->fail_refused, 1);
+  } else if (err == TG_ETIMEDOUT) {
+    TG_ADD(c->fail_timeout, 1);
+  } else if (err == TG_ECONNRESET || err == TG_EPIPE) {
+    TG_ADD(c->fail_reset, 1);
+  } else if (!f->established) {
+    TG_ADD(c->fail_other, 1);
+  }
+  if (f->established) TG_ADD(c->conn_closed, 1);
+  TG_ADD(c->flows_closed, 1);
+  /* The flow is done; the storage goes with the socket. Clearing `established` makes a
+   * (theoretical) second CLOSE callback harmless. */
+  f->established = 0;
+  f->upstream = TG_LAT_MAX_UPSTREAMS; /* no counters match: later events are ignored */
+}
+
+SEC("sockops")
+int tg_lat_sockops(struct bpf_sock_ops *skops) {
+  struct bpf_sock *sk;
+  switch (skops->op) {
+    case BPF_SOCK_OPS_TCP_CONNECT_CB:
+      on_connect(skops);
+      break;
+    case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+      on_established(skops);
+      break;
+    case BPF_SOCK_OPS_STATE_CB:
+      if (skops->args[1] == TG_TCP_CLOSE) on_close(skops);
+      break;
+    case BPF_SOCK_OPS_RETRANS_CB:
+      /* args: first sequence number, segments, tcp_transmit_skb()'s result (0 = sent) */
+      sk = skops->sk;
+      if (skops->args[2] == 0 && sk) {
+        struct tg_lat_flow *f = bpf_sk_storage_get(&tg_lat_flows, sk, 0, 0);
+        struct tg_lat_counters *c = f ? counters(f->upstream) : 0;
+        if (c) TG_ADD(c->retransmits, skops->args[1]);
+      }
+      break;
+    default:
+      break;
+  }
+  return 1;
+}
+
+/* ---- cgroup_skb: request turns -------------------------------------------------------- */
+
+/* Offset of the TCP payload in an skb that starts at the IP header, or -1. The socket is a
+ * TCP socket (it has flow state), so only the header lengths need reading. */
+static __always_inline int payload_offset(struct __sk_buff *skb) {
+  __u32 l4;
+  if (skb->protocol == bpf_htons(TG_ETH_P_IP)) {
+    __u8 vihl;
+    if (bpf_skb_load_bytes(skb, 0, &vihl, 1)) return -1;
+    l4 = (vihl & 0xf) * 4;
+  } else if (skb->protocol == bpf_htons(TG_ETH_P_IPV6)) {
+    __u8 next;
+    if (bpf_skb_load_bytes(skb, 6, &next, 1) || next != TG_IPPROTO_TCP) return -1;
+    l4 = 40;
+  } else {
+    return -1;
+  }
+  __u8 doff;
+  if (bpf_skb_load_bytes(skb, l4 + 12, &doff, 1)) return -1;
+  return (int)(l4 + (doff >> 4) * 4);
+}
+
+static __always_inline struct tg_lat_flow *flow_of(struct __sk_buff *skb) {
+  struct bpf_sock *sk = skb->sk;
+  if (!sk) return 0;
+  sk = bpf_sk_fullsock(sk);
+  if (!sk) return 0;
+  return bpf_sk_storage_get(&tg_lat_flows, sk, 0, 0);
+}
+
+static __always_inline int first_byte(struct __sk_buff *skb, int off) {
+  __u8 b;
+  if (bpf_skb_load_bytes(skb, off, &b, 1)) return -1;
+  return b;
+}
+
+SEC("cgroup_skb/egress")
+int tg_lat_egress(struct __sk_buff *skb) {
+  struct tg_lat_flow *f = flow_of(skb);
+  if (!f || f->upstream >= TG_LAT_MAX_UPSTREAMS) return 1;
+  int off = payload_offset(skb);
+  if (off < 0 || skb->len <= (__u32)off) return 1; /* SYN, pure ACK, FIN: no payload */
+  struct tg_lat_counters *c = counters(f->upstream);
+  if (!c) return 1;
+  TG_ADD(c->bytes_sent, skb->len - (__u32)off);
+
+  int b = -1;
+  if (!f->classified) {
+    b = first_byte(skb, off);
+    f->tls = b == TG_TLS_HANDSHAKE;
+    f->classified = 1;
+  }
+  if (f->phase == TG_PHASE_IDLE) {
+    f->t_start = bpf_ktime_get_ns();
+    if (!f->tls) {
+      f->phase = TG_PHASE_REQUEST;
+      return 1;
+    }
+    if (b < 0) b = first_byte(skb, off);
+    if (b == TG_TLS_APPDATA) {
+      f->phase = TG_PHASE_REQUEST;
+    } else {
+      f->phase = TG_PHASE_HANDSHAKE;
+      TG_ADD(c->handshake_turns, 1);
+    }
+  } else if (f->phase == TG_PHASE_HANDSHAKE) {
+    /* The request a client sends right behind its last handshake flight. */
+    if (first_byte(skb, off) == TG_TLS_APPDATA) {
+      f->t_start = bpf_ktime_get_ns();
+      f->phase = TG_PHASE_REQUEST;
+    }
+  }
+  return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int tg_lat_ingress(struct __sk_buff *skb) {
+  struct tg_lat_flow *f = flow_of(skb);
+  if (!f || f->upstream >= TG_LAT_MAX_UPSTREAMS) return 1;
+  int off = payload_offset(skb);
+  if (off < 0 || skb->len <= (__u32)off) return 1;
+  struct tg_lat_counters *c = counters(f->upstream);
+  if (!c) return 1;
+  TG_ADD(c->bytes_received, skb->len - (__u32)off);
+  if (f->phase == TG_PHASE_REQUEST) {
+    record(f->upstream, TG_LAT_REQUEST, bpf_ktime_get_ns() - f->t_start);
+    TG_ADD(c->requests, 1);
+  }
+  f->phase = TG_PHASE_IDLE;
+  return 1;
+}
+
+/* ---- flow-state census ---------------------------------------------------------------- */
+
+/* Counts the live entries of tg_lat_flows (tests, and the daemon's map-size metric). Loaded
+ * only when asked: iterators are tracing programs and cost ~10 ms of kernel BTF parsing. */
+__u64 tg_lat_flow_count;
+
+SEC("iter/bpf_sk_storage_map")
+int tg_lat_flows_it(struct bpf_iter__bpf_sk_storage_map *ctx) {
+  if (ctx->sk && ctx->value) __sync_fetch_and_add(&tg_lat_flow_count, 1);
+  return 0;
+}
