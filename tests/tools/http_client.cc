@@ -7,6 +7,8 @@
 //                  [--duration S] [--rate R]                 or: run S seconds at R req/s total
 //                  [--churn N] [--linger0]                   or: N connect+close, no requests
 //                  [--syncnt N]                              SYN retries (connect-timeout tests)
+//                  [--realtime]                              SCHED_FIFO: timings free of run-queue
+//                  waits
 // It moves itself into --cgroup (cgroup.procs) before opening any socket. Each request's time
 // runs from just before the request is written to the first byte of the response (the same two
 // events tunnelguard times in the kernel). Prints one JSON object on stdout:
@@ -15,6 +17,7 @@
 //    "connect_seconds":{"p50":..,"p99":..}}
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,6 +51,7 @@ struct Config {
   long churn = 0;
   bool linger0 = false;
   int syncnt = 0;
+  bool realtime = false;
 };
 
 struct Stats {
@@ -187,7 +191,7 @@ int Usage(const std::string& why) {
   std::fprintf(stderr,
                "tg-http-client: %s\nusage: tg-http-client --port P [--host ADDR] [--cgroup DIR] "
                "[--path /] [--requests N] [--connections K] [--duration S] [--rate R] "
-               "[--churn N] [--linger0] [--syncnt N]\n",
+               "[--churn N] [--linger0] [--syncnt N] [--realtime]\n",
                why.c_str());
   return 2;
 }
@@ -219,6 +223,8 @@ int main(int argc, char** argv) {
       cfg.rate = std::atof(argv[++i]);
     } else if (a == "--churn" && has) {
       cfg.churn = std::atol(argv[++i]);
+    } else if (a == "--realtime") {
+      cfg.realtime = true;
     } else if (a == "--linger0") {
       cfg.linger0 = true;
     } else if (a == "--syncnt" && has) {
@@ -237,6 +243,16 @@ int main(int argc, char** argv) {
     if (!procs) {
       std::fprintf(stderr, "tg-http-client: cannot join cgroup %s: %s\n", cfg.cgroup.c_str(),
                    std::strerror(errno));
+      return 1;
+    }
+  }
+  if (cfg.realtime) {
+    // SCHED_FIFO (inherited by the worker threads): the client wakes as soon as a response
+    // arrives even on a busy machine, so its own timings measure the network turnaround and
+    // not its scheduler's queue. Needs CAP_SYS_NICE.
+    const sched_param param{.sched_priority = 10};
+    if (::sched_setscheduler(0, SCHED_FIFO, &param) != 0) {
+      std::fprintf(stderr, "tg-http-client: --realtime: %s\n", std::strerror(errno));
       return 1;
     }
   }
