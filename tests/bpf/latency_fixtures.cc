@@ -71,8 +71,9 @@ std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_p
         "/key.pem -out " + dir + "/cert.pem 2>&1");
     if (rc != 0) return std::nullopt;
     tls = "  server {\n    listen 127.0.0.1:" + std::to_string(tls_port) +
-          " ssl;\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_certificate " + dir + "/cert.pem;\n    ssl_certificate_key " + dir +
-          "/key.pem;\n    root " + dir + "/www;\n  }\n";
+          " ssl;\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_certificate " + dir +
+          "/cert.pem;\n    ssl_certificate_key " + dir + "/key.pem;\n    root " + dir +
+          "/www;\n  }\n";
   }
   std::ofstream(dir + "/nginx.conf")
       << "daemon off;\nworker_processes 1;\npid " << dir << "/nginx.pid;\nerror_log " << dir
