@@ -17,7 +17,7 @@ namespace tg {
 // The ABI is plain __u64s: the layout the kernel writes is the layout we read.
 static_assert(sizeof(tg_lat_hist) == (3 + TG_LAT_BUCKETS) * sizeof(uint64_t));
 static_assert(offsetof(tg_lat_hist, buckets) == 3 * sizeof(uint64_t));
-static_assert(sizeof(tg_lat_counters) == 13 * sizeof(uint64_t));
+static_assert(sizeof(tg_lat_counters) == 14 * sizeof(uint64_t));
 static_assert(sizeof(tg_lat_addr) == 24);
 
 template <>
@@ -121,6 +121,7 @@ Result<LatencySnapshot> LatencyProbe::Snapshot() const {
     for (const auto& c : *ctrs) {
       s.requests += c.requests;
       s.connections += c.conn_opened;
+      s.connections_adopted += c.conn_adopted;
       s.connections_closed += c.conn_closed;
       s.connect_attempts += c.flows_tracked;
       s.flows_closed += c.flows_closed;
@@ -171,6 +172,7 @@ static UpstreamStats DeltaOf(const UpstreamStats& later, const UpstreamStats& ea
   UpstreamStats s = later;
   s.requests = d(later.requests, earlier.requests);
   s.connections = d(later.connections, earlier.connections);
+  s.connections_adopted = d(later.connections_adopted, earlier.connections_adopted);
   s.connections_closed = d(later.connections_closed, earlier.connections_closed);
   s.connect_attempts = d(later.connect_attempts, earlier.connect_attempts);
   s.flows_closed = d(later.flows_closed, earlier.flows_closed);

@@ -26,9 +26,10 @@ struct UpstreamStats {
   std::string name;
   std::vector<std::string> addresses;
   uint64_t requests = 0;
-  uint64_t connections = 0;         // established
-  uint64_t connections_closed = 0;  // established ones that closed
-  uint64_t connect_attempts = 0;    // connects to the upstream (established or not)
+  uint64_t connections = 0;          // established
+  uint64_t connections_adopted = 0;  // already open when we attached (see bpf/latency.bpf.c)
+  uint64_t connections_closed = 0;   // established or adopted ones that closed
+  uint64_t connect_attempts = 0;     // connects to the upstream (established or not)
   uint64_t refused = 0;
   uint64_t timeout = 0;
   uint64_t reset = 0;
@@ -42,7 +43,8 @@ struct UpstreamStats {
   FineHistogram connect_latency;
 
   uint64_t open_connections() const {
-    return connections >= connections_closed ? connections - connections_closed : 0;
+    const uint64_t opened = connections + connections_adopted;
+    return opened >= connections_closed ? opened - connections_closed : 0;
   }
   // Sockets that hold flow state right now (accounting view; FlowCount() is the census).
   uint64_t live_flows() const {

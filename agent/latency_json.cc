@@ -37,6 +37,7 @@ nlohmann::json LatencyToJson(const LatencySnapshot& snapshot) {
         {"addresses", u.addresses},
         {"requests", u.requests},
         {"connections", u.connections},
+        {"connections_adopted", u.connections_adopted},
         {"connections_closed", u.connections_closed},
         {"connect_attempts", u.connect_attempts},
         {"open_connections", u.open_connections()},

@@ -64,6 +64,8 @@ struct tg_lat_flow {
   __u8 tls;
   __u8 classified; /* the first payload byte has been seen (tls is valid) */
   __u8 established;
+  __u8 adopted; /* open before we attached: no sockops callbacks, close seen by FIN/RST */
+  __u8 pad[7];
 };
 
 struct {
@@ -186,6 +188,7 @@ static __always_inline void on_connect(struct bpf_sock_ops *skops) {
   f->tls = 0;
   f->classified = 0;
   f->established = 0;
+  f->adopted = 0;
   /* Only flows to an upstream pay for state and retransmit callbacks. */
   bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG);
   struct tg_lat_counters *c = counters(upstream);
@@ -262,53 +265,123 @@ int tg_lat_sockops(struct bpf_sock_ops *skops) {
 
 /* ---- cgroup_skb: request turns -------------------------------------------------------- */
 
-/* Offset of the TCP payload in an skb that starts at the IP header, or -1. The socket is a
- * TCP socket (it has flow state), so only the header lengths need reading. The headers are in
- * the linear area on both paths (built there on egress, pulled by tcp_v4/v6_rcv() before the
- * ingress filter runs), so direct packet access reads them without a helper call. */
-static __always_inline int payload_offset(struct __sk_buff *skb) {
+/* The TCP header of an skb that starts at the IP header. The headers are in the linear area on
+ * both paths (built there on egress, pulled by tcp_v4/v6_rcv() before the ingress filter runs),
+ * so direct packet access reads them without a helper call. */
+struct tg_lat_pkt {
+  struct tcphdr *th;
+  int off; /* payload offset */
+  int v6;
+};
+
+static __always_inline int parse(struct __sk_buff *skb, struct tg_lat_pkt *p) {
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
   __u32 l4;
   if (skb->protocol == bpf_htons(TG_ETH_P_IP)) {
     struct iphdr *ip = data;
-    if ((void *)(ip + 1) > end) return -1;
+    if ((void *)(ip + 1) > end || ip->protocol != TG_IPPROTO_TCP) return -1;
     l4 = ip->ihl * 4;
+    p->v6 = 0;
   } else if (skb->protocol == bpf_htons(TG_ETH_P_IPV6)) {
     struct ipv6hdr *ip6 = data;
     if ((void *)(ip6 + 1) > end || ip6->nexthdr != TG_IPPROTO_TCP) return -1;
     l4 = sizeof(*ip6);
+    p->v6 = 1;
   } else {
     return -1;
   }
   if (l4 > 60) return -1; /* bounds l4 for the verifier */
   struct tcphdr *th = data + l4;
   if ((void *)(th + 1) > end) return -1;
-  return (int)(l4 + th->doff * 4);
+  p->th = th;
+  p->off = (int)(l4 + th->doff * 4);
+  return 0;
 }
 
-static __always_inline struct tg_lat_flow *flow_of(struct __sk_buff *skb) {
+static __always_inline struct bpf_sock *fullsock_of(struct __sk_buff *skb) {
   struct bpf_sock *sk = skb->sk;
   if (!sk) return 0;
-  sk = bpf_sk_fullsock(sk);
-  if (!sk) return 0;
-  return bpf_sk_storage_get(&tg_lat_flows, sk, 0, 0);
+  return bpf_sk_fullsock(sk);
+}
+
+/*
+ * A socket seen on egress without flow state was opened before we attached (or is not a
+ * connection to an upstream). Its first packet decides, once: an upstream connection gets
+ * adopted flow state (so `measure` and the daemon see a running tunnel's keep-alive pool at
+ * once), anything else gets an "ignored" marker so later packets return after one lookup.
+ */
+static __always_inline struct tg_lat_flow *adopt(struct __sk_buff *skb, struct bpf_sock *sk) {
+  struct tg_lat_pkt p;
+  struct tg_lat_flow *f = bpf_sk_storage_get(&tg_lat_flows, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!f) return 0;
+  f->upstream = TG_LAT_MAX_UPSTREAMS;
+  if (parse(skb, &p) != 0 || p.th->syn || p.th->fin || p.th->rst) return f;
+  struct tg_lat_addr key = {};
+  key.port = bpf_ntohs(p.th->dest);
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  if (!p.v6) {
+    struct iphdr *ip = data;
+    if ((void *)(ip + 1) > end) return f;
+    key.family = TG_AF_INET;
+    __builtin_memcpy(key.addr, &ip->daddr, 4);
+  } else {
+    struct ipv6hdr *ip6 = data;
+    if ((void *)(ip6 + 1) > end) return f;
+    __u32 *w = (__u32 *)&ip6->daddr;
+    if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff)) {
+      key.family = TG_AF_INET;
+      __builtin_memcpy(key.addr, &w[3], 4);
+    } else {
+      key.family = TG_AF_INET6;
+      __builtin_memcpy(key.addr, &ip6->daddr, 16);
+    }
+  }
+  __u32 *idx = bpf_map_lookup_elem(&tg_lat_up, &key);
+  if (!idx || *idx >= TG_LAT_MAX_UPSTREAMS) return f;
+  struct tg_lat_counters *c = counters(*idx);
+  if (!c) return f;
+  f->upstream = *idx;
+  f->phase = TG_PHASE_IDLE;
+  f->established = 1;
+  f->adopted = 1;
+  TG_ADD(c->conn_adopted, 1);
+  TG_ADD(c->flows_tracked, 1);
+  return f;
+}
+
+/* An adopted connection has no sockops state callback: its first FIN or RST closes it. */
+static __always_inline void adopted_close(struct tg_lat_flow *f, struct tg_lat_counters *c,
+                                          struct tg_lat_pkt *p, int ingress) {
+  if (!f->established || !(p->th->fin || p->th->rst)) return;
+  f->established = 0;
+  if (ingress && p->th->rst) TG_ADD(c->fail_reset, 1);
+  TG_ADD(c->conn_closed, 1);
+  TG_ADD(c->flows_closed, 1);
 }
 
 static __always_inline int first_byte(struct __sk_buff *skb, int off) {
   __u8 b;
+  /* Payload usually sits in page fragments, out of direct reach: use the helper. */
   if (bpf_skb_load_bytes(skb, off, &b, 1)) return -1;
   return b;
 }
 
 SEC("cgroup_skb/egress")
 int tg_lat_egress(struct __sk_buff *skb) {
-  struct tg_lat_flow *f = flow_of(skb);
+  struct bpf_sock *sk = fullsock_of(skb);
+  if (!sk) return 1;
+  struct tg_lat_flow *f = bpf_sk_storage_get(&tg_lat_flows, sk, 0, 0);
+  if (!f) f = adopt(skb, sk);
   if (!f || f->upstream >= TG_LAT_MAX_UPSTREAMS) return 1;
-  int off = payload_offset(skb);
-  if (off < 0 || skb->len <= (__u32)off) return 1; /* SYN, pure ACK, FIN: no payload */
   struct tg_lat_counters *c = counters(f->upstream);
   if (!c) return 1;
+  struct tg_lat_pkt p;
+  if (parse(skb, &p) != 0) return 1;
+  if (f->adopted) adopted_close(f, c, &p, 0);
+  if (skb->len <= (__u32)p.off) return 1; /* SYN, pure ACK, FIN: no payload */
+  int off = p.off;
   TG_ADD(c->bytes_sent, skb->len - (__u32)off);
 
   int b = -1;
@@ -342,14 +415,18 @@ int tg_lat_egress(struct __sk_buff *skb) {
 
 SEC("cgroup_skb/ingress")
 int tg_lat_ingress(struct __sk_buff *skb) {
-  struct tg_lat_flow *f = flow_of(skb);
+  struct bpf_sock *sk = fullsock_of(skb);
+  if (!sk) return 1;
+  struct tg_lat_flow *f = bpf_sk_storage_get(&tg_lat_flows, sk, 0, 0);
   if (!f || f->upstream >= TG_LAT_MAX_UPSTREAMS) return 1;
-  int off = payload_offset(skb);
-  if (off < 0 || skb->len <= (__u32)off) return 1;
   struct tg_lat_counters *c = counters(f->upstream);
   if (!c) return 1;
+  struct tg_lat_pkt p;
+  if (parse(skb, &p) != 0) return 1;
+  if (f->adopted) adopted_close(f, c, &p, 1);
+  if (skb->len <= (__u32)p.off) return 1;
   /* Fields only this program writes: plain adds (see record_softirq()). */
-  c->bytes_received += skb->len - (__u32)off;
+  c->bytes_received += skb->len - (__u32)p.off;
   if (f->phase == TG_PHASE_REQUEST) {
     struct tg_lat_hist *h = hist(f->upstream, TG_LAT_REQUEST);
     if (h) record_softirq(h, bpf_ktime_get_ns() - f->t_start);

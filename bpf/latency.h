@@ -61,6 +61,8 @@ struct tg_lat_counters {
   __u64 handshake_turns;  /* TLS handshake turns seen (not requests) */
   __u64 flows_tracked;    /* sockets that got flow state (connect attempts to an upstream) */
   __u64 flows_closed;     /* of those, sockets that reached TCP_CLOSE */
+  __u64 conn_adopted;     /* connections already open at attach, picked up on their first
+                             sent packet (not in conn_opened; their close is seen by FIN/RST) */
 };
 
 /*

@@ -303,6 +303,29 @@ TEST_F(LatencyTest, FlowStateFollowsOpenConnectionsAndReturnsToBaselineAfterChur
   EXPECT_EQ(*after, *baseline);
 }
 
+TEST_F(LatencyTest, ConnectionsOpenBeforeAttachAreAdopted) {
+  const int port = testing::FreeTcpPort();
+  auto server = StartDelayServer("127.0.0.1", port, "1ms", Log("server.log"));
+  ASSERT_TRUE(server.has_value());
+  // A keep-alive pool that is already running when tunnelguard starts (the agent restarted).
+  Subprocess::Options o;
+  o.output_path = Log("pool.out");
+  auto pool = Subprocess::Start({TG_HTTP_CLIENT, "--port", std::to_string(port), "--connections",
+                                 "4", "--duration", "2", "--rate", "400", "--cgroup", cg_->path()},
+                                o);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Attach("web=127.0.0.1:" + std::to_string(port));
+  ASSERT_EQ(pool.Wait(std::chrono::seconds(10)), std::optional<int>(0));
+  const UpstreamStats s = Stats();
+  EXPECT_EQ(s.connections, 0u);  // none was opened while we watched
+  EXPECT_EQ(s.connections_adopted, 4u);
+  EXPECT_EQ(s.connections_closed, 4u);  // their FINs were seen
+  EXPECT_EQ(s.open_connections(), 0u);
+  // ~1.5 s at 400 req/s after attach; every one timed like any other request.
+  EXPECT_GT(s.requests, 200u);
+  EXPECT_NEAR(QuantileSeconds(s.request_latency, 0.5), 1.1e-3, 0.5e-3);
+}
+
 TEST_F(LatencyTest, RefusedConnectsAreCounted) {
   const int port = testing::FreeTcpPort();  // nothing listens there
   Attach("closed=127.0.0.1:" + std::to_string(port));
