@@ -42,6 +42,8 @@ std::string Human(double seconds) {
   return buf;
 }
 
+// `conns` counts connections opened and connections adopted (open before we attached); `open`
+// is the gauge, always from the cumulative snapshot.
 void PrintTable(const char* title, const LatencySnapshot& shown, const LatencySnapshot& total) {
   std::printf("%s\n", title);
   std::printf("  %-12s %8s %9s %9s %9s %9s %6s %5s %9s %11s %10s %10s %5s\n", "upstream",
@@ -58,7 +60,7 @@ void PrintTable(const char* title, const LatencySnapshot& shown, const LatencySn
                 u.name.c_str(), static_cast<unsigned long long>(u.requests),
                 Human(QuantileSeconds(r, 0.5)).c_str(), Human(QuantileSeconds(r, 0.9)).c_str(),
                 Human(QuantileSeconds(r, 0.99)).c_str(), Human(QuantileSeconds(r, 1.0)).c_str(),
-                static_cast<unsigned long long>(u.connections),
+                static_cast<unsigned long long>(u.connections + u.connections_adopted),
                 static_cast<unsigned long long>(total.upstreams[i].open_connections()),
                 Human(QuantileSeconds(u.connect_latency, 0.5)).c_str(), fails,
                 static_cast<unsigned long long>(u.bytes_sent),
