@@ -249,8 +249,12 @@ TEST_F(LatencyTest, KeepsCountingAfterTheCgroupIsRemovedAndRecreated) {
   ASSERT_TRUE(RunClient({"--port", std::to_string(port), "--requests", "60", "--connections", "2"},
                         path, tmp_->path())
                   .has_value());
-  measure.Signal(SIGTERM);
+  EXPECT_NE(testing::RunCommand("bpftool cgroup show " + path).second.find("tg_lat_egress"),
+            std::string::npos);
+  measure.Signal(SIGINT);  // Ctrl-C: a clean exit that detaches (SIGTERM takes the same path)
   ASSERT_EQ(measure.Wait(std::chrono::seconds(5)), std::optional<int>(0));
+  EXPECT_EQ(testing::RunCommand("bpftool cgroup show " + path).second.find("tg_lat"),
+            std::string::npos);
   ::rmdir(path.c_str());
   std::ifstream f(Log("measure.out"));
   std::string line, last;

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include "subprocess.h"
+
 namespace tg {
 namespace {
 
@@ -59,6 +61,16 @@ TEST(Upstreams, TooManyNamesIsAnError) {
   auto ups = ParseUpstreams(list);
   ASSERT_FALSE(ups.ok());
   EXPECT_NE(ups.error().message.find("more than 16 upstream names"), std::string::npos);
+}
+
+TEST(MeasureCommand, BadUpstreamIsOneLineNamingTheProblemAndTheFix) {
+  const auto [rc, out] = testing::RunCommand(std::string(TG_BINARY) +
+                                             " measure --cgroup / --upstream web=127.0.0.1 2>&1");
+  EXPECT_EQ(rc, 2) << out;  // usage error
+  EXPECT_EQ(out,
+            "tunnelguard: --upstream 'web=127.0.0.1': missing ':port' (expected "
+            "name=addr:port[,name=addr:port...], e.g. --upstream "
+            "web=127.0.0.1:80,websecure=[::1]:443)\n");
 }
 
 }  // namespace
