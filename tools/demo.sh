@@ -3,7 +3,10 @@
 # stand-in tunnel —
 #   demo "tunnel": a keep-alive HTTP client in its own cgroup (like cloudflared's origin pool)
 #   demo "Traefik": nginx on a free loopback port, proxying to a small backend service
-#   tunnelguard: attached to the demo tunnel's cgroup, printing what it sees
+#                   (tg-delay-server: most answers in ~2 ms, some in 20 ms, a few in 120 ms)
+#   demo "tunnel": tg-http-client in its own cgroup, 8 keep-alive connections, 50 req/s
+#   tunnelguard: `tunnelguard measure` attached to the demo tunnel's cgroup, printing
+#                per-upstream requests, p50/p90/p99/max, connections, failures, bytes
 # Runs until Ctrl-C (or --duration N seconds), then removes everything it made: processes,
 # the cgroup, bpffs pins and temp files — also when interrupted.
 # Usage: sudo ./tools/demo.sh [--duration N] [--interval S]
@@ -63,10 +66,16 @@ free_port() {
   done
 }
 
+# --- the backend service behind "Traefik" --------------------------------------------------
+tools_dir=$root/build/tests/tools
+backend_port=$(free_port)
+"$tools_dir/tg-delay-server" --port "$backend_port" --mix 2ms:70,20ms:25,120ms:5 \
+  >"$work/backend.log" 2>&1 &
+pids+=($!)
+
 # --- demo "Traefik": nginx on loopback -------------------------------------------------------
 port=$(free_port)
-mkdir -p "$work/nginx/www"
-echo "hello from the demo origin" >"$work/nginx/www/index.html"
+mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX
 daemon off;
 pid $work/nginx.pid;
@@ -80,9 +89,14 @@ http {
   uwsgi_temp_path $work/nginx;
   scgi_temp_path $work/nginx;
   keepalive_requests 100000;
+  upstream backend { server 127.0.0.1:$backend_port; keepalive 16; }
   server {
     listen 127.0.0.1:$port;
-    root $work/nginx/www;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
   }
 }
 NGINX
@@ -92,30 +106,21 @@ echo "demo: nginx (standing in for Traefik's 'web' entry point) on 127.0.0.1:$po
 
 # --- demo "tunnel": a keep-alive client in its own cgroup ------------------------------------
 mkdir "$cgroup"
-(
-  echo $BASHPID >"$cgroup/cgroup.procs"
-  # One curl process reuses one connection for a batch of requests, like cloudflared's
-  # keep-alive origin pool; a short pause between batches keeps the rate modest.
-  args=()
-  for _ in $(seq 50); do args+=(-o /dev/null "http://127.0.0.1:$port/"); done
-  while :; do
-    curl -s "${args[@]}" || true
-    sleep 0.2
-  done
-) &
+# Like cloudflared's origin pool: a few keep-alive connections, a steady request rate. The
+# client joins the cgroup itself before it opens a socket.
+"$tools_dir/tg-http-client" --cgroup "$cgroup" --port "$port" --connections 8 --rate 50 \
+  --duration "$([ "$duration" -gt 0 ] && echo $((duration + 5)) || echo 31536000)" \
+  >"$work/client.json" 2>&1 &
 pids+=($!)
-echo "demo: stand-in tunnel (keep-alive HTTP client) in cgroup $cgroup"
+echo "demo: stand-in tunnel (keep-alive HTTP client, 8 connections, 50 req/s) in cgroup $cgroup"
 echo
 
 # --- tunnelguard -----------------------------------------------------------------------------
 echo "== tunnelguard features =="
 "$tg" features
 echo
-echo "== demo running$([ "$duration" -gt 0 ] && echo " for ${duration}s" || echo "; Ctrl-C to stop") =="
-elapsed=0
-while [ "$duration" -eq 0 ] || [ "$elapsed" -lt "$duration" ]; do
-  sleep "$interval"
-  elapsed=$((elapsed + interval))
-  printf 'demo: %3ss: tunnel cgroup holds %s processes\n' "$elapsed" \
-    "$(wc -l <"$cgroup/cgroup.procs")"
-done
+echo "== tunnelguard measure$([ "$duration" -gt 0 ] && echo " for ${duration}s" || echo "; Ctrl-C to stop") =="
+# measure prints each interval's figures and the totals on exit (Ctrl-C included), then the
+# EXIT trap removes everything.
+"$tg" measure --cgroup "$cgroup" --upstream "web=127.0.0.1:$port" --interval "$interval" \
+  --duration "$duration" || true

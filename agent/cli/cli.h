@@ -40,6 +40,7 @@ int Fail(const Error& error);
 void RegisterVersion(CLI::App& app, Action& action);
 void RegisterFeatures(CLI::App& app, Action& action);
 void RegisterRun(CLI::App& app, Action& action);
+void RegisterMeasure(CLI::App& app, Action& action);
 
 }  // namespace tg::cli
 

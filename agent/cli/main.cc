@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   RegisterVersion(app, action);
   RegisterFeatures(app, action);
   RegisterRun(app, action);
+  RegisterMeasure(app, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,50 @@
+// The kernel's fine log-linear latency histograms (bpf/latency.h), read into userspace, and the
+// pure functions every face uses on them: quantiles, and the coarse cumulative buckets of a
+// Prometheus histogram. No copy is kept between reads; these work on one snapshot.
+#ifndef TUNNELGUARD_AGENT_HISTOGRAM_H_
+#define TUNNELGUARD_AGENT_HISTOGRAM_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace tg {
+
+// Bucket i holds values in [BucketLowerNs(i), BucketUpperNs(i)) nanoseconds.
+uint64_t BucketLowerNs(uint32_t index);
+uint64_t BucketUpperNs(uint32_t index);
+// The bucket a value falls in (the same function the BPF program uses).
+uint32_t BucketIndex(uint64_t ns);
+
+struct FineHistogram {
+  uint64_t count = 0;
+  uint64_t sum_ns = 0;
+  uint64_t max_ns = 0;
+  std::vector<uint64_t> buckets;  // TG_LAT_BUCKETS entries (or empty when count == 0)
+
+  // Adds another histogram (e.g. another CPU's slot) into this one.
+  void Add(const FineHistogram& other);
+};
+
+// What happened between two snapshots of the same histogram (counters only go up). The max of
+// the interval is not kept by the kernel: it is estimated as the upper bound of the highest
+// bucket that changed, capped by `later.max_ns`.
+FineHistogram Delta(const FineHistogram& later, const FineHistogram& earlier);
+
+// The q-quantile (0 < q <= 1) in seconds, nearest-rank, reported at the midpoint of the bucket
+// that holds the rank (so within half a bucket, <= 1.6 %, of the true sample), never above the
+// recorded max. q >= 1 gives the max. 0 when the histogram is empty.
+double QuantileSeconds(const FineHistogram& h, double q);
+
+// Default `le` bounds of our Prometheus histograms, in seconds: sub-millisecond first, because
+// a loopback hop to Traefik takes tens of microseconds to a few milliseconds.
+std::span<const double> DefaultCoarseBoundsSeconds();
+
+// Cumulative counts for each bound (a Prometheus histogram's buckets; the implicit +Inf bucket
+// is h.count). A fine bucket is counted below a bound when its midpoint is <= the bound, so a
+// coarse boundary is exact to within one fine bucket (<= 3.1 % of the bound).
+std::vector<uint64_t> CumulativeCounts(const FineHistogram& h, std::span<const double> bounds);
+
+}  // namespace tg
+
+#endif  // TUNNELGUARD_AGENT_HISTOGRAM_H_

@@ -1,0 +1,116 @@
+#include "latency_fixtures.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+namespace tg::testing {
+namespace {
+
+bool CanConnect(const std::string& host, int port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family = AF_INET;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(*v4);
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(*v6);
+  } else {
+    return false;
+  }
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+bool WaitForListener(const std::string& host, int port) {
+  return WaitFor([&] { return CanConnect(host, port); }, std::chrono::seconds(5));
+}
+
+std::optional<Subprocess> StartDelayServer(const std::string& host, int port,
+                                           const std::string& delay, const std::string& log) {
+  Subprocess::Options o;
+  o.output_path = log;
+  auto p = Subprocess::Start(
+      {TG_DELAY_SERVER, "--host", host, "--port", std::to_string(port), "--mix", delay}, o);
+  if (!WaitForListener(host, port)) return std::nullopt;
+  return p;
+}
+
+std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_port) {
+  ::chmod(dir.c_str(), 0755);  // nginx's workers (www-data) read the site from here
+  ::mkdir((dir + "/www").c_str(), 0755);
+  std::ofstream(dir + "/www/index.html") << "hello from nginx\n";
+  std::string tls;
+  if (tls_port > 0) {
+    const auto [rc, out] = RunCommand(
+        "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout " + dir +
+        "/key.pem -out " + dir + "/cert.pem 2>&1");
+    if (rc != 0) return std::nullopt;
+    tls = "  server {\n    listen 127.0.0.1:" + std::to_string(tls_port) +
+          " ssl;\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_certificate " + dir +
+          "/cert.pem;\n    ssl_certificate_key " + dir + "/key.pem;\n    root " + dir +
+          "/www;\n  }\n";
+  }
+  std::ofstream(dir + "/nginx.conf")
+      << "daemon off;\nworker_processes 1;\npid " << dir << "/nginx.pid;\nerror_log " << dir
+      << "/error.log warn;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
+      << "  client_body_temp_path " << dir << ";\n  proxy_temp_path " << dir << ";\n"
+      << "  fastcgi_temp_path " << dir << ";\n  uwsgi_temp_path " << dir << ";\n"
+      << "  scgi_temp_path " << dir << ";\n  keepalive_requests 1000000;\n"
+      << "  server {\n    listen 127.0.0.1:" << port << ";\n    root " << dir << "/www;\n  }\n"
+      << tls << "}\n";
+  Subprocess::Options o;
+  o.output_path = dir + "/nginx.out";
+  auto p = Subprocess::Start({"nginx", "-c", dir + "/nginx.conf", "-p", dir}, o);
+  if (!WaitForListener("127.0.0.1", port)) return std::nullopt;
+  if (tls_port > 0 && !WaitForListener("127.0.0.1", tls_port)) return std::nullopt;
+  return p;
+}
+
+std::optional<nlohmann::json> RunClient(const std::vector<std::string>& args,
+                                        const std::string& cgroup, const std::string& scratch,
+                                        std::string* output) {
+  std::vector<std::string> argv = {TG_HTTP_CLIENT};
+  argv.insert(argv.end(), args.begin(), args.end());
+  if (!cgroup.empty()) {
+    argv.push_back("--cgroup");
+    argv.push_back(cgroup);
+  }
+  static int n = 0;
+  Subprocess::Options o;
+  o.output_path = scratch + "/client-" + std::to_string(++n) + ".out";
+  auto p = Subprocess::Start(argv, o);
+  const auto rc = p.Wait(std::chrono::seconds(120));
+  const std::string text = ReadFile(o.output_path);
+  if (output != nullptr) *output = text;
+  if (!rc || *rc != 0) return std::nullopt;
+  const auto last = text.rfind("{\"requests\"");
+  if (last == std::string::npos) return std::nullopt;
+  return nlohmann::json::parse(text.substr(last), nullptr, false);
+}
+
+}  // namespace tg::testing

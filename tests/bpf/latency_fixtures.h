@@ -1,0 +1,42 @@
+// Real servers and clients for the latency tests: the delay server, nginx (plain and TLS) and
+// the self-timing client, each on a free loopback port in a temp dir, gone when the test ends.
+#ifndef TUNNELGUARD_TESTS_BPF_LATENCY_FIXTURES_H_
+#define TUNNELGUARD_TESTS_BPF_LATENCY_FIXTURES_H_
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "subprocess.h"
+
+namespace tg::testing {
+
+// True once something accepts TCP connections on host:port (polls up to 5 s).
+bool WaitForListener(const std::string& host, int port);
+
+// tg-delay-server on host:port answering after `delay` ("10ms" or "1ms:50,100ms:50").
+std::optional<Subprocess> StartDelayServer(const std::string& host, int port,
+                                           const std::string& delay, const std::string& log);
+
+// Debian's nginx with its own config in `dir`: plain HTTP on `port`, and (tls_port > 0) HTTPS
+// with a freshly generated self-signed certificate on `tls_port`.
+std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_port);
+
+// Runs tg-http-client with `args` (inside `cgroup` when not empty: it joins it itself) and
+// returns its JSON report, or nullopt (with the output in `*output`) when it failed.
+std::optional<nlohmann::json> RunClient(const std::vector<std::string>& args,
+                                        const std::string& cgroup, const std::string& scratch,
+                                        std::string* output = nullptr);
+
+// |measured - expected| <= max(3 %, 50 us): the accuracy promise.
+inline bool WithinAccuracy(double measured, double expected) {
+  const double tolerance = expected * 0.03 > 50e-6 ? expected * 0.03 : 50e-6;
+  const double diff = measured > expected ? measured - expected : expected - measured;
+  return diff <= tolerance;
+}
+
+}  // namespace tg::testing
+
+#endif  // TUNNELGUARD_TESTS_BPF_LATENCY_FIXTURES_H_

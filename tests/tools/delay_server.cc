@@ -1,0 +1,157 @@
+// tg-delay-server: an HTTP/1.1 keep-alive server on loopback that answers every request after a
+// known delay — the ground truth for tunnelguard's accuracy tests and a stand-in origin for the
+// demo. Thread per connection (tests use at most a few hundred connections).
+//
+//   tg-delay-server --port P [--host 127.0.0.1|::1] [--delay 10ms | --mix 1ms:50,10ms:30,100ms:20]
+//                   [--seed N] [--body-bytes B]
+// Paths: "/reset" aborts the connection with a TCP RST instead of answering (failure tests).
+// Prints "listening HOST PORT" once it accepts connections.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net_util.h"
+
+namespace {
+
+struct Choice {
+  int64_t delay_ns;
+  unsigned weight;
+};
+
+struct Config {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::vector<Choice> mix{{0, 1}};
+  unsigned seed = 1;
+  size_t body_bytes = 64;
+};
+
+bool ParseMix(const std::string& text, std::vector<Choice>& out) {
+  out.clear();
+  size_t start = 0;
+  while (start < text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string item = text.substr(start, comma - start);
+    start = comma + 1;
+    const auto colon = item.find(':');
+    const auto d = tg::tools::ParseDuration(item.substr(0, colon));
+    if (!d) return false;
+    unsigned w = 1;
+    if (colon != std::string::npos) w = static_cast<unsigned>(std::stoul(item.substr(colon + 1)));
+    out.push_back({*d, w});
+  }
+  return !out.empty();
+}
+
+void Serve(int fd, const Config& cfg, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<unsigned> weights;
+  for (const auto& c : cfg.mix) weights.push_back(c.weight);
+  std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
+  const std::string body(cfg.body_bytes, 'x');
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\n\r\n" + body;
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  std::string buf;
+  char chunk[4096];
+  while (true) {
+    size_t end;
+    while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+      const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      if (n <= 0) {
+        ::close(fd);
+        return;
+      }
+      buf.append(chunk, static_cast<size_t>(n));
+    }
+    const std::string request = buf.substr(0, end);
+    buf.erase(0, end + 4);
+    if (request.find(" /reset ") != std::string::npos) {
+      const linger abort_now{1, 0};  // close() then sends RST
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_now, sizeof(abort_now));
+      ::close(fd);
+      return;
+    }
+    const int64_t delay = cfg.mix[pick(rng)].delay_ns;
+    if (delay > 0) {
+      timespec ts{static_cast<time_t>(delay / 1000000000), static_cast<long>(delay % 1000000000)};
+      while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+      }
+    }
+    if (!tg::tools::WriteAll(fd, response.data(), response.size())) {
+      ::close(fd);
+      return;
+    }
+  }
+}
+
+int Usage(const char* why) {
+  std::fprintf(stderr,
+               "tg-delay-server: %s\nusage: tg-delay-server --port P [--host ADDR] "
+               "[--delay 10ms | --mix 1ms:50,10ms:30] [--seed N] [--body-bytes B]\n",
+               why);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config cfg;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has = i + 1 < argc;
+    if (a == "--port" && has) {
+      cfg.port = std::atoi(argv[++i]);
+    } else if (a == "--host" && has) {
+      cfg.host = argv[++i];
+    } else if ((a == "--delay" || a == "--mix") && has) {
+      if (!ParseMix(argv[++i], cfg.mix)) return Usage("bad --delay/--mix");
+    } else if (a == "--seed" && has) {
+      cfg.seed = static_cast<unsigned>(std::stoul(argv[++i]));
+    } else if (a == "--body-bytes" && has) {
+      cfg.body_bytes = std::stoul(argv[++i]);
+    } else {
+      return Usage(("unknown argument " + a).c_str());
+    }
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  const auto ep = tg::tools::MakeEndpoint(cfg.host, cfg.port);
+  if (!ep) return Usage("--host must be a numeric address");
+  const int ls = ::socket(ep->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  ::setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(ls, reinterpret_cast<const sockaddr*>(&ep->addr), ep->len) != 0 ||
+      ::listen(ls, 4096) != 0) {
+    std::fprintf(stderr, "tg-delay-server: bind/listen %s:%d: %s\n", cfg.host.c_str(), cfg.port,
+                 std::strerror(errno));
+    return 1;
+  }
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof(bound);
+  ::getsockname(ls, reinterpret_cast<sockaddr*>(&bound), &blen);
+  const int port = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  std::printf("listening %s %d\n", cfg.host.c_str(), port);
+  std::fflush(stdout);
+  unsigned n = 0;
+  while (true) {
+    const int fd = ::accept4(ls, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
+      return 1;
+    }
+    std::thread(Serve, fd, std::cref(cfg), cfg.seed + n++).detach();
+  }
+}
