@@ -35,6 +35,10 @@ int Fail(const Error& error);
 
 void RegisterVersion(CLI::App& app, Action& action);
 void RegisterFeatures(CLI::App& app, Action& action);
+void RegisterAttach(CLI::App& app, Action& action);
+void RegisterDetach(CLI::App& app, Action& action);
+void RegisterStatus(CLI::App& app, Action& action);
+void RegisterEvents(CLI::App& app, Action& action);
 
 }  // namespace tg::cli
 

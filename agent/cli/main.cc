@@ -14,6 +14,10 @@ int main(int argc, char** argv) {
   Action action;
   RegisterVersion(app, action);
   RegisterFeatures(app, action);
+  RegisterAttach(app, action);
+  RegisterDetach(app, action);
+  RegisterStatus(app, action);
+  RegisterEvents(app, action);
 
   try {
     app.parse(argc, argv);
