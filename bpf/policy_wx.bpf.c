@@ -5,8 +5,9 @@
  *
  * Denied with EPERM (systemd's errno) for tasks in the target cgroup and its descendants:
  *  - mmap whose *effective* protection is W+X (the hook sees prot after READ_IMPLIES_EXEC);
- *  - an executable mapping of a file that is open for writing or mapped writable anywhere
- *    (inode->i_writecount > 0): memfd double mapping, however the second fd was obtained;
+ *  - an executable mapping of a file that is open for writing or mapped writable anywhere,
+ *    or of a memfd not sealed against writes: memfd double mapping, however the second fd
+ *    was obtained (see tg_writable_elsewhere());
  *  - mprotect/pkey_mprotect asking W+X, or adding exec to a mapping that is not executable;
  *  - shmat with SHM_EXEC, and a writable shmat under READ_IMPLIES_EXEC (an RWX mapping).
  * Differences from systemd's seccomp filter are listed in docs/enforcement.md.
@@ -31,6 +32,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TG_SHM_RDONLY 010000
 #define TG_SHM_EXEC 0100000
 #define TG_READ_IMPLIES_EXEC 0x0400000
+#define TG_FMODE_WRITE 0x2
+#define TG_TMPFS_MAGIC 0x01021994
+#define TG_HUGETLBFS_MAGIC 0x958458f6
+#define TG_F_SEAL_WRITE 0x0008
+#define TG_F_SEAL_FUTURE_WRITE 0x0010
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -66,6 +72,41 @@ static __always_inline int tg_wx_verdict(enum tg_action action) {
   return 0;
 }
 
+/* The write seals of a memfd (shmem or hugetlbfs inode): container_of() with CO-RE offsets,
+ * as memfd_file_seals_ptr() does in the kernel. */
+static __always_inline unsigned int tg_memfd_seals(struct inode *inode, unsigned long magic) {
+  if (magic == TG_TMPFS_MAGIC) {
+    struct shmem_inode_info *info =
+        (void *)inode - bpf_core_field_offset(struct shmem_inode_info, vfs_inode);
+    return BPF_CORE_READ(info, seals);
+  }
+  struct hugetlbfs_inode_info *info =
+      (void *)inode - bpf_core_field_offset(struct hugetlbfs_inode_info, vfs_inode);
+  return BPF_CORE_READ(info, seals);
+}
+
+/*
+ * Whether the memory object behind `file` can be written while it is mapped executable:
+ *  - the file itself was opened for writing (the same fd maps W and X);
+ *  - some open file counts as a writer (inode->i_writecount > 0; negative while executed);
+ *  - some writable shared mapping of it exists (mapping->i_mmap_writable > 0);
+ *  - it is a memfd (an unlinked shmem/hugetlbfs inode) not sealed against writing: its
+ *    memfd_create() descriptor is writable but, made by alloc_file_pseudo(), never counted in
+ *    i_writecount — so only F_SEAL_WRITE/F_SEAL_FUTURE_WRITE prove it immutable.
+ */
+static __always_inline bool tg_writable_elsewhere(struct file *file) {
+  if (BPF_CORE_READ(file, f_mode) & TG_FMODE_WRITE) return true;
+  struct inode *inode = BPF_CORE_READ(file, f_inode);
+  if (BPF_CORE_READ(inode, i_writecount.counter) > 0) return true;
+  if (BPF_CORE_READ(file, f_mapping, i_mmap_writable.counter) > 0) return true;
+  unsigned long magic = BPF_CORE_READ(inode, i_sb, s_magic);
+  if ((magic == TG_TMPFS_MAGIC || magic == TG_HUGETLBFS_MAGIC) &&
+      BPF_CORE_READ(inode, __i_nlink) == 0) {
+    return !(tg_memfd_seals(inode, magic) & (TG_F_SEAL_WRITE | TG_F_SEAL_FUTURE_WRITE));
+  }
+  return false;
+}
+
 static __always_inline bool tg_read_implies_exec(void) {
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   return BPF_CORE_READ(task, personality) & TG_READ_IMPLIES_EXEC;
@@ -77,8 +118,8 @@ static __always_inline bool tg_read_implies_exec(void) {
  * mapped (also for the ELF loader's own mappings). `prot` is the effective protection:
  * mmap_prot() has already added PROT_EXEC for READ_IMPLIES_EXEC, so a personality cannot
  * turn RW into RWX behind our back. Stable signature since 3.x (reqprot/prot split).
- * The file's i_writecount counts open writable files and writable shared mappings of the
- * inode, whichever descriptor or process holds them (negative while being executed).
+ * For an exec mapping of a file, tg_writable_elsewhere() asks the inode and its mapping,
+ * not the descriptor, so it holds however the second descriptor was obtained.
  */
 SEC("lsm_cgroup/mmap_file")
 int BPF_PROG(tg_wx_mmap, struct file *file, unsigned long reqprot, unsigned long prot,
@@ -86,8 +127,7 @@ int BPF_PROG(tg_wx_mmap, struct file *file, unsigned long reqprot, unsigned long
   __u32 detail = TG_WX_MMAP;
   if ((prot & TG_WX) == TG_WX) {
     detail = (reqprot & TG_WX) == TG_WX ? TG_WX_MMAP_WX : TG_WX_MMAP_IMPLIED_X;
-  } else if ((prot & TG_PROT_EXEC) && file &&
-             BPF_CORE_READ(file, f_inode, i_writecount.counter) > 0) {
+  } else if ((prot & TG_PROT_EXEC) && file && tg_writable_elsewhere(file)) {
     detail = TG_WX_MMAP_WRITABLE_FILE;
   }
   return tg_wx_verdict(tg_wx_decide(detail, reqprot, prot | ((__u64)flags << 32)));
@@ -115,8 +155,10 @@ int BPF_PROG(tg_wx_mprot, struct vm_area_struct *vma, unsigned long reqprot,
 
 /*
  * Hook: security_shm_shmat(perm, shmaddr, shmflg), called by do_shmat() before it maps the
- * segment; SysV shm never passes security_mmap_file, so this is its only gate. do_shmat()
- * maps with PROT_EXEC for SHM_EXEC and, through do_mmap(), for READ_IMPLIES_EXEC.
+ * segment, with the SysV flags (SHM_EXEC, SHM_RDONLY) as the caller gave them. do_shmat()
+ * then also asks security_mmap_file() with the resulting prot (SHM_EXEC → PROT_EXEC, and
+ * READ_IMPLIES_EXEC applied by mmap_prot()), so a W+X shmat is caught twice: here first, with
+ * the precise detail, and again by tg_wx_mmap — in audit mode both count a would_deny.
  */
 SEC("lsm_cgroup/shm_shmat")
 int BPF_PROG(tg_wx_shmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg) {

@@ -1,0 +1,11 @@
+# The enforcement core's guest tests (issue 3): one GoogleTest binary run as root inside each
+# kernel of the matrix. It drives the library directly and the real CLI (copied in as a file).
+tg_vm_gtest(tg_vm_enforce SOURCES
+  enforce_conformance_test.cc
+  guest_ops.cc
+  guest_support.cc
+  systemd_seccomp.cc
+  LIBS PkgConfig::LIBSECCOMP)
+target_compile_definitions(tg_vm_enforce PRIVATE TG_CLI_PATH="$<TARGET_FILE:tunnelguard>")
+add_dependencies(tg_vm_enforce tunnelguard)
+tg_vm_test(enforce COMMAND tg_vm_enforce FILES tunnelguard TIMEOUT 300)
