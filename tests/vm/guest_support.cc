@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "systemd_seccomp.h"
 
@@ -80,6 +81,15 @@ std::optional<Attachment> Attachment::Attach(const std::string& cgroup, Mode mod
 Attachment::Attachment(Attachment&& other) noexcept
     : cgroup_id_(other.cgroup_id_), owned_(other.owned_) {
   other.owned_ = false;
+}
+
+Attachment& Attachment::operator=(Attachment&& other) noexcept {
+  if (this != &other) {
+    if (owned_) (void)DetachTarget(kBpffsDir, cgroup_id_);
+    cgroup_id_ = other.cgroup_id_;
+    owned_ = std::exchange(other.owned_, false);
+  }
+  return *this;
 }
 
 Attachment::~Attachment() {

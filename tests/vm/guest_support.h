@@ -57,7 +57,7 @@ class Attachment {
   static std::optional<Attachment> Attach(const std::string& cgroup, Mode mode,
                                           uint64_t families, bool wx, std::string* error);
   Attachment(Attachment&& other) noexcept;
-  Attachment& operator=(Attachment&&) = delete;
+  Attachment& operator=(Attachment&& other) noexcept;
   ~Attachment();
 
   uint64_t cgroup_id() const { return cgroup_id_; }
@@ -71,6 +71,12 @@ class Attachment {
   uint64_t cgroup_id_ = 0;
   bool owned_ = false;
 };
+
+// One detail's decisions (all zero when it never occurred).
+inline Decisions DetailOf(const PolicyStatus& s, const std::string& detail) {
+  auto it = s.by_detail.find(detail);
+  return it == s.by_detail.end() ? Decisions{} : it->second;
+}
 
 inline const char kBpffsDir[] = "/sys/fs/bpf/tunnelguard";
 
