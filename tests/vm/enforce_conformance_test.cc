@@ -63,6 +63,8 @@ constexpr Expect kEafno = Expect::kEafnosupport;
 
 const char kHoleSocketpair[] =
     "hole closed: seccomp filters socket() only; the LSM hook sees socketpair's sockets";
+const char kHoleIoUring[] =
+    "hole closed: seccomp filters socket() only; io_uring creates sockets without it";
 const char kHoleMemfd[] =
     "hole closed: W^X of the memory object (an exec mapping of a file writable elsewhere)";
 const char kHolePersonality[] =
@@ -77,6 +79,8 @@ std::vector<Case> Cases() {
        "unix", 1, 1, nullptr},
       {"socketpair(AF_UNIX)", kFam, OpSocketpairUnix, kEafno, kBase, "unix", 1, 2,
        kHoleSocketpair},
+      {"io_uring IORING_OP_SOCKET(AF_UNIX)", kFam, OpIoUringSocketUnix, kEafno, kBase, "unix", 1,
+       1, kHoleIoUring},
       {"socket(AF_NETLINK)", kFam, [] { return OpSocket(AF_NETLINK, SOCK_RAW, 0); }, kEafno,
        kEafno, "netlink", 1, 1, nullptr},
       {"socket(AF_PACKET)", kFam, [] { return OpSocket(AF_PACKET, SOCK_RAW, 0); }, kEafno, kEafno,

@@ -1,6 +1,7 @@
 #include "guest_ops.h"
 
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/shm.h>
@@ -62,6 +63,44 @@ int OpSocketpairUnix() {
   ::close(sv[0]);
   ::close(sv[1]);
   return 0;
+}
+
+int OpIoUringSocketUnix() {
+  // Raw io_uring (no liburing): one IORING_OP_SOCKET, waited for.
+  io_uring_params params{};
+  const int ring = static_cast<int>(::syscall(SYS_io_uring_setup, 4, &params));
+  if (ring < 0) return -1;
+  if (!(params.features & IORING_FEAT_SINGLE_MMAP)) return -1;
+  const size_t sq_size = params.sq_off.array + params.sq_entries * sizeof(unsigned);
+  const size_t cq_size = params.cq_off.cqes + params.cq_entries * sizeof(io_uring_cqe);
+  const size_t ring_size = sq_size > cq_size ? sq_size : cq_size;
+  auto* rings = static_cast<char*>(::mmap(nullptr, ring_size, PROT_READ | PROT_WRITE,
+                                          MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING));
+  auto* sqes = static_cast<io_uring_sqe*>(
+      ::mmap(nullptr, params.sq_entries * sizeof(io_uring_sqe), PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES));
+  if (rings == MAP_FAILED || sqes == MAP_FAILED) return -1;
+  auto* sq_tail = reinterpret_cast<unsigned*>(rings + params.sq_off.tail);
+  const unsigned sq_mask = *reinterpret_cast<unsigned*>(rings + params.sq_off.ring_mask);
+  auto* sq_array = reinterpret_cast<unsigned*>(rings + params.sq_off.array);
+  const unsigned tail = *sq_tail;
+  const unsigned index = tail & sq_mask;
+  std::memset(&sqes[index], 0, sizeof(io_uring_sqe));
+  sqes[index].opcode = IORING_OP_SOCKET;
+  sqes[index].fd = AF_UNIX;       // domain
+  sqes[index].off = SOCK_STREAM;  // type
+  sq_array[index] = index;
+  __atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
+  if (::syscall(SYS_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, nullptr, 0) != 1) {
+    return -1;
+  }
+  auto* cqes = reinterpret_cast<io_uring_cqe*>(rings + params.cq_off.cqes);
+  const unsigned cq_head = *reinterpret_cast<unsigned*>(rings + params.cq_off.head);
+  const unsigned cq_mask = *reinterpret_cast<unsigned*>(rings + params.cq_off.ring_mask);
+  const int res = cqes[cq_head & cq_mask].res;
+  if (res >= 0) ::close(res);
+  ::close(ring);
+  return res >= 0 ? 0 : -res;
 }
 
 int OpMmapAnon(int prot) {

@@ -13,6 +13,7 @@ std::string OutcomeName(int outcome);  // "ok", "ok(W+X)", "EPERM", "EAFNOSUPPOR
 
 int OpSocket(int family, int type, int protocol);
 int OpSocketpairUnix();
+int OpIoUringSocketUnix();  // AF_UNIX socket created by io_uring's IORING_OP_SOCKET
 
 int OpMmapAnon(int prot);                  // a private anonymous mapping with `prot`
 int OpMprotect(int from_prot, int to_prot);  // map anonymous `from`, mprotect to `to`
