@@ -2,6 +2,7 @@
 # kernel of the matrix. It drives the library directly and the real CLI (copied in as a file).
 tg_vm_gtest(tg_vm_enforce SOURCES
   enforce_conformance_test.cc
+  enforce_cost_test.cc
   enforce_guest_test.cc
   guest_ops.cc
   guest_support.cc
