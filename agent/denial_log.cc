@@ -31,8 +31,7 @@ std::string FormatDenial(const PolicyEvent& e) {
   const bool families = e.policy == PolicyKind::kAddressFamilies;
   return fmt::format("{}: {} {} for pid {} ({}) uid {} in cgroup {}", PolicyName(e.policy),
                      e.action == Action::kDeny ? "denied" : "would deny",
-                     families ? e.detail + " socket" : e.detail, e.pid, e.comm, e.uid,
-                     e.cgroup_id);
+                     families ? e.detail + " socket" : e.detail, e.pid, e.comm, e.uid, e.cgroup_id);
 }
 
 void DenialLog::Log(const PolicyEvent& e, RateLimiter::Clock::time_point now) {

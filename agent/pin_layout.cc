@@ -14,7 +14,10 @@ const PinManifest& ManifestFor(PolicyKind kind) {
   static const PinManifest kFamilies{
       {"tg_fam_sock"}, "tg_fam_cfg", "tg_fam_count", "tg_fam_drops", "tg_fam_events"};
   static const PinManifest kWx{{"tg_wx_mmap", "tg_wx_mprot", "tg_wx_shmat"},
-                               "tg_wx_cfg", "tg_wx_count", "tg_wx_drops", "tg_wx_events"};
+                               "tg_wx_cfg",
+                               "tg_wx_count",
+                               "tg_wx_drops",
+                               "tg_wx_events"};
   return kind == PolicyKind::kAddressFamilies ? kFamilies : kWx;
 }
 

@@ -46,9 +46,8 @@ Result<Mechanism> ParseMechanism(std::string_view name) {
   if (name == "lsm_cgroup" || name == "lsm-cgroup") return Mechanism::kLsmCgroup;
   if (name == "lsm_global" || name == "lsm-global") return Mechanism::kLsmGlobal;
   if (name == "observe") return Mechanism::kObserve;
-  return MakeError(ErrorKind::kInvalidArgument,
-                   "unknown mechanism '" + std::string(name) +
-                       "'; use lsm-cgroup, lsm-global or observe");
+  return MakeError(ErrorKind::kInvalidArgument, "unknown mechanism '" + std::string(name) +
+                                                    "'; use lsm-cgroup, lsm-global or observe");
 }
 
 uint32_t ModeToAbi(Mode mode) { return mode == Mode::kEnforce ? TG_MODE_ENFORCE : TG_MODE_AUDIT; }

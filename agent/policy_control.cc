@@ -89,8 +89,9 @@ Status RemoveDirIfPresent(const std::string& dir) {
   if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Status::Ok();
   if (errno == ENOTEMPTY) {
     return MakeError(ErrorKind::kInternal,
-                     dir + " holds pins tunnelguard did not make; left in place, remove them "
-                           "by hand");
+                     dir +
+                         " holds pins tunnelguard did not make; left in place, remove them "
+                         "by hand");
   }
   return FromErrno(errno, "cannot remove " + dir);
 }
@@ -115,9 +116,8 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
   const std::string target_dir = TargetDir(base, target.id);
   if (Exists(target_dir)) {
     return MakeError(ErrorKind::kInvalidArgument,
-                     "cgroup " + target.path + " already has tunnelguard policies (" +
-                         target_dir + "); run 'tunnelguard detach --cgroup " + target.path +
-                         "' first");
+                     "cgroup " + target.path + " already has tunnelguard policies (" + target_dir +
+                         "); run 'tunnelguard detach --cgroup " + target.path + "' first");
   }
   const bool any_enforce =
       std::any_of(request.policies.begin(), request.policies.end(),
@@ -149,16 +149,18 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
     for (const auto& [name, map] : obj.Maps()) {
       const auto maps = manifest.Maps();
       if (std::find(maps.begin(), maps.end(), name) == maps.end()) {
-        return MakeError(ErrorKind::kInternal, "map " + name + " is missing from the pin "
-                                                              "manifest (pin_layout.cc)");
+        return MakeError(ErrorKind::kInternal, "map " + name +
+                                                   " is missing from the pin "
+                                                   "manifest (pin_layout.cc)");
       }
       if (auto st = pins.PinMap(map, dir + "/" + name); !st.ok()) return st.error();
     }
     for (const auto& [name, link] : obj.Links()) {
       if (std::find(manifest.programs.begin(), manifest.programs.end(), name) ==
           manifest.programs.end()) {
-        return MakeError(ErrorKind::kInternal, "program " + name + " is missing from the pin "
-                                                                  "manifest (pin_layout.cc)");
+        return MakeError(ErrorKind::kInternal, "program " + name +
+                                                   " is missing from the pin "
+                                                   "manifest (pin_layout.cc)");
       }
       if (auto st = pins.PinLink(link, dir + "/" + LinkPinName(name)); !st.ok()) {
         return st.error();
@@ -177,9 +179,9 @@ Status DetachTarget(const std::string& base, uint64_t cgroup_id) {
   if (auto st = RequireRoot(); !st.ok()) return st;
   const std::string target_dir = TargetDir(base, cgroup_id);
   if (!Exists(target_dir)) {
-    return MakeError(ErrorKind::kNotFound, "nothing attached to cgroup id " +
-                                               std::to_string(cgroup_id) + " (no " +
-                                               target_dir + ")");
+    return MakeError(
+        ErrorKind::kNotFound,
+        "nothing attached to cgroup id " + std::to_string(cgroup_id) + " (no " + target_dir + ")");
   }
   for (PolicyKind kind : kAllPolicyKinds) {
     const std::string dir = PolicyDir(base, cgroup_id, kind);
@@ -215,8 +217,8 @@ Status SetMode(const std::string& base, uint64_t cgroup_id, PolicyKind kind, Mod
     return Status::Ok();
   };
   // The agent is the only writer, so read-modify-write of the single entry is safe.
-  if (auto st = kind == PolicyKind::kAddressFamilies ? update(tg_fam_config{})
-                                                     : update(tg_wx_config{});
+  if (auto st =
+          kind == PolicyKind::kAddressFamilies ? update(tg_fam_config{}) : update(tg_wx_config{});
       !st.ok()) {
     return st;
   }

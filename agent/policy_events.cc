@@ -55,8 +55,7 @@ PolicyEvent DecodeEvent(const tg_policy_event& raw) {
   return e;
 }
 
-Result<EventStream> EventStream::Open(const std::string& base, uint64_t cgroup_id,
-                                      Callback cb) {
+Result<EventStream> EventStream::Open(const std::string& base, uint64_t cgroup_id, Callback cb) {
   EventStream s;
   s.callback_ = std::make_unique<Callback>(std::move(cb));
   for (PolicyKind kind : kAllPolicyKinds) {
@@ -68,8 +67,8 @@ Result<EventStream> EventStream::Open(const std::string& base, uint64_t cgroup_i
     if (!s.ring_) {
       s.ring_.reset(ring_buffer__new(fd.get(), OnEvent, s.callback_.get(), nullptr));
       if (!s.ring_) return FromLibbpf(-errno, "cannot read events from " + path);
-    } else if (const int err = ring_buffer__add(s.ring_.get(), fd.get(), OnEvent,
-                                                s.callback_.get());
+    } else if (const int err =
+                   ring_buffer__add(s.ring_.get(), fd.get(), OnEvent, s.callback_.get());
                err != 0) {
       return FromLibbpf(err, "cannot read events from " + path);
     }

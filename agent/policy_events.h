@@ -25,7 +25,7 @@ std::string_view ActionName(Action a);  // "allow", "deny", "would_deny"
 struct PolicyEvent {
   PolicyKind policy = PolicyKind::kAddressFamilies;
   Action action = Action::kDeny;
-  std::string detail;  // family name ("packet") or memory operation ("mmap_wx")
+  std::string detail;    // family name ("packet") or memory operation ("mmap_wx")
   uint64_t time_ns = 0;  // CLOCK_BOOTTIME
   uint64_t cgroup_id = 0;
   uint32_t pid = 0;  // process id (the kernel's tgid)

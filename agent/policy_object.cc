@@ -73,9 +73,9 @@ Status SelectPrograms(bpf_object* obj, Mechanism m, std::string_view policy) {
     selected += mine ? 1 : 0;
   }
   if (selected == 0) {
-    return MakeError(ErrorKind::kUnsupported,
-                     "mechanism " + std::string(MechanismName(m)) + " is not implemented for " +
-                         std::string(policy) + " yet");
+    return MakeError(ErrorKind::kUnsupported, "mechanism " + std::string(MechanismName(m)) +
+                                                  " is not implemented for " + std::string(policy) +
+                                                  " yet");
   }
   return Status::Ok();
 }
@@ -88,9 +88,9 @@ Status LoadObject(bpf_object* obj, Mechanism m, std::string_view policy) {
   if (err == 0) return Status::Ok();
   const int e = -err;
   if (e == EPERM || e == EACCES || e == EOPNOTSUPP || e == kKernelEnotsupp) {
-    Error error = MakeError(ErrorKind::kUnsupported,
-                            "kernel refused " + std::string(MechanismName(m)) +
-                                " program: " + ErrnoName(e));
+    Error error =
+        MakeError(ErrorKind::kUnsupported,
+                  "kernel refused " + std::string(MechanismName(m)) + " program: " + ErrnoName(e));
     error.sys_errno = e;
     return error;
   }

@@ -100,8 +100,8 @@ PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind k
         const uint64_t n = (*counts)[action * details + detail];
         if (n == 0) continue;
         Add(st.decisions, action, n);
-        const std::string name = families ? FamilyToName(static_cast<int>(detail))
-                                          : WxDetailName(detail);
+        const std::string name =
+            families ? FamilyToName(static_cast<int>(detail)) : WxDetailName(detail);
         Add(st.by_detail[name], action, n);
       }
     }
@@ -147,8 +147,8 @@ Result<TargetStatus> ReadTargetStatus(const std::string& base, uint64_t cgroup_i
   t.pin_dir = TargetDir(base, cgroup_id);
   struct stat st {};
   if (::stat(t.pin_dir.c_str(), &st) != 0) {
-    return MakeError(ErrorKind::kNotFound, "nothing attached to cgroup id " +
-                                               std::to_string(cgroup_id));
+    return MakeError(ErrorKind::kNotFound,
+                     "nothing attached to cgroup id " + std::to_string(cgroup_id));
   }
   for (PolicyKind kind : kAllPolicyKinds) {
     const std::string dir = PolicyDir(base, cgroup_id, kind);
@@ -191,10 +191,11 @@ nlohmann::json ToJson(const StatusReport& report) {
       if (p.kind == PolicyKind::kAddressFamilies) j["allowed_families"] = p.allowed_families;
       policies.push_back(std::move(j));
     }
-    targets.push_back({{"cgroup", t.cgroup.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.cgroup)},
-                       {"cgroup_id", t.cgroup_id},
-                       {"pin_dir", t.pin_dir},
-                       {"policies", policies}});
+    targets.push_back(
+        {{"cgroup", t.cgroup.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.cgroup)},
+         {"cgroup_id", t.cgroup_id},
+         {"pin_dir", t.pin_dir},
+         {"policies", policies}});
   }
   return {{"bpffs_dir", report.bpffs_dir},
           {"targets", targets},

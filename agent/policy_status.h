@@ -24,12 +24,12 @@ struct Decisions {
 
 struct PolicyStatus {
   PolicyKind kind = PolicyKind::kAddressFamilies;
-  std::optional<Mode> mode;            // empty when the config could not be read
-  std::optional<Mechanism> mechanism;  // idem
-  bool active = false;                 // every link pinned and attached to the target
-  std::string problem;                 // why not active ("" when active)
-  std::string allowed_families;        // address_families only: "inet,inet6"
-  Decisions decisions;                 // totals
+  std::optional<Mode> mode;                    // empty when the config could not be read
+  std::optional<Mechanism> mechanism;          // idem
+  bool active = false;                         // every link pinned and attached to the target
+  std::string problem;                         // why not active ("" when active)
+  std::string allowed_families;                // address_families only: "inet,inet6"
+  Decisions decisions;                         // totals
   std::map<std::string, Decisions> by_detail;  // per family / memory operation, non-zero only
   uint64_t events_dropped = 0;
 };

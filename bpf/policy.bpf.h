@@ -6,10 +6,12 @@
 #ifndef TUNNELGUARD_BPF_POLICY_BPF_H_
 #define TUNNELGUARD_BPF_POLICY_BPF_H_
 
+/* vmlinux.h must come before libbpf's headers: keep clang-format from regrouping them. */
+// clang-format off
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
-
 #include "policy_abi.h"
+// clang-format on
 
 /* Per-CPU counters, added atomically: BPF programs run with migration (not preemption)
  * disabled, so two tasks on one CPU may interleave; an atomic add on the CPU's own slot
@@ -45,19 +47,19 @@ static __always_inline void tg_emit(void *ring, void *drops, __u16 policy, __u16
 }
 
 /* Shared map shapes, so every object declares its maps the same way. */
-#define TG_COUNTER_MAP(name, entries)          \
-  struct {                                     \
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);   \
-    __uint(max_entries, entries);              \
-    __type(key, __u32);                        \
-    __type(value, __u64);                      \
+#define TG_COUNTER_MAP(name, entries)        \
+  struct {                                   \
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+    __uint(max_entries, entries);            \
+    __type(key, __u32);                      \
+    __type(value, __u64);                    \
   } name SEC(".maps")
 
 #define TG_EVENT_RING_BYTES (256 * 1024)
-#define TG_EVENT_MAP(name)                     \
-  struct {                                     \
-    __uint(type, BPF_MAP_TYPE_RINGBUF);        \
-    __uint(max_entries, TG_EVENT_RING_BYTES);  \
+#define TG_EVENT_MAP(name)                    \
+  struct {                                    \
+    __uint(type, BPF_MAP_TYPE_RINGBUF);       \
+    __uint(max_entries, TG_EVENT_RING_BYTES); \
   } name SEC(".maps")
 
 #endif /* TUNNELGUARD_BPF_POLICY_BPF_H_ */

@@ -13,11 +13,12 @@
  * the list change without reload), tg_fam_count (per-CPU decisions, action x family),
  * tg_fam_events (ring buffer of denials), tg_fam_drops (events lost to a full ring).
  */
+/* policy.bpf.h brings vmlinux.h, which libbpf's headers need first. */
+// clang-format off
 #include "policy.bpf.h"
-
 #include <bpf/bpf_tracing.h>
-
 #include "policy_families.h"
+// clang-format on
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -36,8 +37,7 @@ TG_EVENT_MAP(tg_fam_events);
 
 /* The decision, independent of how the program is hooked (lsm_cgroup today; a global lsm/
  * program or an observer later call the same function). */
-static __always_inline enum tg_action tg_fam_decide(int family, int type, int protocol,
-                                                    int kern) {
+static __always_inline enum tg_action tg_fam_decide(int family, int type, int protocol, int kern) {
   __u32 zero = 0;
   struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
   __u32 slot = family >= 0 && family < TG_FAM_OTHER ? (__u32)family : TG_FAM_OTHER;
@@ -48,8 +48,8 @@ static __always_inline enum tg_action tg_fam_decide(int family, int type, int pr
   }
   enum tg_action action = cfg && cfg->mode == TG_MODE_AUDIT ? TG_ACT_WOULD_DENY : TG_ACT_DENY;
   tg_count(&tg_fam_count, action * TG_FAM_SLOTS + slot);
-  tg_emit(&tg_fam_events, &tg_fam_drops, TG_POLICY_FAMILIES, action, (__u32)family,
-          (__u64)type, (__u64)protocol);
+  tg_emit(&tg_fam_events, &tg_fam_drops, TG_POLICY_FAMILIES, action, (__u32)family, (__u64)type,
+          (__u64)protocol);
   return action;
 }
 

@@ -15,12 +15,13 @@
  * Maps: tg_wx_cfg (mode, mechanism), tg_wx_count (per-CPU decisions, action x detail),
  * tg_wx_events (ring buffer of denials), tg_wx_drops (events lost to a full ring).
  */
+/* policy.bpf.h brings vmlinux.h, which libbpf's headers need first. */
+// clang-format off
 #include "policy.bpf.h"
-
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
-
 #include "policy_wx.h"
+// clang-format on
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -141,8 +142,7 @@ int BPF_PROG(tg_wx_mmap, struct file *file, unsigned long reqprot, unsigned long
  * cannot see the mapping and denies every PROT_EXEC request instead.
  */
 SEC("lsm_cgroup/file_mprotect")
-int BPF_PROG(tg_wx_mprot, struct vm_area_struct *vma, unsigned long reqprot,
-             unsigned long prot) {
+int BPF_PROG(tg_wx_mprot, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot) {
   __u32 detail = TG_WX_MPROTECT;
   if ((prot & TG_WX) == TG_WX) {
     detail = TG_WX_MPROTECT_WX;

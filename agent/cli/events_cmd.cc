@@ -34,10 +34,14 @@ int Run(const EventsFlags& f) {
       denials.Log(e, RateLimiter::Clock::now());
       return;
     }
-    const nlohmann::json j = {{"policy", PolicyName(e.policy)}, {"action", ActionName(e.action)},
-                              {"detail", e.detail},             {"time_ns", e.time_ns},
-                              {"cgroup_id", e.cgroup_id},       {"pid", e.pid},
-                              {"tid", e.tid},                   {"uid", e.uid},
+    const nlohmann::json j = {{"policy", PolicyName(e.policy)},
+                              {"action", ActionName(e.action)},
+                              {"detail", e.detail},
+                              {"time_ns", e.time_ns},
+                              {"cgroup_id", e.cgroup_id},
+                              {"pid", e.pid},
+                              {"tid", e.tid},
+                              {"uid", e.uid},
                               {"comm", e.comm}};
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);

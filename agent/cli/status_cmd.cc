@@ -25,18 +25,16 @@ void PrintText(const StatusReport& r) {
                 t.cgroup.empty() ? "(removed)" : t.cgroup.c_str(),
                 static_cast<unsigned long long>(t.cgroup_id), t.pin_dir.c_str());
     for (const PolicyStatus& p : t.policies) {
-      std::printf("  %-16s %-7s %-10s %-8s allow=%llu deny=%llu would_deny=%llu%s%s\n",
-                  std::string(PolicyName(p.kind)).c_str(),
-                  p.mode ? std::string(ModeName(*p.mode)).c_str() : "?",
-                  p.mechanism ? std::string(MechanismName(*p.mechanism)).c_str() : "?",
-                  p.active ? "active" : "INACTIVE",
-                  static_cast<unsigned long long>(p.decisions.allow),
-                  static_cast<unsigned long long>(p.decisions.deny),
-                  static_cast<unsigned long long>(p.decisions.would_deny),
-                  p.kind == PolicyKind::kAddressFamilies
-                      ? (" allowed=" + p.allowed_families).c_str()
-                      : "",
-                  p.problem.empty() ? "" : (" (" + p.problem + ")").c_str());
+      std::printf(
+          "  %-16s %-7s %-10s %-8s allow=%llu deny=%llu would_deny=%llu%s%s\n",
+          std::string(PolicyName(p.kind)).c_str(),
+          p.mode ? std::string(ModeName(*p.mode)).c_str() : "?",
+          p.mechanism ? std::string(MechanismName(*p.mechanism)).c_str() : "?",
+          p.active ? "active" : "INACTIVE", static_cast<unsigned long long>(p.decisions.allow),
+          static_cast<unsigned long long>(p.decisions.deny),
+          static_cast<unsigned long long>(p.decisions.would_deny),
+          p.kind == PolicyKind::kAddressFamilies ? (" allowed=" + p.allowed_families).c_str() : "",
+          p.problem.empty() ? "" : (" (" + p.problem + ")").c_str());
     }
   }
   std::printf("events dropped: %llu\n", static_cast<unsigned long long>(r.events_dropped));

@@ -1,13 +1,12 @@
 // Enforcement on this host's kernel, which refuses every trampoline program (lsm_cgroup
 // included): attach must say so plainly, exit non-zero and leave nothing behind; and every
 // bad input must give its own one-line message — all through the real CLI binary.
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
@@ -57,8 +56,9 @@ TEST_F(EnforceHostTest, AttachSaysEnforcementUnavailableAndLeavesNoPins) {
   TG_REQUIRE(!LsmProbe::Load(AF_UNIX).ok(), "this kernel loads lsm_cgroup: VM tests cover it");
   const CliResult r = Cli({"attach", "--cgroup", cgroup_, "--bpffs-dir", bpffs_});
   EXPECT_EQ(r.exit_code, 3);
-  EXPECT_EQ(r.err, "tunnelguard: enforcement unavailable: kernel refused lsm_cgroup program: "
-                   "EPERM\n");
+  EXPECT_EQ(r.err,
+            "tunnelguard: enforcement unavailable: kernel refused lsm_cgroup program: "
+            "EPERM\n");
   EXPECT_FALSE(Exists(bpffs_)) << "attach left " << bpffs_ << " behind";
   EXPECT_EQ(r.out, "");
 }
@@ -137,9 +137,10 @@ TEST_F(EnforceHostTest, BpffsNotMounted) {
            ::umount2("/sys/fs/bpf", MNT_DETACH) == 0;
   });
   EXPECT_EQ(r.exit_code, 3);
-  EXPECT_EQ(r.err, "tunnelguard: bpffs is not mounted at /sys/fs/bpf (/sys/fs/bpf/tunnelguard "
-                   "would not be on a bpf filesystem); mount it with 'mount -t bpf bpf "
-                   "/sys/fs/bpf' or pass --bpffs-dir under a bpffs mount\n");
+  EXPECT_EQ(r.err,
+            "tunnelguard: bpffs is not mounted at /sys/fs/bpf (/sys/fs/bpf/tunnelguard "
+            "would not be on a bpf filesystem); mount it with 'mount -t bpf bpf "
+            "/sys/fs/bpf' or pass --bpffs-dir under a bpffs mount\n");
 }
 
 TEST_F(EnforceHostTest, NotRoot) {

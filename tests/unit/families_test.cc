@@ -1,7 +1,7 @@
+#include "families.h"
+
 #include <gtest/gtest.h>
 #include <sys/socket.h>
-
-#include "families.h"
 
 namespace tg {
 namespace {
@@ -22,10 +22,22 @@ TEST(ParseFamilies, AcceptsSystemdSpellingsAndAliases) {
 
 TEST(ParseFamilies, EveryKnownFamilyMatchesTheSystemHeaders) {
   const std::pair<const char*, int> expected[] = {
-      {"unix", AF_UNIX},       {"inet", AF_INET},   {"inet6", AF_INET6}, {"netlink", AF_NETLINK},
-      {"packet", AF_PACKET},   {"vsock", AF_VSOCK}, {"alg", AF_ALG},     {"xdp", AF_XDP},
-      {"bluetooth", AF_BLUETOOTH}, {"can", AF_CAN}, {"tipc", AF_TIPC},   {"key", AF_KEY},
-      {"rds", AF_RDS},         {"kcm", AF_KCM},     {"smc", AF_SMC},     {"qipcrtr", AF_QIPCRTR},
+      {"unix", AF_UNIX},
+      {"inet", AF_INET},
+      {"inet6", AF_INET6},
+      {"netlink", AF_NETLINK},
+      {"packet", AF_PACKET},
+      {"vsock", AF_VSOCK},
+      {"alg", AF_ALG},
+      {"xdp", AF_XDP},
+      {"bluetooth", AF_BLUETOOTH},
+      {"can", AF_CAN},
+      {"tipc", AF_TIPC},
+      {"key", AF_KEY},
+      {"rds", AF_RDS},
+      {"kcm", AF_KCM},
+      {"smc", AF_SMC},
+      {"qipcrtr", AF_QIPCRTR},
       {"ieee802154", AF_IEEE802154},
   };
   for (const auto& [name, family] : expected) {
@@ -48,9 +60,8 @@ TEST(ParseFamilies, UnknownNameListsTheValidOnes) {
   auto m = ParseFamilies("inet,ipv4");
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.error().kind, ErrorKind::kInvalidArgument);
-  EXPECT_EQ(m.error().message.rfind("unknown address family 'ipv4'; valid families: unix, inet, ",
-                                    0),
-            0u)
+  EXPECT_EQ(
+      m.error().message.rfind("unknown address family 'ipv4'; valid families: unix, inet, ", 0), 0u)
       << m.error().message;
   for (const auto& f : KnownFamilies()) {
     EXPECT_NE(m.error().message.find(std::string(f.name)), std::string::npos) << f.name;

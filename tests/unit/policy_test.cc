@@ -1,3 +1,5 @@
+#include "policy.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -7,7 +9,6 @@
 #include "bpf/policy_wx.h"
 #include "denial_log.h"
 #include "pin_layout.h"
-#include "policy.h"
 #include "policy_events.h"
 
 namespace tg {
@@ -67,8 +68,9 @@ TEST(DecodeEvent, MapsKernelNamesToUserNames) {
   EXPECT_EQ(e.pid, 100u);
   EXPECT_EQ(e.tid, 101u);
   EXPECT_EQ(e.comm, "jit-test");
-  EXPECT_EQ(FormatDenial(e), "wx_memory: would deny mmap_exec_writable_file for pid 100 "
-                             "(jit-test) uid 1000 in cgroup 0");
+  EXPECT_EQ(FormatDenial(e),
+            "wx_memory: would deny mmap_exec_writable_file for pid 100 "
+            "(jit-test) uid 1000 in cgroup 0");
 
   raw.policy = TG_POLICY_FAMILIES;
   raw.action = TG_ACT_DENY;

@@ -8,12 +8,11 @@
 //   - with tunnelguard in audit mode (flipped through the pinned config map, no reload),
 // and each decision checked in the counters. Where systemd and tunnelguard differ, the case
 // must say why (a hole the LSM closes, or a documented relaxation) — and nowhere else.
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -35,11 +34,11 @@ struct Case {
   const char* name;
   PolicyKind policy;
   std::function<int()> op;
-  Expect lsm;       // tunnelguard enforcing, inside the cgroup
-  Expect systemd;   // systemd's seccomp filters
-  const char* detail;  // counter detail the decision lands in
-  int enforce_hits;    // denials counted in enforce mode
-  int audit_hits;      // would_deny counted in audit mode
+  Expect lsm;              // tunnelguard enforcing, inside the cgroup
+  Expect systemd;          // systemd's seccomp filters
+  const char* detail;      // counter detail the decision lands in
+  int enforce_hits;        // denials counted in enforce mode
+  int audit_hits;          // would_deny counted in audit mode
   const char* difference;  // why tunnelguard and systemd differ (nullptr: they must agree)
 };
 
@@ -77,33 +76,32 @@ std::vector<Case> Cases() {
   return {
       {"socket(AF_UNIX)", kFam, [] { return OpSocket(AF_UNIX, SOCK_STREAM, 0); }, kEafno, kEafno,
        "unix", 1, 1, nullptr},
-      {"socketpair(AF_UNIX)", kFam, OpSocketpairUnix, kEafno, kBase, "unix", 1, 2,
-       kHoleSocketpair},
-      {"io_uring IORING_OP_SOCKET(AF_UNIX)", kFam, OpIoUringSocketUnix, kEafno, kBase, "unix", 1,
-       1, kHoleIoUring},
-      {"socket(AF_NETLINK)", kFam, [] { return OpSocket(AF_NETLINK, SOCK_RAW, 0); }, kEafno,
-       kEafno, "netlink", 1, 1, nullptr},
+      {"socketpair(AF_UNIX)", kFam, OpSocketpairUnix, kEafno, kBase, "unix", 1, 2, kHoleSocketpair},
+      {"io_uring IORING_OP_SOCKET(AF_UNIX)", kFam, OpIoUringSocketUnix, kEafno, kBase, "unix", 1, 1,
+       kHoleIoUring},
+      {"socket(AF_NETLINK)", kFam, [] { return OpSocket(AF_NETLINK, SOCK_RAW, 0); }, kEafno, kEafno,
+       "netlink", 1, 1, nullptr},
       {"socket(AF_PACKET)", kFam, [] { return OpSocket(AF_PACKET, SOCK_RAW, 0); }, kEafno, kEafno,
        "packet", 1, 1, nullptr},
       {"socket(AF_INET)", kFam, [] { return OpSocket(AF_INET, SOCK_STREAM, 0); }, kBase, kBase,
        "inet", 0, 0, nullptr},
       {"socket(AF_INET6)", kFam, [] { return OpSocket(AF_INET6, SOCK_DGRAM, 0); }, kBase, kBase,
        "inet6", 0, 0, nullptr},
-      {"socket(AF_XDP)", kFam, [] { return OpSocket(AF_XDP, SOCK_RAW, 0); }, kEafno, kEafno,
-       "xdp", 1, 1, nullptr},
-      {"socket(AF_VSOCK)", kFam, [] { return OpSocket(AF_VSOCK, SOCK_STREAM, 0); }, kEafno,
-       kEafno, "vsock", 1, 1, nullptr},
+      {"socket(AF_XDP)", kFam, [] { return OpSocket(AF_XDP, SOCK_RAW, 0); }, kEafno, kEafno, "xdp",
+       1, 1, nullptr},
+      {"socket(AF_VSOCK)", kFam, [] { return OpSocket(AF_VSOCK, SOCK_STREAM, 0); }, kEafno, kEafno,
+       "vsock", 1, 1, nullptr},
       {"socket(AF_ALG)", kFam, [] { return OpSocket(AF_ALG, SOCK_SEQPACKET, 0); }, kEafno, kEafno,
        "alg", 1, 1, nullptr},
-      {"socket(AF_CAN)", kFam, [] { return OpSocket(AF_CAN, SOCK_RAW, 1); }, kEafno, kEafno,
-       "can", 1, 1, nullptr},
+      {"socket(AF_CAN)", kFam, [] { return OpSocket(AF_CAN, SOCK_RAW, 1); }, kEafno, kEafno, "can",
+       1, 1, nullptr},
       {"socket(AF_BLUETOOTH)", kFam, [] { return OpSocket(AF_BLUETOOTH, SOCK_RAW, 1); }, kEafno,
        kEafno, "bluetooth", 1, 1, nullptr},
 
-      {"mmap anon RW", kWx, [] { return OpMmapAnon(PROT_READ | PROT_WRITE); }, kBase, kBase,
-       "mmap", 0, 0, nullptr},
-      {"mmap anon RX", kWx, [] { return OpMmapAnon(PROT_READ | PROT_EXEC); }, kBase, kBase,
-       "mmap", 0, 0, nullptr},
+      {"mmap anon RW", kWx, [] { return OpMmapAnon(PROT_READ | PROT_WRITE); }, kBase, kBase, "mmap",
+       0, 0, nullptr},
+      {"mmap anon RX", kWx, [] { return OpMmapAnon(PROT_READ | PROT_EXEC); }, kBase, kBase, "mmap",
+       0, 0, nullptr},
       {"mmap anon RWX", kWx, [] { return OpMmapAnon(PROT_READ | PROT_WRITE | PROT_EXEC); }, kEperm,
        kEperm, "mmap_wx", 1, 1, nullptr},
       {"mprotect RW->RX (adds exec)", kWx,
@@ -116,13 +114,13 @@ std::vector<Case> Cases() {
        [] { return OpMprotect(PROT_READ | PROT_EXEC, PROT_READ | PROT_EXEC); }, kBase, kEperm,
        "mprotect", 0, 0, kRelaxKeepExec},
       {"mprotect RX->R (drops exec)", kWx,
-       [] { return OpMprotect(PROT_READ | PROT_EXEC, PROT_READ); }, kBase, kBase, "mprotect", 0,
-       0, nullptr},
-      {"pkey_mprotect RW->RX", kWx, OpPkeyMprotectAddExec, kEperm, kEperm, "mprotect_add_exec",
-       1, 1, nullptr},
+       [] { return OpMprotect(PROT_READ | PROT_EXEC, PROT_READ); }, kBase, kBase, "mprotect", 0, 0,
+       nullptr},
+      {"pkey_mprotect RW->RX", kWx, OpPkeyMprotectAddExec, kEperm, kEperm, "mprotect_add_exec", 1,
+       1, nullptr},
       // do_shmat() asks shm_shmat, then mmap_file: audit counts a would_deny at each hook.
-      {"shmat SHM_EXEC", kWx, [] { return OpShmat(SHM_EXEC); }, kEperm, kEperm, "shmat_exec", 1,
-       2, nullptr},
+      {"shmat SHM_EXEC", kWx, [] { return OpShmat(SHM_EXEC); }, kEperm, kEperm, "shmat_exec", 1, 2,
+       nullptr},
       {"shmat RW", kWx, [] { return OpShmat(0); }, kBase, kBase, "shmat", 0, 0, nullptr},
       {"memfd double mapping (RW + RX)", kWx, OpMemfdDoubleMap, kEperm, kBase,
        "mmap_exec_writable_file", 1, 1, kHoleMemfd},
@@ -134,14 +132,13 @@ std::vector<Case> Cases() {
        nullptr},
       {"RX map of a file open for writing", kWx, OpExecMapOfFileOpenForWriting, kEperm, kBase,
        "mmap_exec_writable_file", 1, 1, kHoleMemfd},
-      {"RX map of a file (no writer)", kWx, OpExecMapOfFile, kBase, kBase, "mmap", 0, 0,
-       nullptr},
-      {"READ_IMPLIES_EXEC + mmap RW", kWx, OpPersonalityMmap, kEperm, kBase, "mmap_implied_exec",
+      {"RX map of a file (no writer)", kWx, OpExecMapOfFile, kBase, kBase, "mmap", 0, 0, nullptr},
+      {"READ_IMPLIES_EXEC + mmap RW", kWx, OpPersonalityMmap, kEperm, kBase, "mmap_implied_exec", 1,
+       1, kHolePersonality},
+      {"READ_IMPLIES_EXEC + mprotect RW", kWx, OpPersonalityMprotect, kEperm, kBase, "mprotect_wx",
        1, 1, kHolePersonality},
-      {"READ_IMPLIES_EXEC + mprotect RW", kWx, OpPersonalityMprotect, kEperm, kBase,
-       "mprotect_wx", 1, 1, kHolePersonality},
-      {"READ_IMPLIES_EXEC + shmat RW", kWx, OpPersonalityShmat, kEperm, kBase,
-       "shmat_implied_exec", 1, 2, kHolePersonality},
+      {"READ_IMPLIES_EXEC + shmat RW", kWx, OpPersonalityShmat, kEperm, kBase, "shmat_implied_exec",
+       1, 2, kHolePersonality},
       {"/proc/self/mem write to own text", kWx, OpProcSelfMemWrite, kBase, kBase, "", 0, 0,
        nullptr},
   };
@@ -180,8 +177,7 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
     const PolicyStatus before = att->Read(c.policy);
-    const PolicyStatus other_before =
-        att->Read(c.policy == kFam ? kWx : kFam);
+    const PolicyStatus other_before = att->Read(c.policy == kFam ? kWx : kFam);
     m[i].target = RunInChild(In(cg.target), c.op);
     const PolicyStatus after = att->Read(c.policy);
     const PolicyStatus other_after = att->Read(c.policy == kFam ? kWx : kFam);
@@ -202,8 +198,7 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
     const PolicyStatus before = att->Read(c.policy);
     m[i].audit = RunInChild(In(cg.target), c.op);
     const PolicyStatus after = att->Read(c.policy);
-    m[i].audit_counted =
-        Denials(after, c.detail, true) - Denials(before, c.detail, true);
+    m[i].audit_counted = Denials(after, c.detail, true) - Denials(before, c.detail, true);
     EXPECT_EQ(after.decisions.deny, before.decisions.deny) << c.name << ": denied in audit";
     EXPECT_EQ(after.decisions.would_deny - before.decisions.would_deny,
               static_cast<uint64_t>(c.audit_hits))
@@ -212,8 +207,9 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
   att.reset();
   ::rmdir(cg.child.c_str());
 
-  std::printf("TG-TABLE | case | baseline | systemd | enforce: target | child | outside | "
-              "audit: target | counted enforce/audit | difference from systemd |\n");
+  std::printf(
+      "TG-TABLE | case | baseline | systemd | enforce: target | child | outside | "
+      "audit: target | counted enforce/audit | difference from systemd |\n");
   std::printf("TG-TABLE |---|---|---|---|---|---|---|---|---|\n");
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
@@ -223,8 +219,7 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
                 OutcomeName(r.target).c_str(), OutcomeName(r.child).c_str(),
                 OutcomeName(r.outside).c_str(), OutcomeName(r.audit).c_str(),
                 static_cast<unsigned long long>(r.enforce_counted),
-                static_cast<unsigned long long>(r.audit_counted),
-                c.difference ? c.difference : "");
+                static_cast<unsigned long long>(r.audit_counted), c.difference ? c.difference : "");
   }
 
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -241,10 +236,9 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
       // The case's own detail: every denial in enforce; in audit, shmat's second hook counts
       // under mmap_*, so the detail sees one.
       EXPECT_EQ(r.enforce_counted, static_cast<uint64_t>(c.enforce_hits));
-      EXPECT_EQ(r.audit_counted, static_cast<uint64_t>(
-                                     std::string(c.detail).rfind("shmat", 0) == 0
-                                         ? std::min(c.audit_hits, 1)
-                                         : c.audit_hits));
+      EXPECT_EQ(r.audit_counted, static_cast<uint64_t>(std::string(c.detail).rfind("shmat", 0) == 0
+                                                           ? std::min(c.audit_hits, 1)
+                                                           : c.audit_hits));
     }
     // The differences are exactly the documented ones.
     const bool differs = Resolve(c.lsm, r.baseline) != Resolve(c.systemd, r.baseline);

@@ -3,12 +3,11 @@
 // against systemd's seccomp filters. Guest timings under TCG are only meaningful relative to
 // each other, so only ratios are reported (TG-COST lines), configurations interleaved round by
 // round, medians taken. Nothing is asserted about speed.
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -97,9 +96,10 @@ TEST(Cost, PerCallRatiosAgainstNoPolicyAndSystemdSeccomp) {
     ASSERT_GT(n, 0);
     ASSERT_GT(l, 0);
     ASSERT_GT(s, 0);
-    std::printf("TG-COST | %s | tunnelguard/none %.2f | systemd-seccomp/none %.2f | "
-                "tunnelguard/systemd-seccomp %.2f |\n",
-                op.name, l / n, s / n, l / s);
+    std::printf(
+        "TG-COST | %s | tunnelguard/none %.2f | systemd-seccomp/none %.2f | "
+        "tunnelguard/systemd-seccomp %.2f |\n",
+        op.name, l / n, s / n, l / s);
   }
 }
 

@@ -2,13 +2,12 @@
 // load in both modes, events that name the right process, real programs that keep working
 // under W^X while a JIT-style program is denied, and the CLI's attach/status/detach round trip.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <nlohmann/json.hpp>
@@ -37,11 +36,14 @@ bool Exists(const std::string& p) {
 
 // Runs `op` kCalls times in a child in `cgroup`; returns how many calls gave `want`.
 int Repeat(const std::string& cgroup, const std::function<int()>& op, int want, int calls) {
-  return RunInChild(In(cgroup), [&] {
-    int matched = 0;
-    for (int i = 0; i < calls; ++i) matched += op() == want ? 1 : 0;
-    return matched == calls ? 0 : 1;
-  }) == 0 ? calls : -1;
+  return RunInChild(In(cgroup),
+                    [&] {
+                      int matched = 0;
+                      for (int i = 0; i < calls; ++i) matched += op() == want ? 1 : 0;
+                      return matched == calls ? 0 : 1;
+                    }) == 0
+             ? calls
+             : -1;
 }
 
 class EnforceGuest : public ::testing::Test {
@@ -49,8 +51,8 @@ class EnforceGuest : public ::testing::Test {
   void SetUp() override {
     TG_REQUIRE_ROOT();
     std::string error;
-    att_ = Attachment::Attach(Cgroups().target, Mode::kEnforce,
-                              Families({AF_INET, AF_INET6}), /*wx=*/true, &error);
+    att_ = Attachment::Attach(Cgroups().target, Mode::kEnforce, Families({AF_INET, AF_INET6}),
+                              /*wx=*/true, &error);
     ASSERT_TRUE(att_.has_value()) << error;
   }
   std::optional<Attachment> att_;
@@ -118,10 +120,14 @@ TEST_F(EnforceGuest, EventsNameTheProcessAndDropsAreCountedNotLost) {
   ChildOptions o = In(child);
   o.comm = "tg-evt-probe";
   int pid = 0;
-  EXPECT_EQ(RunInChild(o, [] { return OpSocket(AF_PACKET, SOCK_RAW, 0); }, &pid), EAFNOSUPPORT);
+  EXPECT_EQ(RunInChild(
+                o, [] { return OpSocket(AF_PACKET, SOCK_RAW, 0); }, &pid),
+            EAFNOSUPPORT);
   o.comm = "tg-evt-jit";
   int jit_pid = 0;
-  EXPECT_EQ(RunInChild(o, [] { return OpJit(/*flip=*/false); }, &jit_pid), EPERM);
+  EXPECT_EQ(RunInChild(
+                o, [] { return OpJit(/*flip=*/false); }, &jit_pid),
+            EPERM);
   ASSERT_TRUE(stream->Poll(100).ok());
   struct stat st {};
   ASSERT_EQ(::stat(child.c_str(), &st), 0);
@@ -145,9 +151,10 @@ TEST_F(EnforceGuest, EventsNameTheProcessAndDropsAreCountedNotLost) {
   // Overflow the ring buffer with nobody reading: every denial is either an event read
   // afterwards or a counted drop; the counters stay exact either way.
   const PolicyStatus before = att_->Read(PolicyKind::kAddressFamilies);
-  ASSERT_EQ(Repeat(Cgroups().target, [] { return OpSocket(AF_NETLINK, SOCK_RAW, 0); },
-                   EAFNOSUPPORT, kCalls),
-            kCalls);
+  ASSERT_EQ(
+      Repeat(
+          Cgroups().target, [] { return OpSocket(AF_NETLINK, SOCK_RAW, 0); }, EAFNOSUPPORT, kCalls),
+      kCalls);
   events.clear();
   while (true) {
     auto n = stream->Poll(0);
@@ -158,8 +165,7 @@ TEST_F(EnforceGuest, EventsNameTheProcessAndDropsAreCountedNotLost) {
   const uint64_t dropped = after.events_dropped - before.events_dropped;
   EXPECT_GT(dropped, 0u) << "a 256 KiB ring cannot hold 10,000 events";
   EXPECT_EQ(events.size() + dropped, uint64_t{kCalls});
-  EXPECT_EQ(DetailOf(after, "netlink").deny - DetailOf(before, "netlink").deny,
-            uint64_t{kCalls});
+  EXPECT_EQ(DetailOf(after, "netlink").deny - DetailOf(before, "netlink").deny, uint64_t{kCalls});
   std::printf("TG-NOTE events: %zu read, %llu dropped of %d denials\n", events.size(),
               static_cast<unsigned long long>(dropped), kCalls);
 }
@@ -177,7 +183,8 @@ CliResult ExecInTarget(const std::string& binary, const std::vector<std::string>
 TEST_F(EnforceGuest, RealProgramsKeepWorkingUnderWxWhileAJitIsDenied) {
   const PolicyStatus w0 = att_->Read(PolicyKind::kWxMemory);
   // Static busybox: a shell running a pipeline and applets.
-  CliResult sh = ExecInTarget("/bin/busybox", {"sh", "-c", "echo hello | tr a-z A-Z; ls / >/dev/null"});
+  CliResult sh =
+      ExecInTarget("/bin/busybox", {"sh", "-c", "echo hello | tr a-z A-Z; ls / >/dev/null"});
   EXPECT_EQ(sh.exit_code, 0) << sh.err;
   EXPECT_EQ(sh.out, "HELLO\n");
   // Dynamically linked programs: ld.so, libc, libstdc++, libbpf, libsystemd, libseccomp.
@@ -202,10 +209,11 @@ TEST_F(EnforceGuest, RealProgramsKeepWorkingUnderWxWhileAJitIsDenied) {
 TEST(EnforceCli, AttachStatusDetachRoundTrip) {
   TG_REQUIRE_ROOT();
   const std::string& target = Cgroups().target;
-  CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target, "--mode", "audit",
-                                     "--families", "inet,inet6,netlink"});
+  CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target, "--mode", "audit", "--families",
+                                     "inet,inet6,netlink"});
   ASSERT_EQ(a.exit_code, 0) << a.err;
-  EXPECT_NE(a.out.find("address_families: audit on " + target + " with lsm_cgroup, allowed "
+  EXPECT_NE(a.out.find("address_families: audit on " + target +
+                       " with lsm_cgroup, allowed "
                        "families: inet,inet6,netlink"),
             std::string::npos)
       << a.out;
@@ -258,8 +266,7 @@ TEST(EnforceCli, AttachStatusDetachRoundTrip) {
   // Enforce through the CLI, then detach --all.
   CliResult e = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target, "--wx-memory", "off"});
   ASSERT_EQ(e.exit_code, 0) << e.err;
-  EXPECT_EQ(RunInChild(In(target), [] { return OpSocket(AF_UNIX, SOCK_STREAM, 0); }),
-            EAFNOSUPPORT);
+  EXPECT_EQ(RunInChild(In(target), [] { return OpSocket(AF_UNIX, SOCK_STREAM, 0); }), EAFNOSUPPORT);
   EXPECT_EQ(RunInChild(In(target), [] { return OpMmapAnon(PROT_READ | PROT_WRITE | PROT_EXEC); }),
             kOkWx)
       << "--wx-memory off attaches no memory policy";

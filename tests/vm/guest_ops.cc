@@ -76,9 +76,9 @@ int OpIoUringSocketUnix() {
   const size_t ring_size = sq_size > cq_size ? sq_size : cq_size;
   auto* rings = static_cast<char*>(::mmap(nullptr, ring_size, PROT_READ | PROT_WRITE,
                                           MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING));
-  auto* sqes = static_cast<io_uring_sqe*>(
-      ::mmap(nullptr, params.sq_entries * sizeof(io_uring_sqe), PROT_READ | PROT_WRITE,
-             MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES));
+  auto* sqes = static_cast<io_uring_sqe*>(::mmap(nullptr, params.sq_entries * sizeof(io_uring_sqe),
+                                                 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                                                 ring, IORING_OFF_SQES));
   if (rings == MAP_FAILED || sqes == MAP_FAILED) return -1;
   auto* sq_tail = reinterpret_cast<unsigned*>(rings + params.sq_off.tail);
   const unsigned sq_mask = *reinterpret_cast<unsigned*>(rings + params.sq_off.ring_mask);
@@ -122,8 +122,8 @@ int OpMprotect(int from_prot, int to_prot) {
 int OpPkeyMprotectAddExec() {
   void* p = ::mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return -1;
-  const int r = ::syscall(SYS_pkey_mprotect, p, kPage, PROT_READ | PROT_EXEC, -1) == 0 ? 0
-                                                                                        : Errno();
+  const int r =
+      ::syscall(SYS_pkey_mprotect, p, kPage, PROT_READ | PROT_EXEC, -1) == 0 ? 0 : Errno();
   ::munmap(p, kPage);
   return r;
 }
@@ -250,8 +250,7 @@ int OpPersonalityMprotect() {
   void* p = ::mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return -1;
   if (::personality(READ_IMPLIES_EXEC) < 0) return -1;
-  const int r =
-      ::mprotect(p, kPage, PROT_READ | PROT_WRITE) == 0 ? (IsWx(p) ? kOkWx : 0) : Errno();
+  const int r = ::mprotect(p, kPage, PROT_READ | PROT_WRITE) == 0 ? (IsWx(p) ? kOkWx : 0) : Errno();
   ::munmap(p, kPage);
   return r;
 }

@@ -15,17 +15,17 @@ int OpSocket(int family, int type, int protocol);
 int OpSocketpairUnix();
 int OpIoUringSocketUnix();  // AF_UNIX socket created by io_uring's IORING_OP_SOCKET
 
-int OpMmapAnon(int prot);                  // a private anonymous mapping with `prot`
+int OpMmapAnon(int prot);                    // a private anonymous mapping with `prot`
 int OpMprotect(int from_prot, int to_prot);  // map anonymous `from`, mprotect to `to`
-int OpPkeyMprotectAddExec();               // RW → RX with pkey_mprotect(pkey -1)
-int OpShmat(int shmflg);                   // SysV segment attached with `shmflg`
-int OpMemfdDoubleMap();       // memfd mapped RW and RX (MAP_SHARED): two views, one page
-int OpMemfdReopenDoubleMap(); // RW mapping kept, fd reopened O_RDONLY via /proc, mapped RX
-int OpMemfdFdThenReopenRx();  // RW memfd fd kept (never mapped), RX map via a /proc reopen
-int OpSealedMemfdRx();        // memfd written, sealed against writes, mapped RX (runc style)
+int OpPkeyMprotectAddExec();                 // RW → RX with pkey_mprotect(pkey -1)
+int OpShmat(int shmflg);                     // SysV segment attached with `shmflg`
+int OpMemfdDoubleMap();        // memfd mapped RW and RX (MAP_SHARED): two views, one page
+int OpMemfdReopenDoubleMap();  // RW mapping kept, fd reopened O_RDONLY via /proc, mapped RX
+int OpMemfdFdThenReopenRx();   // RW memfd fd kept (never mapped), RX map via a /proc reopen
+int OpSealedMemfdRx();         // memfd written, sealed against writes, mapped RX (runc style)
 int OpExecMapOfFileOpenForWriting();  // tmpfs file open O_RDWR elsewhere, mapped RX privately
 int OpExecMapOfFile();                // the same file with no writer left: like a library
-int OpPersonalityMmap();      // READ_IMPLIES_EXEC, then mmap RW (effectively RWX)
+int OpPersonalityMmap();              // READ_IMPLIES_EXEC, then mmap RW (effectively RWX)
 int OpPersonalityMprotect();  // mapping RW, READ_IMPLIES_EXEC, mprotect RW (effectively RWX)
 int OpPersonalityShmat();     // READ_IMPLIES_EXEC, then a writable shmat (effectively RWX)
 int OpProcSelfMemWrite();     // write our own text through /proc/self/mem (a known hole)

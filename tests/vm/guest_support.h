@@ -28,10 +28,10 @@ const GuestCgroups& Cgroups();  // creates target and outside on first use
 uint64_t Families(std::initializer_list<int> families);
 
 struct ChildOptions {
-  std::string cgroup;            // joined before `op` runs ("" = stay)
-  bool systemd_filter = false;   // install systemd's seccomp filters first
-  uint64_t seccomp_families = 0; // the allow-list for that filter
-  std::string comm;              // thread name to take ("" = keep)
+  std::string cgroup;             // joined before `op` runs ("" = stay)
+  bool systemd_filter = false;    // install systemd's seccomp filters first
+  uint64_t seccomp_families = 0;  // the allow-list for that filter
+  std::string comm;               // thread name to take ("" = keep)
 };
 
 inline ChildOptions In(const std::string& cgroup) {
@@ -54,8 +54,8 @@ int RunInChild(const ChildOptions& options, const std::function<int()>& op,
 // The policies of one attach, detached when this goes out of scope.
 class Attachment {
  public:
-  static std::optional<Attachment> Attach(const std::string& cgroup, Mode mode,
-                                          uint64_t families, bool wx, std::string* error);
+  static std::optional<Attachment> Attach(const std::string& cgroup, Mode mode, uint64_t families,
+                                          bool wx, std::string* error);
   Attachment(Attachment&& other) noexcept;
   Attachment& operator=(Attachment&& other) noexcept;
   ~Attachment();

@@ -53,9 +53,9 @@ std::string AddressFamilies(scmp_filter_ctx ctx, uint64_t allowed) {
 // seccomp_memory_deny_write_execute() for x86-64: EPERM for mmap with PROT_WRITE|PROT_EXEC,
 // mprotect and pkey_mprotect with PROT_EXEC (whatever the mapping was), shmat with SHM_EXEC.
 std::string MemoryDenyWriteExecute(scmp_filter_ctx ctx) {
-  int r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mmap), 1,
-                                 SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC | PROT_WRITE,
-                                         PROT_EXEC | PROT_WRITE));
+  int r = seccomp_rule_add_exact(
+      ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mmap), 1,
+      SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC | PROT_WRITE, PROT_EXEC | PROT_WRITE));
   if (r < 0) return Why("mmap", r);
   r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mprotect), 1,
                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC));
