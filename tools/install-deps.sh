@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libsystemd-dev libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   clang-format clang-tidy
   # tests and demo
-  qemu-system-x86 busybox-static cpio zstd xz-utils nginx-light prometheus curl wrk
+  qemu-system-x86 busybox-static cpio zstd xz-utils debian-archive-keyring nginx-light prometheus curl wrk
   iproute2 procps ca-certificates openssl
 )
 

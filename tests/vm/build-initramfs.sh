@@ -40,7 +40,8 @@ for bin in "$@"; do
   bin=$(readlink -f "$bin")
   put "$bin"
   # ldd lines: "libx.so => /path (0x..)", "/lib64/ld-linux-x86-64.so.2 (0x..)", "linux-vdso...".
-  ldd "$bin" 2>/dev/null | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
+  # A static binary has none (ldd then fails, which is fine).
+  { ldd "$bin" 2>/dev/null || true; } | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
     [ -e "$root$lib" ] || put "$lib"
   done
 done

@@ -12,8 +12,8 @@
 #
 # The cache lives outside the source tree: $TUNNELGUARD_VM_CACHE, default
 # /var/cache/tunnelguard/vm-kernels. Layout:
-#   KEY -> KEY-RELEASE/   symlink, replaced atomically on refresh
-#   KEY-RELEASE/          immutable once complete (vmlinuz, config, kernel.env)
+#   KEY -> KEY-RELEASE_VERSION/   symlink, replaced atomically on refresh
+#   KEY-RELEASE_VERSION/          immutable once complete (vmlinuz, config, kernel.env)
 #   KEY.lock              flock: concurrent fetches of one KEY (ctest -j) wait for each other
 # apt runs with private state (sources.list, lists, cache, empty dpkg status), so the host's
 # apt configuration and state are neither read nor changed.
@@ -45,8 +45,9 @@ case $key in
 esac
 
 cache=${TUNNELGUARD_VM_CACHE:-/var/cache/tunnelguard/vm-kernels}
-mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] ||
+if ! mkdir -p "$cache" 2>/dev/null || [ ! -w "$cache" ]; then
   die "cache $cache is not writable; run as root or set TUNNELGUARD_VM_CACHE to a writable dir"
+fi
 
 link=$cache/$key
 have_kernel() { [ -f "$link/vmlinuz" ] && [ -f "$link/kernel.env" ]; }
@@ -65,6 +66,8 @@ if [ $refresh = 0 ] && have_kernel; then
   exit 0
 fi
 
+# Holding the lock, any other work dir of this key is left over from a killed fetch.
+rm -rf "$cache/.fetch-$key."*
 work=$(mktemp -d "$cache/.fetch-$key.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -113,6 +116,21 @@ depends_of() {
 image_pkg=$(depends_of linux-image-amd64 "$meta_version" | grep -E '^linux-image-[0-9]' | head -n1)
 [ -n "$image_pkg" ] || die "$key: linux-image-amd64 $meta_version depends on no linux-image-VER"
 release=${image_pkg#linux-image-}
+# One immutable directory per exact package version (a rebuilt package keeps its release).
+entry_name=$key-${release}_$meta_version
+final=$cache/$entry_name
+
+# Swaps the KEY link atomically: readers resolve it once, so a run in progress keeps its kernel.
+point_link_at_final() {
+  ln -sfn "$entry_name" "$work/link"
+  mv -T "$work/link" "$link"
+}
+if [ -f "$final/vmlinuz" ] && [ -f "$final/kernel.env" ]; then
+  point_link_at_final
+  echo "fetch-kernel: $key: $release ($meta_version) is already in $final" >&2
+  readlink -f "$link"
+  exit 0
+fi
 
 # Debian's 7.x kernels are split: linux-image-VER is empty, the kernel is in linux-binary-VER
 # (./usr/lib/modules/VER/vmlinuz) and its config in linux-base-VER. 6.x: all in linux-image-VER.
@@ -152,13 +170,8 @@ KERNEL_SHA256=$(sha256sum "$entry/vmlinuz" | cut -d' ' -f1)
 FETCHED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 EOF
 
-final=$cache/$key-$release
-if [ ! -f "$final/vmlinuz" ]; then
-  rm -rf "$final"
-  mv -T "$entry" "$final"
-fi
-# Swap the link atomically: readers resolve it once, so a run in progress keeps its kernel.
-ln -sfn "$key-$release" "$work/link"
-mv -T "$work/link" "$link"
+rm -rf "$final"
+mv -T "$entry" "$final"
+point_link_at_final
 echo "fetch-kernel: $key: $release ($meta_version) in $final" >&2
 readlink -f "$link"

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the VM test guest (PID 1, busybox ash). Mounts what BPF-LSM tests need, runs the
 # test command once and prints a verdict the harness can trust, then powers the guest off.
 #
@@ -16,7 +17,13 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm /root
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# The test binaries sit at their host paths, which may be under /tmp (a clone in /tmp): the
+# fresh tmpfs gets a copy of what the initramfs put there instead of hiding it.
+mkdir -p /run/tmp
+mount -t tmpfs -o mode=1777 tmpfs /run/tmp
+cp -a /tmp/. /run/tmp/
+rm -rf /tmp/* 2>/dev/null || true
+mount -o move /run/tmp /tmp
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t bpf bpf /sys/fs/bpf
@@ -27,6 +34,7 @@ ip link set lo up 2>/dev/null || true
 
 nonce=$(cat /tg/nonce)
 rm -f /tg/nonce
+# shellcheck source=/dev/null
 . /tg/env.sh
 
 echo "TG-START $nonce kernel=$(uname -r) uptime=$(cut -d" " -f1 /proc/uptime)s lsm=$(cat /sys/kernel/security/lsm)"

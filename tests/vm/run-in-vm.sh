@@ -22,7 +22,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-kernel= lsm=lockdown,capability,landlock,yama,apparmor,bpf timeout_s=120 workdir= append=
+kernel='' lsm=lockdown,capability,landlock,yama,apparmor,bpf timeout_s=120 workdir='' append=''
 fetch_only=0
 envs=() files=()
 usage() {
@@ -43,7 +43,8 @@ while [ $# -gt 0 ]; do
     *) usage ;;
   esac
 done
-[ -n "$kernel" ] && { [ $# -ge 1 ] || [ $fetch_only = 1 ]; } || usage
+[ -n "$kernel" ] || usage
+[ $# -ge 1 ] || [ $fetch_only = 1 ] || usage
 [[ $timeout_s =~ ^[0-9]+$ ]] || usage
 
 say() { echo "run-in-vm: $*"; }
@@ -61,8 +62,9 @@ cannot_run() {
 for tool in qemu-system-x86_64 cpio timeout flock; do
   command -v "$tool" >/dev/null || cannot_run "$tool not found (tools/install-deps.sh installs it)"
 done
-[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
+if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
   cannot_run "no static /bin/busybox (tools/install-deps.sh installs busybox-static)"
+fi
 
 kdir=$("$here/fetch-kernel.sh" "$kernel") || cannot_run "no $kernel kernel (fetch-kernel.sh failed)"
 # shellcheck disable=SC1091
@@ -133,6 +135,7 @@ boot() {
 
 start_ns=$(date +%s%N)
 log=$workdir/serial.log
+boots=1
 boot "$log"
 if ! grep -q "^TG-START $nonce" "$log"; then
   # Stock kernels under TCG occasionally die before /init runs (an oops in early start-up
@@ -141,21 +144,23 @@ if ! grep -q "^TG-START $nonce" "$log"; then
   say "guest died before reaching the test (no start marker, qemu rc=$boot_rc);" \
     "booting once more. First boot's log: $workdir/serial.boot1.log"
   tail -n 20 "$workdir/serial.boot1.log" | sed 's/^/  boot1| /'
+  boots=2
   boot "$log"
 fi
 elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
-elapsed=$((elapsed_ms / 1000)).$((elapsed_ms % 1000 / 100))
+elapsed=$((elapsed_ms / 1000)).$((elapsed_ms % 1000 / 100))s
+[ $boots = 1 ] || elapsed="$elapsed, $boots boots"
 
 sed 's/^/  guest| /' "$log"
 verdict=$(grep -E "^TG-VERDICT $nonce (PASS|FAIL) rc=[0-9]+$" "$log" | tail -n1 || true)
 fail() {
-  say "FAIL: $* [kernel $KERNEL_RELEASE, ${elapsed}s]"
+  say "FAIL: $* [kernel $KERNEL_RELEASE, $elapsed]"
   say "serial log: $log"
   exit "${code:-2}"
 }
 case $verdict in
   *" PASS "*)
-    say "PASS [kernel $KERNEL_RELEASE, ${elapsed}s]"
+    say "PASS [kernel $KERNEL_RELEASE, $elapsed]"
     exit 0 ;;
   *" FAIL "*)
     code=1 fail "the test failed in the guest (${verdict##* })" ;;

@@ -8,12 +8,11 @@
 //
 // Each mode checks /sys/kernel/security/lsm first, so a mode given to the wrong boot fails.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -189,8 +188,7 @@ int main(int argc, char** argv) {
     if (std::string_view(argv[i]) == "--expect-noop") {
       tg::g_expect_noop = true;
     } else {
-      std::fprintf(stderr, "unknown argument: %s (only --expect-noop and gtest flags)\n",
-                   argv[i]);
+      std::fprintf(stderr, "unknown argument: %s (only --expect-noop and gtest flags)\n", argv[i]);
       return 2;
     }
   }
