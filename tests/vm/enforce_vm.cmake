@@ -4,10 +4,15 @@ tg_vm_gtest(tg_vm_enforce SOURCES
   enforce_conformance_test.cc
   enforce_cost_test.cc
   enforce_guest_test.cc
+  enforce_lifecycle_test.cc
   guest_ops.cc
   guest_support.cc
   systemd_seccomp.cc
   LIBS PkgConfig::LIBSECCOMP)
 target_compile_definitions(tg_vm_enforce PRIVATE TG_CLI_PATH="$<TARGET_FILE:tunnelguard>")
 add_dependencies(tg_vm_enforce tunnelguard)
-tg_vm_test(enforce COMMAND tg_vm_enforce FILES tunnelguard TIMEOUT 300)
+tg_vm_test(enforce COMMAND tg_vm_enforce --gtest_filter=-NoBpfLsm.* FILES tunnelguard TIMEOUT 300)
+# Booted without bpf in lsm=: attach must refuse (programs would attach and enforce nothing).
+tg_vm_test(enforce_no_bpf_lsm
+  LSM lockdown,capability,landlock,yama,apparmor
+  COMMAND tg_vm_enforce --gtest_filter=NoBpfLsm.* FILES tunnelguard)
