@@ -18,6 +18,11 @@ struct CtxDeleter {
 };
 using Ctx = std::unique_ptr<void, CtxDeleter>;
 
+// libseccomp's SCMP_A0()/SCMP_A2() are C99 compound literals; the same comparisons in C++.
+scmp_arg_cmp Arg(unsigned arg, scmp_compare op, scmp_datum_t a, scmp_datum_t b = 0) {
+  return scmp_arg_cmp{arg, op, a, b};
+}
+
 std::string Why(const char* what, int r) { return std::string(what) + ": " + std::strerror(-r); }
 
 // seccomp_restrict_address_families(), allow-list branch: block socket() for families below
@@ -36,15 +41,15 @@ std::string AddressFamilies(scmp_filter_ctx ctx, uint64_t allowed) {
     return r < 0 ? Why("socket (all)", r) : "";
   }
   int r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-                                 SCMP_A0(SCMP_CMP_LT, static_cast<scmp_datum_t>(first)));
+                                 Arg(0, SCMP_CMP_LT, static_cast<scmp_datum_t>(first)));
   if (r < 0) return Why("socket (below first)", r);
   r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-                             SCMP_A0(SCMP_CMP_GT, static_cast<scmp_datum_t>(last)));
+                             Arg(0, SCMP_CMP_GT, static_cast<scmp_datum_t>(last)));
   if (r < 0) return Why("socket (above last)", r);
   for (int af = 1; af < last; ++af) {
     if ((allowed >> af) & 1) continue;
     r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-                               SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(af)));
+                               Arg(0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(af)));
     if (r < 0) return Why("socket (gap)", r);
   }
   return "";
@@ -55,16 +60,16 @@ std::string AddressFamilies(scmp_filter_ctx ctx, uint64_t allowed) {
 std::string MemoryDenyWriteExecute(scmp_filter_ctx ctx) {
   int r = seccomp_rule_add_exact(
       ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mmap), 1,
-      SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC | PROT_WRITE, PROT_EXEC | PROT_WRITE));
+      Arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC | PROT_WRITE, PROT_EXEC | PROT_WRITE));
   if (r < 0) return Why("mmap", r);
   r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mprotect), 1,
-                             SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC));
+                             Arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC));
   if (r < 0) return Why("mprotect", r);
   r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pkey_mprotect), 1,
-                             SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC));
+                             Arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC));
   if (r < 0) return Why("pkey_mprotect", r);
   r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(shmat), 1,
-                             SCMP_A2(SCMP_CMP_MASKED_EQ, SHM_EXEC, SHM_EXEC));
+                             Arg(2, SCMP_CMP_MASKED_EQ, SHM_EXEC, SHM_EXEC));
   if (r < 0) return Why("shmat", r);
   return "";
 }
