@@ -191,6 +191,11 @@ TEST_F(EnforceGuest, RealProgramsKeepWorkingUnderWxWhileAJitIsDenied) {
   CliResult cli = ExecInTarget(TG_CLI_PATH, {"version"});
   EXPECT_EQ(cli.exit_code, 0) << cli.err;
   EXPECT_EQ(cli.out.rfind("tunnelguard ", 0), 0u) << cli.out;
+  // curl: libcurl with OpenSSL 3 initialised, reading a file:// URL (the guest has no network).
+  TG_REQUIRE(Exists("/usr/bin/curl"), "curl not in the guest (tests/vm/enforce_vm.cmake FILES)");
+  CliResult curl = ExecInTarget("/usr/bin/curl", {"-sS", "file:///proc/sys/kernel/osrelease"});
+  EXPECT_EQ(curl.exit_code, 0) << curl.err;
+  EXPECT_FALSE(curl.out.empty());
   CliResult self = ExecInTarget("/proc/self/exe", {"--gtest_list_tests"});
   EXPECT_EQ(self.exit_code, 0) << self.err;
   EXPECT_NE(self.out.find("EnforceGuest."), std::string::npos);
