@@ -111,6 +111,13 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
     return MakeError(ErrorKind::kInvalidArgument,
                      "no policy to attach: --families and --wx-memory are both off");
   }
+  if (target.relative == "/") {
+    // The root cgroup holds every process of the host, init and this agent included.
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "refusing to attach to the root cgroup " + target.path +
+                         " (it would restrict every process on the host); give the tunnel's "
+                         "own cgroup, e.g. --unit cloudflared.service");
+  }
   const std::string& base = request.bpffs_dir;
   if (auto st = CheckOnBpffs(base); !st.ok()) return st.error();
   const std::string target_dir = TargetDir(base, target.id);

@@ -98,6 +98,16 @@ TEST_F(EnforceHostTest, CgroupV1Path) {
   EXPECT_FALSE(Exists(bpffs_));
 }
 
+TEST_F(EnforceHostTest, RootCgroupIsRefused) {
+  auto mount = FindCgroup2Mount();
+  ASSERT_TRUE(mount.ok());
+  const CliResult r = Cli({"attach", "--cgroup", *mount, "--bpffs-dir", bpffs_});
+  EXPECT_EQ(r.exit_code, 2);
+  ExpectOneLine(r);
+  EXPECT_NE(r.err.find("refusing to attach to the root cgroup"), std::string::npos) << r.err;
+  EXPECT_FALSE(Exists(bpffs_));
+}
+
 TEST_F(EnforceHostTest, UnknownFamilyListsTheValidOnes) {
   const CliResult r = Cli({"attach", "--cgroup", cgroup_, "--families", "inet,inet7"});
   EXPECT_EQ(r.exit_code, 2);
