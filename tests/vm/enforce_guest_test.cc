@@ -74,6 +74,20 @@ TEST_F(EnforceGuest, TenThousandDeniedSocketsAreTenThousandCountedInBothModes) {
   EXPECT_EQ(s2.decisions.deny, s1.decisions.deny);
 }
 
+TEST_F(EnforceGuest, TenThousandWxMappingsAreTenThousandCountedInBothModes) {
+  const auto wx = [] { return OpMmapAnon(PROT_READ | PROT_WRITE | PROT_EXEC); };
+  const PolicyStatus s0 = att_->Read(PolicyKind::kWxMemory);
+  ASSERT_EQ(Repeat(Cgroups().target, wx, EPERM, kCalls), kCalls);
+  const PolicyStatus s1 = att_->Read(PolicyKind::kWxMemory);
+  EXPECT_EQ(DetailOf(s1, "mmap_wx").deny - DetailOf(s0, "mmap_wx").deny, uint64_t{kCalls});
+  ASSERT_TRUE(att_->SetModeAll(Mode::kAudit));
+  ASSERT_EQ(Repeat(Cgroups().target, wx, kOkWx, kCalls), kCalls);
+  const PolicyStatus s2 = att_->Read(PolicyKind::kWxMemory);
+  EXPECT_EQ(DetailOf(s2, "mmap_wx").would_deny - DetailOf(s1, "mmap_wx").would_deny,
+            uint64_t{kCalls});
+  EXPECT_EQ(s2.decisions.deny, s1.decisions.deny);
+}
+
 TEST_F(EnforceGuest, ConcurrentDenialsAcrossCpusAreCountedExactly) {
   // 4 processes on 2 vCPUs, each 2,500 denied sockets and 2,500 denied W+X mmaps.
   const PolicyStatus f0 = att_->Read(PolicyKind::kAddressFamilies);
