@@ -14,8 +14,9 @@ PACKAGES=(
   qemu-system-x86 busybox-static cpio zstd xz-utils nginx-light prometheus curl wrk
   iproute2 procps ca-certificates openssl
   # deploy/ and dashboards/ checks: systemd-analyze (systemd), promtool (prometheus),
-  # nix-instantiate for the NixOS module, node/npm for the Grafana schema check, jq
-  systemd nix-bin jq nodejs
+  # nix-instantiate for the NixOS module, node/npm for the Grafana schema check, jq and
+  # python3-yaml for the provisioning files
+  systemd nix-bin jq nodejs python3-yaml
 )
 
 if [ "$(id -u)" != 0 ]; then
