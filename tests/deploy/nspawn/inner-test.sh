@@ -42,6 +42,7 @@ check "agent runs with the bounded capability set" \
   bash -c 'grep -q "^CapBnd:\s*000000c000201000$" /proc/$(systemctl show -p MainPID --value tunnelguard.service)/status'
 
 # 2. Fail closed: this kernel cannot enforce (or this build has no `attach` yet), so the
+#    (When run on a kernel where `attach` succeeds, this block must become the positive check.)
 #    tunnel's ExecStartPre= gate fails and cloudflared never runs.
 check "fail-closed: starting the tunnel fails" bash -c '! systemctl start cloudflared-tunnel.service'
 check "fail-closed: the gate (ExecStartPre) is what failed" \
