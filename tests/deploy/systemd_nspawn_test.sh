@@ -70,6 +70,9 @@ binds=(
   --bind-ro="$REPO/tests/deploy/nspawn:/tg-e2e"
   --bind-ro="$REPO/tests/deploy/nspawn/tg-e2e.service:/etc/systemd/system/tg-e2e.service"
   --bind="$TMP/results:/results"
+  # The host's bpffs, where PID 1 of a real host mounts it (systemd does not in a container);
+  # RequiresMountsFor=/ReadWritePaths=/sys/fs/bpf of the agent's unit are about this mount.
+  --bind=/sys/fs/bpf
 )
 # --register=no --keep-unit: no machined here (see shared notes); --private-network: the
 # container's 127.0.0.1:9612 is its own; CAP_BPF/CAP_PERFMON: nspawn drops them by default;

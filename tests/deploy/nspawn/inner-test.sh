@@ -41,6 +41,15 @@ check "agent sends WATCHDOG=1" bash -c '[ "$(prop tunnelguard.service WatchdogTi
 check "agent runs with the bounded capability set" \
   bash -c 'grep -q "^CapBnd:\s*000000c000201000$" /proc/$(systemctl show -p MainPID --value tunnelguard.service)/status'
 
+# The sandbox as systemd applied it, seen from the agent's own mount namespace: pins can be
+# written in bpffs; the cgroup tree and /usr are read-only.
+mnt() { nsenter --target "$(prop tunnelguard.service MainPID)" --mount -- findmnt -no OPTIONS --target "$1"; }
+export -f mnt
+log "info: agent's /sys/fs/bpf: $(nsenter --target "$(prop tunnelguard.service MainPID)" --mount -- findmnt -no FSTYPE,OPTIONS --target /sys/fs/bpf)"
+check "sandbox: /sys/fs/bpf writable" bash -c '[[ ",$(mnt /sys/fs/bpf)," == *,rw,* ]]'
+check "sandbox: /sys/fs/cgroup read-only" bash -c '[[ ",$(mnt /sys/fs/cgroup)," == *,ro,* ]]'
+check "sandbox: /usr read-only" bash -c '[[ ",$(mnt /usr)," == *,ro,* ]]'
+
 # 2. Fail closed: this kernel cannot enforce (or this build has no `attach` yet), so the
 #    (When run on a kernel where `attach` succeeds, this block must become the positive check.)
 #    tunnel's ExecStartPre= gate fails and cloudflared never runs.
