@@ -158,6 +158,9 @@ in
     systemd.services.tunnelguard = {
       description = shipped.Unit.Description;
       before = [ tunnelService ];
+      # Listening on a LAN address needs that address configured first.
+      after = lib.optional cfg.openFirewall "network-online.target";
+      wants = lib.optional cfg.openFirewall "network-online.target";
       wantedBy = [ shipped.Install.WantedBy ];
       restartTriggers = [ configText ];
       unitConfig = {

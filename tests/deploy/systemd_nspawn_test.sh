@@ -50,6 +50,9 @@ if [ ! -f "$CACHE/stamp" ] || [ "$(cat "$CACHE/stamp")" != "$PKGS" ]; then
   echo "$PKGS" >"$CACHE/stamp"
 fi
 
+# PID 1 of a real host mounts bpffs at /sys/fs/bpf; this host may not have done so.
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || fail "cannot mount bpffs at /sys/fs/bpf"
+
 # What the container gets (bind-mounted read-only over the overlay, nothing else changed).
 mkdir -p "$TMP/results" "$TMP/bin" "$TMP/etc"
 nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')

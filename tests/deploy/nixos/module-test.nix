@@ -100,6 +100,8 @@ in
   (check "custom: W^X off" cTunnel.serviceConfig.MemoryDenyWriteExecute false)
   (check "custom: firewall" c.networking.firewall.allowedTCPPorts [ 9700 ])
   (check "custom: remote scrapers allowed" cAgent.serviceConfig.IPAddressAllow "any")
+  (check "custom: LAN listener waits for the network" [ cAgent.after cAgent.wants ] [ [ "network-online.target" ] [ "network-online.target" ] ])
+  (check "default: loopback listener does not wait for the network" [ dAgent.after dAgent.wants ] [ [ ] [ ] ])
   (check "custom: no default tunnel unit touched" (c.systemd.services ? "cloudflared-tunnel") false)
   (holds "custom: config has audit mode" cConf (contains "\nmode = audit\n"))
   (holds "custom: config has upstream" cConf (contains "\nupstream = web=127.0.0.1:8080\n"))
