@@ -44,7 +44,7 @@ pids=()
 
 cleanup() {
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done  # the agent first
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -d "$cgroup" ]; then
     # Anything still in the demo cgroup (children of the client) goes too.
@@ -104,8 +104,32 @@ nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=($!)
 echo "demo: nginx (standing in for Traefik's 'web' entry point) on 127.0.0.1:$port"
 
-# --- demo "tunnel": a keep-alive client in its own cgroup ------------------------------------
+# --- tunnelguard: the agent, attached to the tunnel's cgroup before the tunnel starts ---------
 mkdir "$cgroup"
+echo "== tunnelguard features =="
+"$tg" features
+echo
+metrics_port=$(free_port)
+socket=$work/tunnelguard.sock
+# --detach-on-exit: the demo leaves no pinned enforcement behind (a real deployment keeps it).
+"$tg" run --cgroup "$cgroup" --upstream "web=127.0.0.1:$port" \
+  --metrics-listen "127.0.0.1:$metrics_port" --grpc-socket "$socket" --detach-on-exit \
+  >"$work/agent.log" 2>&1 &
+agent_pid=$!
+pids=("$agent_pid" "${pids[@]}")
+for _ in $(seq 50); do [ -S "$socket" ] && break; sleep 0.1; done
+tctl() { "$root/build/tunnelctl/tunnelctl" --socket "$socket" "$@"; }
+tctl status >/dev/null || { cat "$work/agent.log"; exit 1; }
+echo "== tunnelguard run (its log) =="
+sed 's/^<[0-9]>//' "$work/agent.log"
+echo
+echo "== tunnelctl status =="
+tctl status
+echo
+echo "metrics: http://127.0.0.1:$metrics_port/metrics    API: tunnelctl --socket $socket stats"
+echo
+
+# --- demo "tunnel": a keep-alive client in its own cgroup ------------------------------------
 # Like cloudflared's origin pool: a few keep-alive connections, a steady request rate. The
 # client joins the cgroup itself before it opens a socket.
 "$tools_dir/tg-http-client" --cgroup "$cgroup" --port "$port" --connections 8 --rate 50 \
@@ -113,14 +137,18 @@ mkdir "$cgroup"
   >"$work/client.json" 2>&1 &
 pids+=($!)
 echo "demo: stand-in tunnel (keep-alive HTTP client, 8 connections, 50 req/s) in cgroup $cgroup"
+echo "== tunnelctl stats every ${interval}s$([ "$duration" -gt 0 ] && echo " for ${duration}s" || echo "; Ctrl-C to stop") =="
+elapsed=0
+while [ "$duration" -eq 0 ] || [ "$elapsed" -lt "$duration" ]; do
+  sleep "$interval"
+  elapsed=$((elapsed + interval))
+  echo "-- ${elapsed}s"
+  tctl stats
+done
 echo
-
-# --- tunnelguard -----------------------------------------------------------------------------
-echo "== tunnelguard features =="
-"$tg" features
+echo "== tunnelctl stats --histogram =="
+tctl stats --histogram | sed -n '/^entrypoint/,$p'
 echo
-echo "== tunnelguard measure$([ "$duration" -gt 0 ] && echo " for ${duration}s" || echo "; Ctrl-C to stop") =="
-# measure prints each interval's figures and the totals on exit (Ctrl-C included), then the
-# EXIT trap removes everything.
-"$tg" measure --cgroup "$cgroup" --upstream "web=127.0.0.1:$port" --interval "$interval" \
-  --duration "$duration" || true
+echo "== /metrics (request latency of the 'web' entry point) =="
+curl -s "http://127.0.0.1:$metrics_port/metrics" |
+  grep -E '^tunnelguard_upstream_request(s_total|_duration_seconds_(count|bucket\{[^}]*le="0.005"))'

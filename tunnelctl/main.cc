@@ -1,11 +1,14 @@
 // tunnelctl: talks to a running tunnelguard agent over its unix socket.
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "client.h"
 #include "grpc/defaults.h"
+#include "stats_view.h"
 
 namespace {
 
@@ -34,7 +37,22 @@ int Status(Client& client, bool json) {
                         {"cgroup_id", r.cgroup_id()},
                         {"target_present", r.target_present()},
                         {"uptime_seconds", r.uptime_seconds()},
+                        {"events_dropped", r.events_dropped()},
+                        {"policies", nlohmann::json::array()},
                         {"features", nlohmann::json::array()}};
+    for (const auto& p : r.policies()) {
+      j["policies"].push_back({{"name", p.name()},
+                               {"mode", p.mode()},
+                               {"mechanism", p.mechanism()},
+                               {"active", p.active()},
+                               {"enforced", p.enforced()},
+                               {"canary", p.canary()},
+                               {"problem", p.canary_detail()},
+                               {"decisions",
+                                {{"allow", p.decisions().allow()},
+                                 {"deny", p.decisions().deny()},
+                                 {"would_deny", p.decisions().would_deny()}}}});
+    }
     for (const auto& f : r.features()) {
       j["features"].push_back(
           {{"name", f.name()}, {"available", f.available()}, {"detail", f.detail()}});
@@ -45,9 +63,64 @@ int Status(Client& client, bool json) {
   std::printf("tunnelguard %s, up %.0f s\n", r.version().c_str(), r.uptime_seconds());
   std::printf("target   %s: %s\n", r.target().c_str(),
               r.target_present() ? ("cgroup " + r.cgroup()).c_str() : "waiting (not running)");
+  for (const auto& p : r.policies()) {
+    std::printf("policy   %-16s %-7s %s\n", p.name().c_str(), p.mode().c_str(),
+                p.enforced() ? ("enforced with " + p.mechanism()).c_str()
+                : p.active() ? ("active with " + p.mechanism() + ", cannot deny").c_str()
+                             : ("NOT IN FORCE: " + p.canary_detail()).c_str());
+  }
+  std::printf("kernel features:\n");
   for (const auto& f : r.features()) {
     std::printf("  %-16s %-4s %s\n", f.name().c_str(), f.available() ? "yes" : "no",
                 f.detail().c_str());
+  }
+  return tg::ctl::kExitOk;
+}
+
+int Stats(Client& client, bool json, bool histogram, double watch) {
+  for (;;) {
+    grpc::ClientContext ctx;
+    tunnelguard::v1::GetStatsRequest req;
+    req.set_include_histogram(histogram);
+    tunnelguard::v1::GetStatsResponse r;
+    const auto st = client.stub().GetStats(WithDeadline(&ctx), req, &r);
+    if (!st.ok()) return Fail(client.Explain(st, "GetStats"));
+    if (json) {
+      std::printf("%s\n", tg::ctl::StatsJson(r).dump(watch > 0 ? -1 : 2).c_str());
+    } else {
+      std::printf("%s", tg::ctl::StatsTable(r).c_str());
+      if (histogram) std::printf("%s", tg::ctl::HistogramText(r).c_str());
+    }
+    std::fflush(stdout);
+    if (watch <= 0) return tg::ctl::kExitOk;
+    std::this_thread::sleep_for(std::chrono::duration<double>(watch));
+    if (!json) std::printf("\n");
+  }
+}
+
+int Events(Client& client, const std::string& policy, bool follow) {
+  grpc::ClientContext ctx;
+  if (!follow) ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  tunnelguard::v1::WatchEventsRequest req;
+  req.set_policy(policy);
+  auto reader = client.stub().WatchEvents(&ctx, req);
+  tunnelguard::v1::Event e;
+  while (reader->Read(&e)) {
+    if (e.dropped_before() > 0) {
+      std::printf("(%llu events lost: this reader fell behind)\n",
+                  static_cast<unsigned long long>(e.dropped_before()));
+    }
+    const time_t secs = static_cast<time_t>(e.time_unix_nanos() / 1000000000);
+    char when[32];
+    std::strftime(when, sizeof(when), "%H:%M:%S", std::localtime(&secs));
+    std::printf("%s %-16s %-10s %-10s pid %u (%s) uid %u cgroup %llu\n", when, e.policy().c_str(),
+                e.action().c_str(), e.detail().c_str(), e.tgid(), e.comm().c_str(), e.uid(),
+                static_cast<unsigned long long>(e.cgroup_id()));
+    std::fflush(stdout);
+  }
+  const auto st = reader->Finish();
+  if (!st.ok() && st.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return Fail(client.Explain(st, "WatchEvents"));
   }
   return tg::ctl::kExitOk;
 }
@@ -76,6 +149,22 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "what is guarded, how, and whether it is proven");
   status->add_flag("--json", json, "print JSON");
 
+  bool stats_json = false, histogram = false;
+  double watch = 0;
+  auto* stats = app.add_subcommand("stats", "latency per upstream and decisions per policy");
+  stats->add_flag("--json", stats_json,
+                  "JSON (the schema of 'tunnelguard measure --json' plus "
+                  "policies[])");
+  stats->add_flag("--histogram", histogram, "draw the request latency distribution");
+  stats->add_option("--watch", watch, "repeat every SECONDS")->check(CLI::PositiveNumber);
+
+  std::string events_policy;
+  bool follow = false;
+  auto* events = app.add_subcommand("events", "denial events (recent ones arrive as they happen)");
+  events->add_option("--policy", events_policy, "address_families | wx_memory")
+      ->check(CLI::IsMember({"address_families", "wx_memory"}));
+  events->add_flag("--follow", follow, "keep following until Ctrl-C (default: 2 s)");
+
   std::string policy, mode;
   auto* mode_cmd = app.add_subcommand("mode", "switch a policy between enforce and audit (root)");
   mode_cmd->add_option("policy", policy, "address_families | wx_memory")->required();
@@ -95,6 +184,8 @@ int main(int argc, char** argv) {
   if (auto* err = std::get_if<CtlError>(&connected)) return Fail(*err);
   Client& client = std::get<Client>(connected);
   if (status->parsed()) return Status(client, json);
+  if (stats->parsed()) return Stats(client, stats_json, histogram, watch);
+  if (events->parsed()) return Events(client, events_policy, follow);
   if (mode_cmd->parsed()) return SetMode(client, policy, mode);
   return tg::ctl::kExitUsage;
 }

@@ -16,10 +16,7 @@ namespace {
 
 struct AttachFlags {
   TargetFlags target;
-  std::string mode = "enforce";
-  std::string families = "inet,inet6";
-  std::string wx_memory = "deny";
-  std::string bpffs_dir = kDefaultBpffsDir;
+  PolicyFlags policy;
   bool policy_from_unit = false;
   bool families_given = false;  // an explicit flag wins over the unit's directive
   bool wx_given = false;
@@ -39,44 +36,28 @@ Status ApplyUnitPolicy(AttachFlags& f) {
   if (!policy.ok()) return policy.error();
   std::printf("read from %s: %s\n", f.target.unit.c_str(), policy->summary.c_str());
   if (!f.families_given) {
-    f.families = policy->allowed_families ? FormatFamilies(*policy->allowed_families) : "off";
+    f.policy.families =
+        policy->allowed_families ? FormatFamilies(*policy->allowed_families) : "off";
   }
-  if (!f.wx_given) f.wx_memory = policy->wx_memory ? "deny" : "off";
+  if (!f.wx_given) f.policy.wx_memory = policy->wx_memory ? "deny" : "off";
   return Status::Ok();
-}
-
-// Flags → request; every malformed value is rejected here, before anything is touched.
-Result<AttachRequest> BuildRequest(const AttachFlags& f) {
-  auto mode = ParseMode(f.mode);
-  if (!mode.ok()) return mode.error();
-  AttachRequest req;
-  req.bpffs_dir = f.bpffs_dir;
-  if (f.families != "off") {
-    auto mask = ParseFamilies(f.families);
-    if (!mask.ok()) return mask.error();
-    req.policies.push_back({PolicyKind::kAddressFamilies, *mode, *mask});
-  }
-  if (f.wx_memory == "deny") {
-    req.policies.push_back({PolicyKind::kWxMemory, *mode, 0});
-  } else if (f.wx_memory != "off") {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "unknown --wx-memory value '" + f.wx_memory + "'; use deny or off");
-  }
-  return req;
 }
 
 int Run(AttachFlags f) {
   if (f.policy_from_unit) {
     if (auto st = ApplyUnitPolicy(f); !st.ok()) return Fail(st.error());
   }
-  auto req = BuildRequest(f);
-  if (!req.ok()) return Fail(req.error());
+  auto policies = BuildPolicies(f.policy);
+  if (!policies.ok()) return Fail(policies.error());
+  AttachRequest req;
+  req.policies = std::move(*policies);
+  req.bpffs_dir = f.policy.bpffs_dir;
   if (auto st = RequireRoot(); !st.ok()) return Fail(st.error());
   auto target = OpenTarget(f.target);
   if (!target.ok()) return Fail(target.error());
-  auto result = AttachPolicies(*target, *req);
+  auto result = AttachPolicies(*target, req);
   if (!result.ok()) return Fail(result.error());
-  for (const PolicySpec& p : req->policies) {
+  for (const PolicySpec& p : req.policies) {
     std::printf("%s: %s on %s with %s%s\n", std::string(PolicyName(p.kind)).c_str(),
                 std::string(ModeName(p.mode)).c_str(), target->path.c_str(),
                 std::string(MechanismName(result->mechanism)).c_str(),
@@ -95,18 +76,7 @@ void RegisterAttach(CLI::App& app, Action& action) {
   auto* sub = app.add_subcommand(
       "attach", "enforce RestrictAddressFamilies and MemoryDenyWriteExecute on a cgroup");
   AddTargetFlags(*sub, flags->target, /*required=*/true);
-  sub->add_option("--mode", flags->mode, "enforce (deny) or audit (allow, report would_deny)")
-      ->capture_default_str();
-  auto* families =
-      sub->add_option("--families", flags->families,
-                      "allowed address families, comma-separated (unix, inet, inet6, netlink, "
-                      "packet, vsock, alg, xdp, …); 'none' allows none, 'off' attaches no family "
-                      "policy")
-          ->capture_default_str();
-  auto* wx = sub->add_option("--wx-memory", flags->wx_memory, "deny W+X memory (deny) or not (off)")
-                 ->capture_default_str();
-  sub->add_option("--bpffs-dir", flags->bpffs_dir, "where links and maps are pinned")
-      ->capture_default_str();
+  auto [families, wx] = AddPolicyFlags(*sub, flags->policy);
   sub->add_flag("--policy-from-unit", flags->policy_from_unit,
                 "enforce the unit's own RestrictAddressFamilies= and MemoryDenyWriteExecute= "
                 "(asked from systemd); --families/--wx-memory given too win");

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "cgroup.h"
+#include "pin_layout.h"
+#include "policy.h"
 #include "result.h"
 
 namespace tg::cli {
@@ -29,6 +31,18 @@ struct TargetFlags {
 };
 void AddTargetFlags(CLI::App& sub, TargetFlags& flags, bool required);
 Result<Cgroup> OpenTarget(const TargetFlags& flags);
+
+// --mode, --families, --wx-memory, --bpffs-dir: the policy flags `attach` and `run` share.
+struct PolicyFlags {
+  std::string mode = "enforce";
+  std::string families = "inet,inet6";
+  std::string wx_memory = "deny";
+  std::string bpffs_dir = kDefaultBpffsDir;
+};
+// Returns the --families and --wx-memory options (to tell whether they were given).
+std::pair<CLI::Option*, CLI::Option*> AddPolicyFlags(CLI::App& sub, PolicyFlags& flags);
+// Flags -> policies; every malformed value is rejected here, before anything is touched.
+Result<std::vector<PolicySpec>> BuildPolicies(const PolicyFlags& flags);
 
 // Applies a `key = value` file (config_file.h) to `sub`'s long flags; flags already given on
 // the command line win. Errors name the file, the line and the key.

@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "cli.h"
+#include "families.h"
 
 namespace tg::cli {
 
@@ -22,6 +23,40 @@ void AddTargetFlags(CLI::App& sub, TargetFlags& flags, bool required) {
 Result<Cgroup> OpenTarget(const TargetFlags& flags) {
   if (!flags.unit.empty()) return OpenUnitCgroup(flags.unit);
   return OpenCgroup(flags.cgroup);
+}
+
+std::pair<CLI::Option*, CLI::Option*> AddPolicyFlags(CLI::App& sub, PolicyFlags& flags) {
+  sub.add_option("--mode", flags.mode, "enforce (deny) or audit (allow, report would_deny)")
+      ->capture_default_str();
+  auto* families =
+      sub.add_option("--families", flags.families,
+                     "allowed address families, comma-separated (unix, inet, inet6, netlink, "
+                     "packet, vsock, alg, xdp, …); 'none' allows none, 'off' attaches no family "
+                     "policy")
+          ->capture_default_str();
+  auto* wx = sub.add_option("--wx-memory", flags.wx_memory, "deny W+X memory (deny) or not (off)")
+                 ->capture_default_str();
+  sub.add_option("--bpffs-dir", flags.bpffs_dir, "where links and maps are pinned")
+      ->capture_default_str();
+  return {families, wx};
+}
+
+Result<std::vector<PolicySpec>> BuildPolicies(const PolicyFlags& f) {
+  auto mode = ParseMode(f.mode);
+  if (!mode.ok()) return mode.error();
+  std::vector<PolicySpec> policies;
+  if (f.families != "off") {
+    auto mask = ParseFamilies(f.families);
+    if (!mask.ok()) return mask.error();
+    policies.push_back({PolicyKind::kAddressFamilies, *mode, *mask});
+  }
+  if (f.wx_memory == "deny") {
+    policies.push_back({PolicyKind::kWxMemory, *mode, 0});
+  } else if (f.wx_memory != "off") {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "unknown --wx-memory value '" + f.wx_memory + "'; use deny or off");
+  }
+  return policies;
 }
 
 int Fail(const Error& error) {

@@ -2,9 +2,12 @@
 #include <memory>
 
 #include "cli.h"
+#include "daemon/components.h"
 #include "daemon/daemon.h"
 #include "grpc/unix_server.h"
+#include "log.h"
 #include "metrics_server.h"
+#include "upstreams.h"
 
 namespace tg::cli {
 namespace {
@@ -14,8 +17,40 @@ struct RunFlags {
   std::string config;
   std::string metrics_listen = exporter::kDefaultMetricsListen;
   std::string grpc_socket = grpcapi::kDefaultSocket;
+  std::string upstreams = std::string(kDefaultUpstreams);
+  PolicyFlags policy;
   bool detach_on_exit = false;
+  bool bpf_stats = false;
 };
+
+int RunDaemon(const RunFlags& f) {
+  auto upstreams = ParseUpstreams(f.upstreams);
+  if (!upstreams.ok()) return Fail(upstreams.error());
+  auto policies = BuildPolicies(f.policy);
+  if (!policies.ok()) return Fail(policies.error());
+  if (auto st = RequireRoot(); !st.ok()) return Fail(st.error());
+
+  daemon::DaemonParts parts;
+  parts.events = std::make_shared<EventHub>();
+  // Each concern degrades on its own: without latency the agent still enforces and reports.
+  if (auto latency = daemon::LatencyComponent::Create(*upstreams); latency.ok()) {
+    parts.latency = std::move(*latency);
+  } else {
+    log::Error("latency unavailable: {}", latency.error().message);
+  }
+  if (!policies->empty()) {
+    parts.policy = std::make_unique<daemon::PolicyComponent>(
+        std::move(*policies), f.policy.bpffs_dir, parts.events.get());
+  }
+  daemon::DaemonOptions o;
+  o.cgroup = f.target.cgroup;
+  o.unit = f.target.unit;
+  o.metrics_listen = f.metrics_listen;
+  o.detach_on_exit = f.detach_on_exit;
+  o.grpc_socket = f.grpc_socket;
+  o.bpf_stats = f.bpf_stats;
+  return daemon::Run(o, std::move(parts));
+}
 
 }  // namespace
 
@@ -38,6 +73,18 @@ void RegisterRun(CLI::App& app, Action& action) {
   sub->add_option("--grpc-socket", flags->grpc_socket,
                   "unix socket of the gRPC API used by tunnelctl (\"\" to serve none)")
       ->capture_default_str();
+  sub->add_option("--upstream", flags->upstreams,
+                  "what latency measures: name=addr:port,... (a name may repeat for more "
+                  "addresses; names become the entrypoint label)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        auto parsed = ParseUpstreams(v);
+        return parsed.ok() ? std::string() : parsed.error().message;
+      });
+  AddPolicyFlags(*sub, flags->policy);
+  sub->add_flag("--bpf-stats", flags->bpf_stats,
+                "turn on kernel BPF run-time statistics while running (adds a little cost to "
+                "every BPF program run, all of the host's)");
   sub->add_flag("--detach-on-exit", flags->detach_on_exit,
                 "remove pinned enforcement on a clean exit (default: keep it in force)");
   sub->callback([&action, flags, sub] {
@@ -45,13 +92,7 @@ void RegisterRun(CLI::App& app, Action& action) {
       if (!flags->config.empty()) {
         if (auto st = ApplyConfigFile(*sub, flags->config); !st.ok()) return Fail(st.error());
       }
-      daemon::DaemonOptions o;
-      o.cgroup = flags->target.cgroup;
-      o.unit = flags->target.unit;
-      o.metrics_listen = flags->metrics_listen;
-      o.detach_on_exit = flags->detach_on_exit;
-      o.grpc_socket = flags->grpc_socket;
-      return daemon::Run(o, {});
+      return RunDaemon(*flags);
     };
   });
 }

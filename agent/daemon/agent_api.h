@@ -5,10 +5,15 @@
 #define TUNNELGUARD_AGENT_DAEMON_AGENT_API_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "event_hub.h"
 #include "kernel_features.h"
+#include "latency.h"
+#include "policy.h"
+#include "policy_status.h"
 #include "result.h"
 
 namespace tg::daemon {
@@ -25,6 +30,16 @@ struct StatusReport {
   TargetReport target;
   KernelFeatures features;
   double uptime_seconds = 0;
+  std::vector<PolicySpec> configured;  // what the agent was asked to enforce
+  std::vector<PolicyStatus> policies;  // what the pins of the current target say
+  std::string enforcement_problem;     // why enforcement is not in force ("" when it is)
+};
+
+struct StatsReport {
+  LatencySnapshot latency;
+  std::vector<double> request_rates;  // per upstream, requests/s over the last sampling window
+  std::vector<PolicyStatus> policies;
+  double uptime_seconds = 0;
 };
 
 // Who is asking, from the socket's peer credentials (never from the request).
@@ -38,6 +53,10 @@ class AgentApi {
  public:
   virtual ~AgentApi() = default;
   virtual StatusReport Status() const = 0;
+  virtual Result<StatsReport> Stats() const = 0;
+  // Denial events from now on, filtered (empty strings match all).
+  virtual std::shared_ptr<EventHub::Subscription> Subscribe(const std::string& policy,
+                                                            const std::string& action) = 0;
   // Switches a policy's mode; returns the previous mode. Authorization is the face's job.
   virtual Result<std::string> SetMode(const std::string& policy, const std::string& mode,
                                       const Caller& caller) = 0;

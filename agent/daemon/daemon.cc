@@ -9,7 +9,9 @@
 #include <mutex>
 
 #include "agent_api.h"
+#include "bpf_stats_collector.h"
 #include "build_info.h"
+#include "components.h"
 #include "grpc/service.h"
 #include "grpc/unix_server.h"
 #include "log.h"
@@ -43,41 +45,114 @@ Result<Cgroup> Resolve(const DaemonOptions& o) {
 // The daemon's live state as its faces see it. Written by the main loop, read by gRPC threads.
 class DaemonApi : public AgentApi {
  public:
-  DaemonApi(std::string target, KernelFeatures features)
-      : features_(std::move(features)), started_(std::chrono::steady_clock::now()) {
+  DaemonApi(std::string target, KernelFeatures features, DaemonParts* parts)
+      : features_(std::move(features)), started_(std::chrono::steady_clock::now()), parts_(parts) {
     target_.target = std::move(target);
   }
-  void SetTarget(const Cgroup* cg) {
+  void SetTarget(const Cgroup* cg, std::string problem) {
     std::lock_guard<std::mutex> lock(mu_);
     target_.present = cg != nullptr;
     target_.cgroup = cg != nullptr ? cg->relative : "";
     target_.cgroup_id = cg != nullptr ? cg->id : 0;
+    problem_ = std::move(problem);
+  }
+  // Called every few seconds by the main loop: the window request rates are computed over.
+  void SampleRates() {
+    if (!parts_->latency) return;
+    auto snap = parts_->latency->Snapshot();
+    if (!snap.ok()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    previous_ = std::move(latest_);
+    latest_ = {std::chrono::steady_clock::now(), std::move(*snap)};
   }
   StatusReport Status() const override {
     StatusReport r;
     r.version = kVersion;
     r.features = features_;
-    r.uptime_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    r.uptime_seconds = Uptime();
+    if (parts_->policy) {
+      r.configured = parts_->policy->configured();
+      r.policies = parts_->policy->Attached();
+    }
     std::lock_guard<std::mutex> lock(mu_);
     r.target = target_;
+    r.enforcement_problem = problem_;
     return r;
   }
-  Result<std::string> SetMode(const std::string& policy, const std::string& /*mode*/,
+  Result<StatsReport> Stats() const override {
+    StatsReport r;
+    r.uptime_seconds = Uptime();
+    if (parts_->latency) {
+      auto snap = parts_->latency->Snapshot();
+      if (!snap.ok()) return snap.error();
+      r.latency = std::move(*snap);
+    }
+    if (parts_->policy) r.policies = parts_->policy->Attached();
+    std::lock_guard<std::mutex> lock(mu_);
+    const double dt = std::chrono::duration<double>(latest_.time - previous_.time).count();
+    for (size_t i = 0; i < r.latency.upstreams.size(); ++i) {
+      double rate = 0;
+      if (dt > 0 && i < latest_.snapshot.upstreams.size() &&
+          i < previous_.snapshot.upstreams.size()) {
+        rate = static_cast<double>(latest_.snapshot.upstreams[i].requests -
+                                   previous_.snapshot.upstreams[i].requests) /
+               dt;
+      }
+      r.request_rates.push_back(rate);
+    }
+    return r;
+  }
+  std::shared_ptr<EventHub::Subscription> Subscribe(const std::string& policy,
+                                                    const std::string& action) override {
+    return parts_->events->Subscribe([policy, action](const PolicyEvent& e) {
+      return (policy.empty() || PolicyName(e.policy) == policy) &&
+             (action.empty() || ActionName(e.action) == action);
+    });
+  }
+  Result<std::string> SetMode(const std::string& policy, const std::string& mode,
                               const Caller& /*caller*/) override {
-    return MakeError(ErrorKind::kNotFound, "no policy '" + policy + "' is attached");
+    if (!parts_->policy) {
+      return MakeError(ErrorKind::kNotFound,
+                       "this agent enforces no policy (started with "
+                       "--families off --wx-memory off)");
+    }
+    return parts_->policy->SetMode(policy, mode);
   }
 
  private:
+  double Uptime() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  }
+  struct Sample {
+    std::chrono::steady_clock::time_point time{};
+    LatencySnapshot snapshot;
+  };
   const KernelFeatures features_;
   const std::chrono::steady_clock::time_point started_;
+  DaemonParts* parts_;
   mutable std::mutex mu_;
   TargetReport target_;
+  std::string problem_;
+  Sample previous_, latest_;
 };
 
 }  // namespace
 
-int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponent>> components) {
+int Run(const DaemonOptions& options, DaemonParts parts) {
+  if (!parts.events) parts.events = std::make_shared<EventHub>();
+  std::vector<TargetComponent*> components;
+  if (parts.latency) components.push_back(parts.latency.get());
+  if (parts.policy) components.push_back(parts.policy.get());
+  UniqueFd bpf_stats;
+  if (options.bpf_stats) {
+    auto fd = exporter::EnableBpfStats();
+    if (!fd.ok()) {
+      log::Error("{}", fd.error().message);
+      return 1;
+    }
+    bpf_stats = std::move(*fd);
+    log::Info("kernel BPF run-time statistics on (--bpf-stats)");
+  }
   auto signals = BlockStopSignals();
   if (!signals.ok()) {
     log::Error("cannot set up signal handling: {}", signals.error().message);
@@ -90,14 +165,14 @@ int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponen
   }
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables;
   collectables.push_back(std::make_shared<exporter::BuildInfoCollector>());
-  for (auto& c : components) {
+  for (auto* c : components) {
     for (auto& collectable : c->Collectables()) collectables.push_back(collectable);
   }
   for (auto& c : collectables) (*server)->Register(c);
   log::Info("serving metrics on {}", (*server)->url());
 
   const std::string target = TargetName(options);
-  DaemonApi api(target, ProbeKernelFeatures());
+  DaemonApi api(target, ProbeKernelFeatures(), &parts);
   grpcapi::PeerRegistry peers;
   grpcapi::AgentService service(&api, &peers);
   std::unique_ptr<grpcapi::UnixServer> grpc_server;
@@ -121,6 +196,7 @@ int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponen
   uint64_t last_id = 0;     // the last incarnation seen, to tell a re-created cgroup
   std::string last_wait_reason;
   bool ready = false;
+  auto next_sample = std::chrono::steady_clock::now();
   std::string status;
   for (;;) {
     auto cg = Resolve(options);
@@ -131,13 +207,15 @@ int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponen
       } else {
         log::Notice("target {} is cgroup {} (id {})", target, cg->relative, cg->id);
       }
-      for (auto& c : components) {
+      std::string problem;
+      for (auto* c : components) {
         if (auto st = c->OnTarget(*cg); !st.ok()) {
           log::Error("{}: {}", c->name(), st.error().message);
+          if (c == parts.policy.get()) problem = st.error().message;
         }
       }
       current_id = last_id = cg->id;
-      api.SetTarget(&*cg);
+      api.SetTarget(&*cg, problem);
       last_wait_reason.clear();
       status = "guarding " + cg->relative + "; metrics on " + (*server)->url();
       NotifyStatus(status);
@@ -147,7 +225,7 @@ int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponen
       if (current_id != 0) log::Warning("target {} is gone; waiting for it to return", target);
       log::Notice("waiting for target {}: {}", target, last_wait_reason);
       current_id = 0;
-      api.SetTarget(nullptr);
+      api.SetTarget(nullptr, "");
       status = "waiting for " + target + "; metrics on " + (*server)->url();
       NotifyStatus(status);
     }
@@ -158,6 +236,10 @@ int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponen
       ready = true;
     }
     if (watchdog.count() > 0) NotifyWatchdog();
+    if (const auto now = std::chrono::steady_clock::now(); now >= next_sample) {
+      api.SampleRates();
+      next_sample = now + std::chrono::seconds(5);
+    }
 
     struct pollfd pfd = {signals->get(), POLLIN, 0};
     const int n = ::poll(&pfd, 1, static_cast<int>(period.count()));
@@ -173,7 +255,8 @@ int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponen
     }
   }
   NotifyStopping();
-  for (auto& c : components) c->OnShutdown(options.detach_on_exit);
+  grpc_server.reset();  // no API calls into components being shut down
+  for (auto* c : components) c->OnShutdown(options.detach_on_exit);
   return 0;
 }
 

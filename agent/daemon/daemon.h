@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cgroup.h"
+#include "event_hub.h"
 #include "result.h"
 
 namespace tg::daemon {
@@ -35,13 +36,24 @@ struct DaemonOptions {
   std::string cgroup;  // --cgroup
   std::string metrics_listen;
   std::string grpc_socket;  // "" = no API socket
+  bool bpf_stats = false;   // turn on kernel BPF run-time statistics while running
   bool detach_on_exit = false;
   // How often the target is re-resolved to notice a re-created cgroup.
   std::chrono::milliseconds poll_interval{500};
 };
 
+class LatencyComponent;
+class PolicyComponent;
+
+// What the daemon runs: each part optional (nullptr = that concern is off).
+struct DaemonParts {
+  std::unique_ptr<LatencyComponent> latency;
+  std::unique_ptr<PolicyComponent> policy;
+  std::shared_ptr<EventHub> events;  // fed by `policy`, read by the API
+};
+
 // Runs until SIGTERM/SIGINT. Returns the process exit code.
-int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponent>> components);
+int Run(const DaemonOptions& options, DaemonParts parts);
 
 }  // namespace tg::daemon
 

@@ -1,5 +1,10 @@
 #include "service.h"
 
+#include <time.h>
+
+#include <chrono>
+
+#include "histogram.h"
 #include "log.h"
 
 namespace tg::grpcapi {
@@ -27,6 +32,49 @@ grpc::Status ToGrpcStatus(const Error& error) {
   return {code, error.message};
 }
 
+namespace {
+
+void FillDecisions(const Decisions& d, v1::Decisions* out) {
+  out->set_allow(d.allow);
+  out->set_deny(d.deny);
+  out->set_would_deny(d.would_deny);
+}
+
+void FillFine(const FineHistogram& h, v1::FineHistogram* out) {
+  out->set_count(h.count);
+  out->set_sum_ns(h.sum_ns);
+  out->set_max_ns(h.max_ns);
+  for (uint64_t b : h.buckets) out->add_buckets(b);
+}
+
+void FillQuantiles(const FineHistogram& h, v1::Quantiles* out) {
+  out->set_p50(QuantileSeconds(h, 0.5));
+  out->set_p90(QuantileSeconds(h, 0.9));
+  out->set_p99(QuantileSeconds(h, 0.99));
+  out->set_max(static_cast<double>(h.max_ns) / 1e9);
+}
+
+// Events carry CLOCK_BOOTTIME (what BPF can read); clients want wall-clock time.
+uint64_t BootToUnixNs(uint64_t boot_ns) {
+  timespec rt{}, bt{};
+  clock_gettime(CLOCK_REALTIME, &rt);
+  clock_gettime(CLOCK_BOOTTIME, &bt);
+  const auto ns = [](const timespec& t) {
+    return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+  };
+  return static_cast<uint64_t>(static_cast<int64_t>(boot_ns) + ns(rt) - ns(bt));
+}
+
+bool KnownPolicy(const std::string& p) {
+  return p.empty() || p == "address_families" || p == "wx_memory";
+}
+
+bool KnownAction(const std::string& a) {
+  return a.empty() || a == "deny" || a == "would_deny" || a == "allow";
+}
+
+}  // namespace
+
 grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
                                      const v1::GetStatusRequest* /*request*/,
                                      v1::GetStatusResponse* response) {
@@ -46,13 +94,114 @@ grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
   feature("bpffs", r.features.bpffs);
   feature("bpf_lsm_listed", r.features.bpf_lsm_listed);
   feature("lsm_cgroup", r.features.lsm_cgroup);
+  for (const PolicySpec& spec : r.configured) {
+    auto* p = response->add_policies();
+    p->set_name(std::string(PolicyName(spec.kind)));
+    p->set_mode(std::string(ModeName(spec.mode)));
+    p->set_canary("not_run");
+    for (const PolicyStatus& st : r.policies) {
+      if (st.kind != spec.kind) continue;
+      if (st.mode) p->set_mode(std::string(ModeName(*st.mode)));
+      if (st.mechanism) p->set_mechanism(std::string(MechanismName(*st.mechanism)));
+      p->set_active(st.active);
+      p->set_enforced(st.active && st.mode == Mode::kEnforce &&
+                      st.mechanism != Mechanism::kObserve);
+      FillDecisions(st.decisions, p->mutable_decisions());
+      response->set_events_dropped(response->events_dropped() + st.events_dropped);
+    }
+    if (!p->active()) p->set_canary_detail(r.enforcement_problem);
+  }
   return grpc::Status::OK;
 }
 
 grpc::Status AgentService::GetStats(grpc::ServerContext* /*context*/,
-                                    const v1::GetStatsRequest* /*request*/,
+                                    const v1::GetStatsRequest* request,
                                     v1::GetStatsResponse* response) {
-  response->set_uptime_seconds(api_->Status().uptime_seconds);
+  auto stats = api_->Stats();
+  if (!stats.ok()) return ToGrpcStatus(stats.error());
+  response->set_uptime_seconds(stats->uptime_seconds);
+  for (size_t i = 0; i < stats->latency.upstreams.size(); ++i) {
+    const UpstreamStats& u = stats->latency.upstreams[i];
+    auto* out = response->add_upstreams();
+    out->set_name(u.name);
+    std::string joined;
+    for (const auto& a : u.addresses) {
+      out->add_addresses(a);
+      joined += (joined.empty() ? "" : ",") + a;
+    }
+    out->set_address(joined);
+    out->set_requests(u.requests);
+    out->set_connections(u.connections);
+    out->set_connections_adopted(u.connections_adopted);
+    out->set_connections_closed(u.connections_closed);
+    out->set_connect_attempts(u.connect_attempts);
+    out->set_open_connections(u.open_connections());
+    out->set_request_rate(i < stats->request_rates.size() ? stats->request_rates[i] : 0);
+    FillQuantiles(u.request_latency, out->mutable_request_latency_seconds());
+    FillQuantiles(u.connect_latency, out->mutable_connect_latency_seconds());
+    out->set_failures_refused(u.refused);
+    out->set_failures_timeout(u.timeout);
+    out->set_failures_reset(u.reset);
+    out->set_failures_aborted(u.aborted);
+    out->set_bytes_sent(u.bytes_sent);
+    out->set_bytes_received(u.bytes_received);
+    out->set_retransmits(u.retransmits);
+    out->set_tls_handshake_turns(u.tls_handshake_turns);
+    FillFine(u.request_latency, out->mutable_request_fine());
+    FillFine(u.connect_latency, out->mutable_connect_fine());
+    if (request->include_histogram()) {
+      const auto& b = u.request_latency.buckets;
+      for (uint32_t j = 0; j < b.size(); ++j) {
+        if (b[j] == 0) continue;
+        auto* hb = out->add_request_histogram();
+        hb->set_upper_bound_seconds(static_cast<double>(BucketUpperNs(j)) / 1e9);
+        hb->set_count(b[j]);
+      }
+    }
+  }
+  for (const PolicyStatus& st : stats->policies) {
+    auto* p = response->add_policies();
+    p->set_name(std::string(PolicyName(st.kind)));
+    if (st.mode) p->set_mode(std::string(ModeName(*st.mode)));
+    if (st.mechanism) p->set_mechanism(std::string(MechanismName(*st.mechanism)));
+    p->set_active(st.active);
+    FillDecisions(st.decisions, p->mutable_decisions());
+    for (const auto& [detail, d] : st.by_detail) {
+      FillDecisions(d, &(*p->mutable_by_detail())[detail]);
+    }
+    p->set_events_dropped(st.events_dropped);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::WatchEvents(grpc::ServerContext* context,
+                                       const v1::WatchEventsRequest* request,
+                                       grpc::ServerWriter<v1::Event>* writer) {
+  if (!KnownPolicy(request->policy()) || !KnownAction(request->action())) {
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "unknown policy or action; policies: address_families, wx_memory; actions: deny, "
+            "would_deny"};
+  }
+  // A bounded queue per stream: a reader that falls behind loses the oldest events (counted in
+  // dropped_before), never slows the agent or other readers.
+  auto sub = api_->Subscribe(request->policy(), request->action());
+  while (!context->IsCancelled()) {
+    uint64_t dropped = 0;
+    auto e = sub->Next(std::chrono::milliseconds(250), &dropped);
+    if (!e) continue;
+    v1::Event out;
+    out.set_time_unix_nanos(BootToUnixNs(e->time_ns));
+    out.set_pid(e->tid);
+    out.set_tgid(e->pid);
+    out.set_uid(e->uid);
+    out.set_comm(e->comm);
+    out.set_cgroup_id(e->cgroup_id);
+    out.set_policy(std::string(PolicyName(e->policy)));
+    out.set_detail(e->detail);
+    out.set_action(std::string(ActionName(e->action)));
+    out.set_dropped_before(dropped);
+    if (!writer->Write(out)) break;
+  }
   return grpc::Status::OK;
 }
 

@@ -23,6 +23,9 @@ class AgentService final : public tunnelguard::v1::Agent::Service {
   grpc::Status GetStats(grpc::ServerContext* context,
                         const tunnelguard::v1::GetStatsRequest* request,
                         tunnelguard::v1::GetStatsResponse* response) override;
+  grpc::Status WatchEvents(grpc::ServerContext* context,
+                           const tunnelguard::v1::WatchEventsRequest* request,
+                           grpc::ServerWriter<tunnelguard::v1::Event>* writer) override;
   grpc::Status SetMode(grpc::ServerContext* context, const tunnelguard::v1::SetModeRequest* request,
                        tunnelguard::v1::SetModeResponse* response) override;
 

@@ -1,0 +1,172 @@
+#include "components.h"
+
+#include <algorithm>
+
+#include "bpf_stats_collector.h"
+#include "denial_log.h"
+#include "latency_collector.h"
+#include "log.h"
+#include "policy_collector.h"
+
+namespace tg::daemon {
+
+// --- latency ---------------------------------------------------------------------------------
+
+Result<std::unique_ptr<LatencyComponent>> LatencyComponent::Create(
+    const std::vector<Upstream>& upstreams) {
+  auto probe = LatencyProbe::Load(upstreams);
+  if (!probe.ok()) return probe.error();
+  return std::unique_ptr<LatencyComponent>(new LatencyComponent(std::move(*probe)));
+}
+
+Status LatencyComponent::OnTarget(const Cgroup& cgroup) {
+  if (auto st = probe_.Attach(cgroup.fd.get()); !st.ok()) return st;
+  log::Info("latency: measuring {}", cgroup.relative);
+  return Status::Ok();
+}
+
+void LatencyComponent::OnShutdown(bool /*detach*/) { probe_.Detach(); }
+
+std::vector<std::shared_ptr<prometheus::Collectable>> LatencyComponent::Collectables() {
+  return {std::make_shared<exporter::LatencyCollector>([this] { return probe_.Snapshot(); })};
+}
+
+// --- enforcement -----------------------------------------------------------------------------
+
+PolicyComponent::PolicyComponent(std::vector<PolicySpec> policies, std::string bpffs_dir,
+                                 EventHub* hub)
+    : policies_(std::move(policies)), bpffs_dir_(std::move(bpffs_dir)), hub_(hub) {}
+
+PolicyComponent::~PolicyComponent() { StopEvents(); }
+
+Status PolicyComponent::OnTarget(const Cgroup& cgroup) {
+  StopEvents();
+  cgroup_id_ = cgroup.id;
+  // Adopt what `tunnelguard attach` (the tunnel's ExecStartPre=) or an earlier run pinned: no
+  // second attachment, no gap, counters continue.
+  bool adopted = false;
+  if (auto pinned = ReadTargetStatus(bpffs_dir_, cgroup.id); pinned.ok()) {
+    adopted = std::all_of(policies_.begin(), policies_.end(), [&](const PolicySpec& want) {
+      return std::any_of(pinned->policies.begin(), pinned->policies.end(),
+                         [&](const PolicyStatus& p) { return p.kind == want.kind && p.active; });
+    });
+  }
+  if (adopted) {
+    log::Notice("enforcement: adopted the pinned policies of {}", cgroup.relative);
+  } else {
+    AttachRequest req;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      req.policies = policies_;
+    }
+    req.bpffs_dir = bpffs_dir_;
+    auto attached = AttachPolicies(cgroup, req);
+    if (!attached.ok()) {
+      const std::string& m = attached.error().message;
+      return MakeError(attached.error().kind, m.rfind("enforcement unavailable", 0) == 0
+                                                  ? m
+                                                  : "enforcement unavailable: " + m);
+    }
+    log::Notice("enforcement: attached to {} with {}", cgroup.relative,
+                MechanismName(attached->mechanism));
+  }
+  stop_events_ = false;
+  events_ = std::thread([this, id = cgroup.id] { EventLoop(id); });
+  return Status::Ok();
+}
+
+void PolicyComponent::EventLoop(uint64_t cgroup_id) {
+  DenialLog denial_log;
+  auto stream = EventStream::Open(bpffs_dir_, cgroup_id, [&](const PolicyEvent& e) {
+    denial_log.Log(e, RateLimiter::Clock::now());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++event_counts_[{e.policy, e.action}];
+    }
+    if (hub_ != nullptr) hub_->Publish(e);
+  });
+  if (!stream.ok()) {
+    log::Warning("enforcement: no denial events: {}", stream.error().message);
+    return;
+  }
+  while (!stop_events_) {
+    if (auto n = stream->Poll(200); !n.ok()) {
+      log::Warning("enforcement: reading denial events: {}", n.error().message);
+      return;
+    }
+  }
+  denial_log.Flush();
+}
+
+void PolicyComponent::StopEvents() {
+  stop_events_ = true;
+  if (events_.joinable()) events_.join();
+}
+
+void PolicyComponent::OnShutdown(bool detach) {
+  StopEvents();
+  const uint64_t id = cgroup_id_;
+  if (detach && id != 0) {
+    if (auto st = DetachTarget(bpffs_dir_, id); !st.ok()) {
+      log::Warning("enforcement: detach on exit: {}", st.error().message);
+    } else {
+      log::Notice("enforcement: detached (--detach-on-exit)");
+    }
+  } else if (id != 0) {
+    log::Notice("enforcement: left in force (pinned under {})", bpffs_dir_);
+  }
+}
+
+std::vector<PolicyStatus> PolicyComponent::Attached() const {
+  const uint64_t id = cgroup_id_;
+  if (id == 0) return {};
+  auto st = ReadTargetStatus(bpffs_dir_, id);
+  return st.ok() ? st->policies : std::vector<PolicyStatus>{};
+}
+
+std::map<std::pair<PolicyKind, Action>, uint64_t> PolicyComponent::EventCounts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return event_counts_;
+}
+
+Result<std::string> PolicyComponent::SetMode(const std::string& policy,
+                                             const std::string& mode_name) {
+  auto mode = ParseMode(mode_name);
+  if (!mode.ok()) return mode.error();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = std::find_if(policies_.begin(), policies_.end(),
+                         [&](const PolicySpec& p) { return PolicyName(p.kind) == policy; });
+  if (it == policies_.end()) {
+    return MakeError(
+        ErrorKind::kNotFound,
+        "no policy '" + policy + "' is configured; the agent enforces " +
+            (policies_.empty()
+                 ? std::string("none")
+                 : std::string(PolicyName(policies_[0].kind)) +
+                       (policies_.size() > 1 ? ", " + std::string(PolicyName(policies_[1].kind))
+                                             : "")));
+  }
+  const std::string previous(ModeName(it->mode));
+  if (const uint64_t id = cgroup_id_; id != 0) {
+    if (auto st = tg::SetMode(bpffs_dir_, id, it->kind, *mode); !st.ok()) return st.error();
+  }
+  it->mode = *mode;
+  return previous;
+}
+
+std::vector<std::shared_ptr<prometheus::Collectable>> PolicyComponent::Collectables() {
+  auto read = [this] {
+    exporter::PolicyMetricsInput in;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& p : policies_) in.configured.push_back(p.kind);
+      in.events = event_counts_;
+    }
+    in.attached = Attached();
+    return in;
+  };
+  return {std::make_shared<exporter::PolicyCollector>(read),
+          std::make_shared<exporter::BpfStatsCollector>()};
+}
+
+}  // namespace tg::daemon

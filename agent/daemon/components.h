@@ -1,0 +1,71 @@
+// What the daemon attaches to the tunnel's cgroup, one concern each:
+//   LatencyComponent — bpf/latency (sockops + cgroup_skb), re-attached to each new cgroup;
+//   PolicyComponent  — pinned enforcement: adopted when already pinned for the cgroup
+//                      (e.g. by ExecStartPre=tunnelguard attach), attached otherwise; its
+//                      denial events go to the log (rate-limited), counters and the EventHub.
+#ifndef TUNNELGUARD_AGENT_DAEMON_COMPONENTS_H_
+#define TUNNELGUARD_AGENT_DAEMON_COMPONENTS_H_
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "daemon.h"
+#include "event_hub.h"
+#include "latency.h"
+#include "policy.h"
+#include "policy_control.h"
+#include "policy_status.h"
+
+namespace tg::daemon {
+
+class LatencyComponent : public TargetComponent {
+ public:
+  static Result<std::unique_ptr<LatencyComponent>> Create(const std::vector<Upstream>& upstreams);
+  const char* name() const override { return "latency"; }
+  Status OnTarget(const Cgroup& cgroup) override;
+  void OnShutdown(bool detach) override;
+  std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() override;
+  Result<LatencySnapshot> Snapshot() const { return probe_.Snapshot(); }
+
+ private:
+  explicit LatencyComponent(LatencyProbe probe) : probe_(std::move(probe)) {}
+  LatencyProbe probe_;
+};
+
+class PolicyComponent : public TargetComponent {
+ public:
+  PolicyComponent(std::vector<PolicySpec> policies, std::string bpffs_dir, EventHub* hub);
+  ~PolicyComponent() override;
+  const char* name() const override { return "enforcement"; }
+  Status OnTarget(const Cgroup& cgroup) override;
+  void OnShutdown(bool detach) override;
+  std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() override;
+
+  // The current target's policies as the pins say (empty while there is no target).
+  std::vector<PolicyStatus> Attached() const;
+  const std::vector<PolicySpec>& configured() const { return policies_; }
+  // Flips a policy's mode in the pinned config map (and for the next attach); returns the
+  // previous mode's name.
+  Result<std::string> SetMode(const std::string& policy, const std::string& mode);
+  // Events received per (policy, action), since the agent started.
+  std::map<std::pair<PolicyKind, Action>, uint64_t> EventCounts() const;
+
+ private:
+  void StopEvents();
+  void EventLoop(uint64_t cgroup_id);
+
+  std::vector<PolicySpec> policies_;
+  const std::string bpffs_dir_;
+  EventHub* hub_;
+  std::atomic<uint64_t> cgroup_id_{0};
+  mutable std::mutex mu_;  // guards policies_' modes and event_counts_
+  std::map<std::pair<PolicyKind, Action>, uint64_t> event_counts_;
+  std::atomic<bool> stop_events_{false};
+  std::thread events_;
+};
+
+}  // namespace tg::daemon
+
+#endif  // TUNNELGUARD_AGENT_DAEMON_COMPONENTS_H_

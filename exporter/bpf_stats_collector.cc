@@ -1,0 +1,102 @@
+#include "bpf_stats_collector.h"
+
+#include <bpf/bpf.h>
+
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "family_builder.h"
+
+namespace tg::exporter {
+namespace {
+
+bool Ours(const char* name) { return std::strncmp(name, "tg_", 3) == 0; }
+
+// Keys in a hash-like map, counted by walking it (bounded by max_entries). Other map types
+// have no countable keys (arrays are always full; sk_storage is per socket).
+std::optional<uint64_t> CountEntries(int fd, const bpf_map_info& info) {
+  switch (info.type) {
+    case BPF_MAP_TYPE_HASH:
+    case BPF_MAP_TYPE_LRU_HASH:
+    case BPF_MAP_TYPE_PERCPU_HASH:
+    case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+      break;
+    case BPF_MAP_TYPE_ARRAY:
+    case BPF_MAP_TYPE_PERCPU_ARRAY:
+      return info.max_entries;
+    default:
+      return std::nullopt;
+  }
+  std::vector<char> key(info.key_size), next(info.key_size);
+  uint64_t n = 0;
+  const void* prev = nullptr;
+  while (n <= info.max_entries && bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    ++n;
+    key.swap(next);
+    prev = key.data();
+  }
+  return n;
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> BpfStatsCollector::Collect() const {
+  using prometheus::MetricType;
+  auto runs = NewFamily("tunnelguard_bpf_program_runs_total",
+                        "Runs of each tunnelguard BPF program (counted while BPF stats are on).",
+                        MetricType::Counter);
+  auto run_time = NewFamily("tunnelguard_bpf_program_run_time_seconds_total",
+                            "CPU time spent in each tunnelguard BPF program (while BPF stats are "
+                            "on).",
+                            MetricType::Counter);
+  auto entries = NewFamily("tunnelguard_bpf_map_entries",
+                           "Entries in each tunnelguard BPF map (hash maps are walked; arrays "
+                           "are full).",
+                           MetricType::Gauge);
+  auto capacity = NewFamily("tunnelguard_bpf_map_max_entries",
+                            "Capacity of each tunnelguard BPF map.", MetricType::Gauge);
+
+  // Programs of the same name (one per attached target) are added up.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> progs;
+  for (uint32_t id = 0; bpf_prog_get_next_id(id, &id) == 0;) {
+    UniqueFd fd(bpf_prog_get_fd_by_id(id));
+    if (!fd.valid()) continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0 || !Ours(info.name)) continue;
+    auto& p = progs[info.name];
+    p.first += info.run_cnt;
+    p.second += info.run_time_ns;
+  }
+  for (const auto& [name, p] : progs) {
+    AddCounter(runs, {{"program", name}}, static_cast<double>(p.first));
+    AddCounter(run_time, {{"program", name}}, static_cast<double>(p.second) / 1e9);
+  }
+  std::map<std::string, std::pair<uint64_t, uint64_t>> maps;
+  for (uint32_t id = 0; bpf_map_get_next_id(id, &id) == 0;) {
+    UniqueFd fd(bpf_map_get_fd_by_id(id));
+    if (!fd.valid()) continue;
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0 || !Ours(info.name)) continue;
+    auto& m = maps[info.name];
+    m.second += info.max_entries;
+    if (auto n = CountEntries(fd.get(), info)) m.first += *n;
+  }
+  for (const auto& [name, m] : maps) {
+    AddGauge(entries, {{"map", name}}, static_cast<double>(m.first));
+    AddGauge(capacity, {{"map", name}}, static_cast<double>(m.second));
+  }
+  return {runs, run_time, entries, capacity};
+}
+
+Result<UniqueFd> EnableBpfStats() {
+  UniqueFd fd(bpf_enable_stats(BPF_STATS_RUN_TIME));
+  if (!fd.valid()) return FromLibbpf(-errno, "cannot turn on BPF run-time statistics");
+  return fd;
+}
+
+}  // namespace tg::exporter

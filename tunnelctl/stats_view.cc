@@ -1,0 +1,143 @@
+#include "stats_view.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <map>
+
+#include "histogram.h"
+#include "latency_json.h"
+
+namespace tg::ctl {
+namespace v1 = tunnelguard::v1;
+
+namespace {
+
+FineHistogram FineFromProto(const v1::FineHistogram& f) {
+  FineHistogram h;
+  h.count = f.count();
+  h.sum_ns = f.sum_ns();
+  h.max_ns = f.max_ns();
+  h.buckets.assign(f.buckets().begin(), f.buckets().end());
+  return h;
+}
+
+std::string Duration(double seconds) {
+  if (seconds <= 0) return "-";
+  if (seconds < 1e-3) return fmt::format("{:.0f}us", seconds * 1e6);
+  if (seconds < 1) return fmt::format("{:.2f}ms", seconds * 1e3);
+  return fmt::format("{:.2f}s", seconds);
+}
+
+}  // namespace
+
+LatencySnapshot SnapshotFromProto(const v1::GetStatsResponse& r) {
+  LatencySnapshot s;
+  for (const auto& u : r.upstreams()) {
+    UpstreamStats out;
+    out.name = u.name();
+    out.addresses.assign(u.addresses().begin(), u.addresses().end());
+    out.requests = u.requests();
+    out.connections = u.connections();
+    out.connections_adopted = u.connections_adopted();
+    out.connections_closed = u.connections_closed();
+    out.connect_attempts = u.connect_attempts();
+    out.refused = u.failures_refused();
+    out.timeout = u.failures_timeout();
+    out.reset = u.failures_reset();
+    out.aborted = u.failures_aborted();
+    out.bytes_sent = u.bytes_sent();
+    out.bytes_received = u.bytes_received();
+    out.retransmits = u.retransmits();
+    out.tls_handshake_turns = u.tls_handshake_turns();
+    out.request_latency = FineFromProto(u.request_fine());
+    out.connect_latency = FineFromProto(u.connect_fine());
+    s.upstreams.push_back(std::move(out));
+  }
+  return s;
+}
+
+nlohmann::json StatsJson(const v1::GetStatsResponse& r) {
+  nlohmann::json j = LatencyToJson(SnapshotFromProto(r));
+  j["uptime_seconds"] = r.uptime_seconds();
+  for (size_t i = 0; i < j["upstreams"].size() && i < static_cast<size_t>(r.upstreams_size());
+       ++i) {
+    j["upstreams"][i]["request_rate"] = r.upstreams(static_cast<int>(i)).request_rate();
+  }
+  j["policies"] = nlohmann::json::array();
+  for (const auto& p : r.policies()) {
+    nlohmann::json details = nlohmann::json::object();
+    for (const auto& [name, d] : p.by_detail()) {
+      details[name] = {{"allow", d.allow()}, {"deny", d.deny()}, {"would_deny", d.would_deny()}};
+    }
+    j["policies"].push_back({{"name", p.name()},
+                             {"mode", p.mode()},
+                             {"mechanism", p.mechanism()},
+                             {"active", p.active()},
+                             {"decisions",
+                              {{"allow", p.decisions().allow()},
+                               {"deny", p.decisions().deny()},
+                               {"would_deny", p.decisions().would_deny()}}},
+                             {"details", details},
+                             {"events_dropped", p.events_dropped()}});
+  }
+  return j;
+}
+
+std::string StatsTable(const v1::GetStatsResponse& r) {
+  std::string out =
+      fmt::format("{:<11} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>5} {:>12}\n", "upstream", "req/s",
+                  "p50", "p90", "p99", "requests", "connect99", "open", "fail r/t/x");
+  for (const auto& u : r.upstreams()) {
+    out += fmt::format(
+        "{:<11} {:>8.1f} {:>9} {:>9} {:>9} {:>9} {:>10} {:>5} {:>12}\n", u.name(), u.request_rate(),
+        Duration(u.request_latency_seconds().p50()), Duration(u.request_latency_seconds().p90()),
+        Duration(u.request_latency_seconds().p99()), u.requests(),
+        Duration(u.connect_latency_seconds().p99()), u.open_connections(),
+        fmt::format("{}/{}/{}", u.failures_refused(), u.failures_timeout(), u.failures_reset()));
+  }
+  if (r.policies_size() == 0) {
+    out += "\nenforcement: not in force on the target (see 'tunnelctl status' for why)\n";
+  } else {
+    out += fmt::format("\n{:<17} {:<8} {:<11} {:>9} {:>9} {:>11}\n", "policy", "mode", "mechanism",
+                       "allowed", "denied", "would_deny");
+    for (const auto& p : r.policies()) {
+      out += fmt::format("{:<17} {:<8} {:<11} {:>9} {:>9} {:>11}{}\n", p.name(), p.mode(),
+                         p.mechanism(), p.decisions().allow(), p.decisions().deny(),
+                         p.decisions().would_deny(), p.active() ? "" : "  (NOT ACTIVE)");
+    }
+  }
+  return out;
+}
+
+std::string HistogramText(const v1::GetStatsResponse& r) {
+  std::string out;
+  for (const auto& u : r.upstreams()) {
+    const FineHistogram h = FineFromProto(u.request_fine());
+    out += fmt::format("\nentrypoint = {} ({} requests)\n", u.name(), h.count);
+    if (h.count == 0) continue;
+    // Fold the fine buckets into power-of-two microsecond buckets, by each bucket's midpoint.
+    std::map<int, uint64_t> log2;
+    for (uint32_t i = 0; i < h.buckets.size(); ++i) {
+      if (h.buckets[i] == 0) continue;
+      const double mid_us = static_cast<double>(BucketLowerNs(i) + BucketUpperNs(i)) / 2.0 / 1000.0;
+      int k = 0;
+      while (k < 40 && static_cast<double>(uint64_t{1} << (k + 1)) <= mid_us) ++k;
+      log2[mid_us < 1 ? -1 : k] += h.buckets[i];
+    }
+    uint64_t peak = 0;
+    for (const auto& [k, n] : log2) peak = std::max(peak, n);
+    out += fmt::format("{:>24} : {:<9} |{:<40}|\n", "usecs", "count", "distribution");
+    const int first = log2.begin()->first, last = log2.rbegin()->first;
+    for (int k = first; k <= last; ++k) {
+      const uint64_t n = log2.count(k) != 0 ? log2[k] : 0;
+      const uint64_t lo = k < 0 ? 0 : uint64_t{1} << k;
+      const uint64_t hi = k < 0 ? 1 : (uint64_t{1} << (k + 1)) - 1;
+      const auto stars = static_cast<size_t>(peak == 0 ? 0 : n * 40 / peak);
+      out += fmt::format("{:>11} -> {:<10} : {:<9} |{:<40}|\n", lo, hi, n, std::string(stars, '*'));
+    }
+  }
+  return out;
+}
+
+}  // namespace tg::ctl
