@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "bpf_stats_collector.h"
 #include "denial_log.h"
 #include "latency_collector.h"
 #include "log.h"
@@ -165,8 +164,7 @@ std::vector<std::shared_ptr<prometheus::Collectable>> PolicyComponent::Collectab
     in.attached = Attached();
     return in;
   };
-  return {std::make_shared<exporter::PolicyCollector>(read),
-          std::make_shared<exporter::BpfStatsCollector>()};
+  return {std::make_shared<exporter::PolicyCollector>(read)};
 }
 
 }  // namespace tg::daemon

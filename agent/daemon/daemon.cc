@@ -165,6 +165,7 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
   }
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables;
   collectables.push_back(std::make_shared<exporter::BuildInfoCollector>());
+  collectables.push_back(std::make_shared<exporter::BpfStatsCollector>());
   for (auto* c : components) {
     for (auto& collectable : c->Collectables()) collectables.push_back(collectable);
   }

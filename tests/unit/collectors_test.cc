@@ -1,0 +1,125 @@
+// The Prometheus families built from made-up kernel readings: names, labels, bucket math.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "latency_collector.h"
+#include "policy_collector.h"
+
+namespace tg::exporter {
+namespace {
+
+const prometheus::MetricFamily& Family(const std::vector<prometheus::MetricFamily>& fs,
+                                       const std::string& name) {
+  auto it = std::find_if(fs.begin(), fs.end(), [&](const auto& f) { return f.name == name; });
+  if (it == fs.end()) throw std::runtime_error("no family " + name);
+  return *it;
+}
+
+std::string Label(const prometheus::ClientMetric& m, const std::string& name) {
+  for (const auto& l : m.label) {
+    if (l.name == name) return l.value;
+  }
+  return "";
+}
+
+TEST(LatencyFamilies, HistogramAndCountersPerEntrypoint) {
+  LatencySnapshot snap;
+  UpstreamStats u;
+  u.name = "web";
+  u.addresses = {"127.0.0.1:80", "[::1]:80"};
+  u.requests = 3;
+  u.connections = 2;
+  u.connections_adopted = 1;
+  u.connections_closed = 1;
+  u.refused = 4;
+  for (uint64_t ns : {200'000ull, 3'000'000ull, 40'000'000ull}) {  // 0.2 ms, 3 ms, 40 ms
+    FineHistogram one;
+    one.count = 1;
+    one.sum_ns = ns;
+    one.max_ns = ns;
+    one.buckets.assign(BucketIndex(ns) + 1, 0);
+    one.buckets.back() = 1;
+    u.request_latency.Add(one);
+  }
+  snap.upstreams.push_back(u);
+  const auto fs = LatencyFamilies(snap);
+
+  const auto& h = Family(fs, "tunnelguard_upstream_request_duration_seconds");
+  ASSERT_EQ(h.type, prometheus::MetricType::Histogram);
+  ASSERT_EQ(h.metric.size(), 1u);
+  const auto& m = h.metric[0];
+  EXPECT_EQ(Label(m, "entrypoint"), "web");
+  EXPECT_EQ(Label(m, "upstream"), "127.0.0.1:80,[::1]:80");
+  EXPECT_EQ(m.histogram.sample_count, 3u);
+  EXPECT_NEAR(m.histogram.sample_sum, 0.0432, 1e-9);
+  auto cumulative_at = [&](double le) {
+    for (const auto& b : m.histogram.bucket) {
+      if (b.upper_bound == le) return b.cumulative_count;
+    }
+    return uint64_t{999};
+  };
+  EXPECT_EQ(cumulative_at(0.0001), 0u);
+  EXPECT_EQ(cumulative_at(0.00025), 1u);
+  EXPECT_EQ(cumulative_at(0.0025), 1u);
+  EXPECT_EQ(cumulative_at(0.005), 2u);
+  EXPECT_EQ(cumulative_at(0.05), 3u);
+  EXPECT_EQ(m.histogram.bucket.back().cumulative_count, 3u);  // +Inf
+
+  EXPECT_EQ(Family(fs, "tunnelguard_upstream_requests_total").metric[0].counter.value, 3);
+  EXPECT_EQ(Family(fs, "tunnelguard_upstream_connections_total").metric[0].counter.value, 3);
+  EXPECT_EQ(Family(fs, "tunnelguard_upstream_open_connections").metric[0].gauge.value, 2);
+  const auto& failures = Family(fs, "tunnelguard_upstream_connection_failures_total");
+  ASSERT_EQ(failures.metric.size(), 4u);
+  for (const auto& f : failures.metric) {
+    EXPECT_EQ(f.counter.value, Label(f, "reason") == "refused" ? 4 : 0) << Label(f, "reason");
+  }
+}
+
+TEST(PolicyFamilies, EnforcedOnlyWhenActiveEnforcingAndAbleToDeny) {
+  PolicyMetricsInput in;
+  in.configured = {PolicyKind::kAddressFamilies, PolicyKind::kWxMemory};
+  PolicyStatus fam;
+  fam.kind = PolicyKind::kAddressFamilies;
+  fam.mode = Mode::kEnforce;
+  fam.mechanism = Mechanism::kLsmCgroup;
+  fam.active = true;
+  fam.by_detail["unix"] = {0, 7, 0};
+  fam.by_detail["inet"] = {12, 0, 0};
+  fam.events_dropped = 2;
+  in.attached = {fam};  // wx_memory configured but not attached
+  in.verified[PolicyKind::kAddressFamilies] = true;
+  in.events[{PolicyKind::kAddressFamilies, Action::kDeny}] = 5;
+  const auto fs = PolicyFamilies(in);
+
+  const auto& enforced = Family(fs, "tunnelguard_policy_enforced");
+  ASSERT_EQ(enforced.metric.size(), 2u);
+  for (const auto& m : enforced.metric) {
+    EXPECT_EQ(m.gauge.value, Label(m, "policy") == "address_families" ? 1 : 0);
+  }
+  const auto& decisions = Family(fs, "tunnelguard_policy_decisions_total");
+  ASSERT_EQ(decisions.metric.size(), 2u);  // zero counts are not exported as series
+  for (const auto& m : decisions.metric) {
+    if (Label(m, "detail") == "unix") {
+      EXPECT_EQ(Label(m, "action"), "deny");
+      EXPECT_EQ(m.counter.value, 7);
+    } else {
+      EXPECT_EQ(Label(m, "action"), "allow");
+      EXPECT_EQ(m.counter.value, 12);
+    }
+  }
+  const auto& info = Family(fs, "tunnelguard_policy_info");
+  ASSERT_EQ(info.metric.size(), 1u);
+  EXPECT_EQ(Label(info.metric[0], "mechanism"), "lsm_cgroup");
+  EXPECT_EQ(Label(info.metric[0], "mode"), "enforce");
+  EXPECT_EQ(Family(fs, "tunnelguard_events_dropped_total").metric[0].counter.value, 2);
+
+  // The same policy in observe mode counts but cannot deny: not enforced.
+  in.attached[0].mechanism = Mechanism::kObserve;
+  for (const auto& m : Family(PolicyFamilies(in), "tunnelguard_policy_enforced").metric) {
+    EXPECT_EQ(m.gauge.value, 0);
+  }
+}
+
+}  // namespace
+}  // namespace tg::exporter
