@@ -4,6 +4,7 @@
 // JSON object a line, the schema of docs/json-schema.md) and totals on exit. Ctrl-C/SIGTERM
 // detach cleanly (nothing is pinned). A target cgroup that is removed and re-created (the
 // tunnel restarted) is followed: the programs are attached to the new one within ~100 ms.
+#include <fmt/core.h>
 #include <signal.h>
 #include <time.h>
 
@@ -44,28 +45,24 @@ std::string Human(double seconds) {
 
 // `conns` counts connections opened and connections adopted (open before we attached); `open`
 // is the gauge, always from the cumulative snapshot.
-void PrintTable(const char* title, const LatencySnapshot& shown, const LatencySnapshot& total) {
-  std::printf("%s\n", title);
-  std::printf("  %-12s %8s %9s %9s %9s %9s %6s %5s %9s %11s %10s %10s %5s\n", "upstream",
-              "requests", "p50", "p90", "p99", "max", "conns", "open", "conn p50", "fail r/t/x",
-              "sent", "received", "retx");
+void PrintTable(const std::string& title, const LatencySnapshot& shown,
+                const LatencySnapshot& total) {
+  fmt::print("{}\n", title);
+  fmt::print(
+      "  {:<12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>9} {:>11} {:>10} {:>10} {:>5}\n",
+      "upstream", "requests", "p50", "p90", "p99", "max", "conns", "open", "conn p50", "fail r/t/x",
+      "sent", "received", "retx");
   for (size_t i = 0; i < shown.upstreams.size(); ++i) {
     const auto& u = shown.upstreams[i];
     const auto& r = u.request_latency;
-    char fails[32];
-    std::snprintf(
-        fails, sizeof(fails), "%llu/%llu/%llu", static_cast<unsigned long long>(u.refused),
-        static_cast<unsigned long long>(u.timeout), static_cast<unsigned long long>(u.reset));
-    std::printf("  %-12s %8llu %9s %9s %9s %9s %6llu %5llu %9s %11s %10llu %10llu %5llu\n",
-                u.name.c_str(), static_cast<unsigned long long>(u.requests),
-                Human(QuantileSeconds(r, 0.5)).c_str(), Human(QuantileSeconds(r, 0.9)).c_str(),
-                Human(QuantileSeconds(r, 0.99)).c_str(), Human(QuantileSeconds(r, 1.0)).c_str(),
-                static_cast<unsigned long long>(u.connections + u.connections_adopted),
-                static_cast<unsigned long long>(total.upstreams[i].open_connections()),
-                Human(QuantileSeconds(u.connect_latency, 0.5)).c_str(), fails,
-                static_cast<unsigned long long>(u.bytes_sent),
-                static_cast<unsigned long long>(u.bytes_received),
-                static_cast<unsigned long long>(u.retransmits));
+    fmt::print(
+        "  {:<12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>9} {:>11} {:>10} {:>10} {:>5}\n",
+        u.name, u.requests, Human(QuantileSeconds(r, 0.5)), Human(QuantileSeconds(r, 0.9)),
+        Human(QuantileSeconds(r, 0.99)), Human(QuantileSeconds(r, 1.0)),
+        u.connections + u.connections_adopted, total.upstreams[i].open_connections(),
+        Human(QuantileSeconds(u.connect_latency, 0.5)),
+        fmt::format("{}/{}/{}", u.refused, u.timeout, u.reset), u.bytes_sent, u.bytes_received,
+        u.retransmits);
   }
   std::fflush(stdout);
 }
@@ -143,7 +140,7 @@ int Measure(const MeasureFlags& f) {
         std::printf("%s\n", LatencyToJson(*snap).dump().c_str());
         std::fflush(stdout);
       } else {
-        PrintTable((WallClock() + " (this interval)").c_str(), Delta(*snap, previous), *snap);
+        PrintTable(WallClock() + " (this interval)", Delta(*snap, previous), *snap);
       }
       previous = std::move(snap.value());
       while (next_print <= now) next_print += std::chrono::duration_cast<Clock::duration>(interval);
