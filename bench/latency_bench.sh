@@ -52,22 +52,41 @@ nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
 mkdir "$cgroup"
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 
-# wrk_rps INSIDE(1|0) -> prints "requests_per_second total_requests"
+# nginx's CPU time so far (master and worker, user+sys), in clock ticks.
+nginx_ticks() {
+  local t=0 p
+  for p in $(pgrep -f "nginx -c $work/nginx.conf") $(pgrep -P "$(cat "$work/nginx.pid" 2>/dev/null || echo 1)" nginx); do
+    t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+
+# wrk_run INSIDE(1|0) -> prints "requests_per_second completed_requests cpu_us_per_request"
+# CPU per request = (wrk's + nginx's user+sys time) / requests: the probes run in those two
+# processes' contexts (egress in the sender's syscall, ingress in the softirq the loopback
+# sender runs), and unlike req/s it hardly depends on how much CPU other guests leave us.
 wrk_run() {
-  local inside=$1 out
+  local inside=$1 out before after
+  before=$(nginx_ticks)
   if [ "$inside" = 1 ]; then
-    out=$(sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' _ "$cgroup" \
-          wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/")
+    out=$( { sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' _ "$cgroup" \
+          wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/"; }; times)
   else
-    out=$(wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/")
+    out=$( { wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/"; }; times)
   fi
-  local rps reqs
+  after=$(nginx_ticks)
+  local rps reqs wrk_s
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
   reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
-  echo "$rps $reqs"
+  # `times`' last line: the children's user and sys time, "XmY.YYYs XmY.YYYs".
+  wrk_s=$(tail -n 1 <<<"$out" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+  awk -v r="$rps" -v n="$reqs" -v w="$wrk_s" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%s %s %.2f\n", r, n, (w + t / hz) * 1e6 / n }'
 }
 
 start_measure() {
+  # A fresh log: the attach line of a previous run must not count for this one.
+  rm -f "$work/measure.log" "$work/measure.json"
   "$tg" measure --cgroup "$cgroup" --upstream "web=127.0.0.1:$port" --interval 3600 --json \
     >"$work/measure.json" 2>"$work/measure.log" &
   measure_pid=$!
@@ -80,24 +99,27 @@ median() { sort -g | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : 
 
 echo "latency_bench: nginx 1 worker on 127.0.0.1:$port, wrk -t1 -c$conns -d${seconds}s, $rounds rounds, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$work/base"; : >"$work/on_in"; : >"$work/on_out"
+: >"$work/base.cpu"; : >"$work/on_in.cpu"; : >"$work/on_out.cpu"
 for r in $(seq "$rounds"); do
   # The order rotates each round so slow drift in the machine hits every variant alike.
   for variant in $(case $((r % 3)) in 0) echo base on_in on_out ;; 1) echo on_in on_out base ;; *) echo on_out base on_in ;; esac); do
     case $variant in
-      base) read -r rps _ < <(wrk_run 1) ;;
-      on_in) start_measure; read -r rps _ < <(wrk_run 1); stop_measure ;;
-      on_out) start_measure; read -r rps _ < <(wrk_run 0); stop_measure ;;
+      base) read -r rps _ cpu < <(wrk_run 1) ;;
+      on_in) start_measure; read -r rps _ cpu < <(wrk_run 1); stop_measure ;;
+      on_out) start_measure; read -r rps _ cpu < <(wrk_run 0); stop_measure ;;
     esac
     echo "$rps" >>"$work/$variant"
-    printf '  round %d %-7s %10.0f req/s\n' "$r" "$variant" "$rps"
+    echo "$cpu" >>"$work/$variant.cpu"
+    printf '  round %d %-7s %10.0f req/s %8.2f us CPU/request\n' "$r" "$variant" "$rps" "$cpu"
   done
 done
 base=$(median <"$work/base"); on_in=$(median <"$work/on_in"); on_out=$(median <"$work/on_out")
+cbase=$(median <"$work/base.cpu"); con_in=$(median <"$work/on_in.cpu"); con_out=$(median <"$work/on_out.cpu")
 
 # Probe cost per request from kernel BPF stats, one run with stats on.
 start_measure
 sysctl -qw kernel.bpf_stats_enabled=1
-read -r _ reqs < <(wrk_run 1)
+read -r _ reqs _ < <(wrk_run 1)
 python3 - "$reqs" <<'PY' >"$work/cost"
 import json, subprocess, sys
 progs = json.loads(subprocess.check_output(["bpftool", "prog", "show", "--json"]))
@@ -138,6 +160,10 @@ echo "throughput (median of $rounds rounds, req/s):"
 printf '  wrk in cgroup, no probes      %10.0f\n' "$base"
 printf '  wrk in cgroup, measuring      %10.0f   ratio %.3f\n' "$on_in" "$(awk -v a="$on_in" -v b="$base" 'BEGIN { print a / b }')"
 printf '  wrk outside cgroup, measuring %10.0f   ratio %.3f\n' "$on_out" "$(awk -v a="$on_out" -v b="$base" 'BEGIN { print a / b }')"
+echo "CPU per request, wrk + nginx (median of $rounds rounds):"
+printf '  wrk in cgroup, no probes      %8.2f us\n' "$cbase"
+printf '  wrk in cgroup, measuring      %8.2f us   %+.0f ns\n' "$con_in" "$(awk -v a="$con_in" -v b="$cbase" 'BEGIN { print (a - b) * 1000 }')"
+printf '  wrk outside cgroup, measuring %8.2f us   %+.0f ns\n' "$con_out" "$(awk -v a="$con_out" -v b="$cbase" 'BEGIN { print (a - b) * 1000 }')"
 echo "kernel BPF stats (one ${seconds}s wrk run in the cgroup; wrk completed $reqs requests, tunnelguard counted $counted):"
 cat "$work/cost"
 echo "  an empty cgroup_skb program on the same traffic: $floor ns/run (the stats' own timing;"
