@@ -6,7 +6,7 @@
 #      `tunnelguard measure` attached, and with it attached but wrk outside the cgroup;
 #      interleaved rounds, medians (identical runs on this machine kind differ by +-8 %).
 # Usage: sudo bench/latency_bench.sh [--rounds N] [--seconds S] [--connections C]
-# Needs a build (cmake --build build), nginx-light, wrk, curl, bpftool and python3 (JSON).
+# Needs a build (cmake --build build), nginx-light, wrk, curl, bpftool, clang (tools/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=5 seconds=5 conns=32
@@ -38,7 +38,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=0
+while :; do
+  port=$((20000 + RANDOM % 20000))
+  ss -Htln "sport = :$port" | grep -q . || break
+done
 mkdir -p "$work/www"; echo "hello" >"$work/www/index.html"
 cat >"$work/nginx.conf" <<NGINX
 daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/error.log warn;
@@ -120,18 +124,17 @@ cbase=$(median <"$work/base.cpu"); con_in=$(median <"$work/on_in.cpu"); con_out=
 start_measure
 sysctl -qw kernel.bpf_stats_enabled=1
 read -r _ reqs _ < <(wrk_run 1)
-python3 - "$reqs" <<'PY' >"$work/cost"
-import json, subprocess, sys
-progs = json.loads(subprocess.check_output(["bpftool", "prog", "show", "--json"]))
-reqs = int(sys.argv[1])
-total = 0
-for p in progs:
-    if p.get("name", "").startswith("tg_lat_") and "run_cnt" in p:
-        cnt, ns = p["run_cnt"], p["run_time_ns"]
-        total += ns
-        print(f"  {p['name']:<16} runs {cnt:>9}  {ns / max(cnt, 1):7.0f} ns/run  {cnt / max(reqs, 1):5.2f} runs/request")
-print(f"  probe cost per request: {total / max(reqs, 1):.0f} ns (sum of run_time_ns / {reqs} requests)")
-PY
+# Only the programs attached to our cgroup (other tunnelguard instances may run meanwhile);
+# `bpftool prog show id N`: "ID: TYPE  name NAME  tag … run_time_ns NS run_cnt CNT".
+for id in $(bpftool cgroup show "$cgroup" | awk '/tg_lat_/ { print $1 }'); do
+  bpftool prog show id "$id"
+done | awk -v reqs="$reqs" '
+  / name tg_lat_/ && / run_cnt / {
+    for (i = 1; i <= NF; i++) { if ($i == "name") n = $(i + 1); if ($i == "run_time_ns") ns = $(i + 1); if ($i == "run_cnt") c = $(i + 1) }
+    total += ns
+    printf "  %-16s runs %9d  %7.0f ns/run  %5.2f runs/request\n", n, c, ns / (c ? c : 1), c / reqs
+  }
+  END { printf "  probe cost per request: %.0f ns (sum of run_time_ns / %d requests)\n", total / reqs, reqs }' >"$work/cost"
 sysctl -qw kernel.bpf_stats_enabled="$stats_before"
 stop_measure
 
@@ -149,11 +152,12 @@ bpftool cgroup attach "$cgroup" egress pinned /sys/fs/bpf/tg_bench_empty_$$ mult
 sysctl -qw kernel.bpf_stats_enabled=1
 wrk_run 1 >/dev/null
 sysctl -qw kernel.bpf_stats_enabled="$stats_before"
-floor=$(bpftool prog show pinned /sys/fs/bpf/tg_bench_empty_$$ --json |
-  python3 -c 'import json,sys; p=json.load(sys.stdin); print(round(p["run_time_ns"]/max(p["run_cnt"],1)))')
+floor=$(bpftool prog show pinned /sys/fs/bpf/tg_bench_empty_$$ | awk '
+  { for (i = 1; i <= NF; i++) { if ($i == "run_time_ns") ns = $(i + 1); if ($i == "run_cnt") c = $(i + 1) } }
+  END { printf "%.0f", ns / (c ? c : 1) }')
 bpftool cgroup detach "$cgroup" egress pinned /sys/fs/bpf/tg_bench_empty_$$
 rm -f /sys/fs/bpf/tg_bench_empty_$$
-counted=$(tail -n 1 "$work/measure.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["upstreams"][0]["requests"])')
+counted=$(tail -n 1 "$work/measure.json" | grep -o '"requests":[0-9]*' | head -n 1 | cut -d: -f2)
 
 echo
 echo "throughput (median of $rounds rounds, req/s):"
