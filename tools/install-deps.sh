@@ -11,8 +11,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev libsystemd-dev libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   clang-format clang-tidy
   # tests and demo
-  qemu-system-x86 busybox-static cpio zstd xz-utils nginx-light prometheus curl wrk
+  qemu-system-x86 busybox-static cpio zstd xz-utils debian-archive-keyring nginx-light prometheus curl wrk
   iproute2 procps ca-certificates openssl
+  # deploy/ and dashboards/ checks: systemd-analyze (systemd), promtool (prometheus),
+  # nix-instantiate for the NixOS module, node/npm for the Grafana schema check, jq and
+  # python3-yaml for the provisioning files
+  systemd nix-bin jq nodejs python3-yaml
+  # the end-to-end test under real systemd (a Debian 12 container booted with systemd-nspawn)
+  debootstrap systemd-container
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -26,7 +32,7 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+[ ${#missing[@]} -eq 0 ] && command -v npm >/dev/null && exit 0
 
 export DEBIAN_FRONTEND=noninteractive
 stamp=/var/lib/apt/tunnelguard-updated
@@ -34,11 +40,13 @@ if [ ! -e "$stamp" ]; then
   apt-get update -qq
   touch "$stamp"
 fi
-echo "install-deps: installing ${missing[*]}" >&2
+[ ${#missing[@]} -eq 0 ] || echo "install-deps: installing ${missing[*]}" >&2
 # Services from the packages (nginx, prometheus) must not start on install: the tests start
 # their own instances on free ports.
 policy=/usr/sbin/policy-rc.d
 had_policy=0; [ -e "$policy" ] && had_policy=1
 [ $had_policy = 1 ] || { printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; }
 trap '[ $had_policy = 1 ] || rm -f "$policy"' EXIT
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ ${#missing[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's nodejs ships npm separately; some nodejs builds bundle it (and conflict with it).
+command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends npm >/dev/null

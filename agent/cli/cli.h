@@ -41,6 +41,10 @@ void RegisterVersion(CLI::App& app, Action& action);
 void RegisterFeatures(CLI::App& app, Action& action);
 void RegisterRun(CLI::App& app, Action& action);
 void RegisterMeasure(CLI::App& app, Action& action);
+void RegisterAttach(CLI::App& app, Action& action);
+void RegisterDetach(CLI::App& app, Action& action);
+void RegisterStatus(CLI::App& app, Action& action);
+void RegisterEvents(CLI::App& app, Action& action);
 
 }  // namespace tg::cli
 

@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
   RegisterFeatures(app, action);
   RegisterRun(app, action);
   RegisterMeasure(app, action);
+  RegisterAttach(app, action);
+  RegisterDetach(app, action);
+  RegisterStatus(app, action);
+  RegisterEvents(app, action);
 
   try {
     app.parse(argc, argv);

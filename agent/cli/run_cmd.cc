@@ -3,6 +3,7 @@
 
 #include "cli.h"
 #include "daemon/daemon.h"
+#include "grpc/unix_server.h"
 #include "metrics_server.h"
 
 namespace tg::cli {
@@ -12,6 +13,7 @@ struct RunFlags {
   TargetFlags target;
   std::string config;
   std::string metrics_listen = exporter::kDefaultMetricsListen;
+  std::string grpc_socket = grpcapi::kDefaultSocket;
   bool detach_on_exit = false;
 };
 
@@ -33,6 +35,9 @@ void RegisterRun(CLI::App& app, Action& action) {
         auto parsed = exporter::ParseListenAddress(v);
         return parsed.ok() ? std::string() : parsed.error().message;
       });
+  sub->add_option("--grpc-socket", flags->grpc_socket,
+                  "unix socket of the gRPC API used by tunnelctl (\"\" to serve none)")
+      ->capture_default_str();
   sub->add_flag("--detach-on-exit", flags->detach_on_exit,
                 "remove pinned enforcement on a clean exit (default: keep it in force)");
   sub->callback([&action, flags, sub] {
@@ -45,6 +50,7 @@ void RegisterRun(CLI::App& app, Action& action) {
       o.unit = flags->target.unit;
       o.metrics_listen = flags->metrics_listen;
       o.detach_on_exit = flags->detach_on_exit;
+      o.grpc_socket = flags->grpc_socket;
       return daemon::Run(o, {});
     };
   });

@@ -6,12 +6,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <mutex>
 
+#include "agent_api.h"
 #include "build_info.h"
+#include "grpc/service.h"
+#include "grpc/unix_server.h"
 #include "log.h"
 #include "metrics_server.h"
 #include "notify.h"
 #include "unique_fd.h"
+#include "version.h"
 
 namespace tg::daemon {
 namespace {
@@ -35,6 +40,41 @@ Result<Cgroup> Resolve(const DaemonOptions& o) {
   return o.cgroup.empty() ? OpenUnitCgroup(o.unit) : OpenCgroup(o.cgroup);
 }
 
+// The daemon's live state as its faces see it. Written by the main loop, read by gRPC threads.
+class DaemonApi : public AgentApi {
+ public:
+  DaemonApi(std::string target, KernelFeatures features)
+      : features_(std::move(features)), started_(std::chrono::steady_clock::now()) {
+    target_.target = std::move(target);
+  }
+  void SetTarget(const Cgroup* cg) {
+    std::lock_guard<std::mutex> lock(mu_);
+    target_.present = cg != nullptr;
+    target_.cgroup = cg != nullptr ? cg->relative : "";
+    target_.cgroup_id = cg != nullptr ? cg->id : 0;
+  }
+  StatusReport Status() const override {
+    StatusReport r;
+    r.version = kVersion;
+    r.features = features_;
+    r.uptime_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    std::lock_guard<std::mutex> lock(mu_);
+    r.target = target_;
+    return r;
+  }
+  Result<std::string> SetMode(const std::string& policy, const std::string& /*mode*/,
+                              const Caller& /*caller*/) override {
+    return MakeError(ErrorKind::kNotFound, "no policy '" + policy + "' is attached");
+  }
+
+ private:
+  const KernelFeatures features_;
+  const std::chrono::steady_clock::time_point started_;
+  mutable std::mutex mu_;
+  TargetReport target_;
+};
+
 }  // namespace
 
 int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponent>> components) {
@@ -57,6 +97,19 @@ int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponen
   log::Info("serving metrics on {}", (*server)->url());
 
   const std::string target = TargetName(options);
+  DaemonApi api(target, ProbeKernelFeatures());
+  grpcapi::PeerRegistry peers;
+  grpcapi::AgentService service(&api, &peers);
+  std::unique_ptr<grpcapi::UnixServer> grpc_server;
+  if (!options.grpc_socket.empty()) {
+    auto started = grpcapi::UnixServer::Start(options.grpc_socket, &service, &peers);
+    if (!started.ok()) {
+      log::Error("{}", started.error().message);
+      return 1;
+    }
+    grpc_server = std::move(*started);
+    log::Info("serving the API on {}", options.grpc_socket);
+  }
   const auto watchdog = WatchdogPingInterval();
   auto period = std::chrono::duration_cast<std::chrono::milliseconds>(options.poll_interval);
   if (watchdog.count() > 0) {
@@ -84,6 +137,7 @@ int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponen
         }
       }
       current_id = last_id = cg->id;
+      api.SetTarget(&*cg);
       last_wait_reason.clear();
       status = "guarding " + cg->relative + "; metrics on " + (*server)->url();
       NotifyStatus(status);
@@ -93,6 +147,7 @@ int Run(const DaemonOptions& options, std::vector<std::unique_ptr<TargetComponen
       if (current_id != 0) log::Warning("target {} is gone; waiting for it to return", target);
       log::Notice("waiting for target {}: {}", target, last_wait_reason);
       current_id = 0;
+      api.SetTarget(nullptr);
       status = "waiting for " + target + "; metrics on " + (*server)->url();
       NotifyStatus(status);
     }

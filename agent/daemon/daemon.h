@@ -34,6 +34,7 @@ struct DaemonOptions {
   std::string unit;    // --unit (used when cgroup is empty)
   std::string cgroup;  // --cgroup
   std::string metrics_listen;
+  std::string grpc_socket;  // "" = no API socket
   bool detach_on_exit = false;
   // How often the target is re-resolved to notice a re-created cgroup.
   std::chrono::milliseconds poll_interval{500};

@@ -1,0 +1,66 @@
+// `tunnelguard status [--json] [--bpffs-dir DIR]`: what is attached, read from bpffs pins.
+#include <cstdio>
+#include <memory>
+
+#include "cli.h"
+#include "pin_layout.h"
+#include "policy_control.h"
+#include "policy_status.h"
+
+namespace tg::cli {
+namespace {
+
+struct StatusFlags {
+  bool json = false;
+  std::string bpffs_dir = kDefaultBpffsDir;
+};
+
+void PrintText(const StatusReport& r) {
+  if (r.targets.empty()) {
+    std::printf("no tunnelguard policies attached (%s)\n", r.bpffs_dir.c_str());
+    return;
+  }
+  for (const TargetStatus& t : r.targets) {
+    std::printf("cgroup %s (id %llu), pins in %s\n",
+                t.cgroup.empty() ? "(removed)" : t.cgroup.c_str(),
+                static_cast<unsigned long long>(t.cgroup_id), t.pin_dir.c_str());
+    for (const PolicyStatus& p : t.policies) {
+      std::printf(
+          "  %-16s %-7s %-10s %-8s allow=%llu deny=%llu would_deny=%llu%s%s\n",
+          std::string(PolicyName(p.kind)).c_str(),
+          p.mode ? std::string(ModeName(*p.mode)).c_str() : "?",
+          p.mechanism ? std::string(MechanismName(*p.mechanism)).c_str() : "?",
+          p.active ? "active" : "INACTIVE", static_cast<unsigned long long>(p.decisions.allow),
+          static_cast<unsigned long long>(p.decisions.deny),
+          static_cast<unsigned long long>(p.decisions.would_deny),
+          p.kind == PolicyKind::kAddressFamilies ? (" allowed=" + p.allowed_families).c_str() : "",
+          p.problem.empty() ? "" : (" (" + p.problem + ")").c_str());
+    }
+  }
+  std::printf("events dropped: %llu\n", static_cast<unsigned long long>(r.events_dropped));
+}
+
+int Run(const StatusFlags& f) {
+  if (auto st = RequireRoot(); !st.ok()) return Fail(st.error());
+  auto report = ReadStatus(f.bpffs_dir);
+  if (!report.ok()) return Fail(report.error());
+  if (f.json) {
+    std::printf("%s\n", ToJson(*report).dump(2).c_str());
+  } else {
+    PrintText(*report);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterStatus(CLI::App& app, Action& action) {
+  auto flags = std::make_shared<StatusFlags>();
+  auto* sub = app.add_subcommand("status", "show attached policies and their decisions");
+  sub->add_flag("--json", flags->json, "print JSON (schema: docs/enforcement.md)");
+  sub->add_option("--bpffs-dir", flags->bpffs_dir, "where links and maps are pinned")
+      ->capture_default_str();
+  sub->callback([&action, flags] { action = [flags] { return Run(*flags); }; });
+}
+
+}  // namespace tg::cli

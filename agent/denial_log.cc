@@ -1,0 +1,59 @@
+#include "denial_log.h"
+
+#include <algorithm>
+
+#include "log.h"
+
+namespace tg {
+
+bool RateLimiter::Allow(Clock::time_point now) {
+  if (started_) {
+    const std::chrono::duration<double> dt = now - last_;
+    tokens_ = std::min(burst_, tokens_ + std::max(0.0, dt.count()) * rate_);
+  }
+  started_ = true;
+  last_ = now;
+  if (tokens_ >= 1.0) {
+    tokens_ -= 1.0;
+    return true;
+  }
+  ++suppressed_;
+  return false;
+}
+
+uint64_t RateLimiter::TakeSuppressed() {
+  const uint64_t n = suppressed_;
+  suppressed_ = 0;
+  return n;
+}
+
+std::string FormatDenial(const PolicyEvent& e) {
+  const bool families = e.policy == PolicyKind::kAddressFamilies;
+  return fmt::format("{}: {} {} for pid {} ({}) uid {} in cgroup {}", PolicyName(e.policy),
+                     e.action == Action::kDeny ? "denied" : "would deny",
+                     families ? e.detail + " socket" : e.detail, e.pid, e.comm, e.uid, e.cgroup_id);
+}
+
+void DenialLog::Log(const PolicyEvent& e, RateLimiter::Clock::time_point now) {
+  auto it = limiters_.try_emplace(e.policy, burst_, rate_).first;
+  if (!it->second.Allow(now)) return;
+  std::string line = FormatDenial(e);
+  if (const uint64_t n = it->second.TakeSuppressed(); n > 0) {
+    line += fmt::format(" ({} similar lines suppressed)", n);
+  }
+  if (e.action == Action::kDeny) {
+    log::Warning("{}", line);
+  } else {
+    log::Notice("{}", line);
+  }
+}
+
+void DenialLog::Flush() {
+  for (auto& [kind, limiter] : limiters_) {
+    if (const uint64_t n = limiter.TakeSuppressed(); n > 0) {
+      log::Notice("{}: {} denial lines suppressed by rate limiting", PolicyName(kind), n);
+    }
+  }
+}
+
+}  // namespace tg

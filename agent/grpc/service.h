@@ -1,0 +1,36 @@
+// tunnelguard.v1.Agent: a thin translation between protobuf and the daemon's AgentApi.
+// Errors are mapped to gRPC codes here and nowhere else (ToGrpcStatus).
+#ifndef TUNNELGUARD_AGENT_GRPC_SERVICE_H_
+#define TUNNELGUARD_AGENT_GRPC_SERVICE_H_
+
+#include "daemon/agent_api.h"
+#include "tunnelguard/v1/agent.grpc.pb.h"
+#include "unix_server.h"
+
+namespace tg::grpcapi {
+
+// unsupported kernel -> FAILED_PRECONDITION, bad argument -> INVALID_ARGUMENT,
+// not allowed -> PERMISSION_DENIED, missing -> NOT_FOUND, the rest -> INTERNAL.
+grpc::Status ToGrpcStatus(const Error& error);
+
+class AgentService final : public tunnelguard::v1::Agent::Service {
+ public:
+  AgentService(daemon::AgentApi* api, const PeerRegistry* peers) : api_(api), peers_(peers) {}
+
+  grpc::Status GetStatus(grpc::ServerContext* context,
+                         const tunnelguard::v1::GetStatusRequest* request,
+                         tunnelguard::v1::GetStatusResponse* response) override;
+  grpc::Status GetStats(grpc::ServerContext* context,
+                        const tunnelguard::v1::GetStatsRequest* request,
+                        tunnelguard::v1::GetStatsResponse* response) override;
+  grpc::Status SetMode(grpc::ServerContext* context, const tunnelguard::v1::SetModeRequest* request,
+                       tunnelguard::v1::SetModeResponse* response) override;
+
+ private:
+  daemon::AgentApi* api_;
+  const PeerRegistry* peers_;
+};
+
+}  // namespace tg::grpcapi
+
+#endif  // TUNNELGUARD_AGENT_GRPC_SERVICE_H_

@@ -1,0 +1,143 @@
+#include "unix_server.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <grpcpp/server_posix.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "log.h"
+
+namespace tg::grpcapi {
+namespace {
+
+Result<sockaddr_un> UnixAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "socket path too long (" + std::to_string(path.size()) + " bytes, at most " +
+                         std::to_string(sizeof(addr.sun_path) - 1) + "): " + path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+// True when something accepts connections on `path` right now.
+bool SocketIsLive(const sockaddr_un& addr) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  return fd.valid() &&
+         ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
+}
+
+}  // namespace
+
+void PeerRegistry::Register(int fd, const daemon::Caller& caller) {
+  std::lock_guard<std::mutex> lock(mu_);
+  peers_[fd] = caller;
+}
+
+std::optional<daemon::Caller> PeerRegistry::Lookup(const grpc::ServerContext& context) const {
+  const std::string peer = context.peer();
+  if (peer.rfind("fd:", 0) != 0) return std::nullopt;
+  int fd = -1;
+  try {
+    fd = std::stoi(peer.substr(3));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = peers_.find(fd);
+  if (it == peers_.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<std::unique_ptr<UnixServer>> UnixServer::Start(const std::string& path,
+                                                      grpc::Service* service, PeerRegistry* peers) {
+  auto addr = UnixAddress(path);
+  if (!addr.ok()) return addr.error();
+  std::error_code ec;
+  const auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  if (SocketIsLive(*addr)) {
+    return MakeError(ErrorKind::kInvalidArgument, "another agent is already serving on " + path +
+                                                      "; stop it or choose another --grpc-socket");
+  }
+  ::unlink(path.c_str());  // a stale socket file from a crash
+
+  std::unique_ptr<UnixServer> s(new UnixServer());
+  s->path_ = path;
+  s->peers_ = peers;
+  s->listen_fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!s->listen_fd_.valid()) return FromErrno(errno, "socket");
+  // The file is born 0660: no window in which others could connect.
+  const mode_t old_umask = ::umask(0117);
+  const int bound =
+      ::bind(s->listen_fd_.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr));
+  const int bind_errno = errno;
+  ::umask(old_umask);
+  if (bound != 0) return FromErrno(bind_errno, "cannot create the API socket " + path);
+  if (const group* g = ::getgrnam(kSocketGroup); g != nullptr) {
+    if (::chown(path.c_str(), 0, g->gr_gid) != 0) {
+      return FromErrno(errno, "cannot give " + path + " to group " + kSocketGroup);
+    }
+  }
+  if (::listen(s->listen_fd_.get(), 64) != 0) return FromErrno(errno, "listen on " + path);
+  s->stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!s->stop_fd_.valid()) return FromErrno(errno, "eventfd");
+
+  grpc::ServerBuilder builder;
+  builder.RegisterService(service);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  grpc::ResourceQuota quota("tunnelguard-api");
+  quota.SetMaxThreads(kMaxServerThreads);
+  builder.SetResourceQuota(quota);
+  s->server_ = builder.BuildAndStart();
+  if (!s->server_) return MakeError(ErrorKind::kInternal, "gRPC server did not start");
+  s->acceptor_ = std::thread([raw = s.get()] { raw->AcceptLoop(); });
+  return s;
+}
+
+void UnixServer::AcceptLoop() {
+  for (;;) {
+    pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      log::Error("gRPC accept loop: poll: {}", std::strerror(errno));
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    const int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) continue;  // EAGAIN, or a peer that already left
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      ::close(fd);
+      continue;
+    }
+    peers_->Register(fd, {cred.uid, cred.gid, cred.pid});
+    grpc::AddInsecureChannelFromFd(server_.get(), fd);  // gRPC owns the fd from here
+  }
+}
+
+UnixServer::~UnixServer() {
+  if (stop_fd_.valid()) {
+    const uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(stop_fd_.get(), &one, sizeof(one));
+  }
+  if (acceptor_.joinable()) acceptor_.join();
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  ::unlink(path_.c_str());
+}
+
+}  // namespace tg::grpcapi

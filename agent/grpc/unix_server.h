@@ -1,0 +1,69 @@
+// The gRPC server on a unix socket, with peers known by their kernel credentials.
+//
+// We accept on our own socket, read each connection's SO_PEERCRED, and only then hand the fd to
+// gRPC (AddInsecureChannelFromFd). gRPC names such a peer "fd:<N>", so a handler can look up
+// who is calling (PeerRegistry::Lookup). The socket file is 0660, owned by root and, where the
+// group exists, by group `tunnelguard`: the kernel refuses everyone else at connect().
+#ifndef TUNNELGUARD_AGENT_GRPC_UNIX_SERVER_H_
+#define TUNNELGUARD_AGENT_GRPC_UNIX_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "daemon/agent_api.h"
+#include "grpc/defaults.h"
+#include "result.h"
+#include "unique_fd.h"
+
+namespace tg::grpcapi {
+
+// Connection fd -> the kernel's credentials of its peer, filled at accept().
+class PeerRegistry {
+ public:
+  void Register(int fd, const daemon::Caller& caller);
+  // The caller of a request, from gRPC's "fd:<N>" peer name.
+  std::optional<daemon::Caller> Lookup(const grpc::ServerContext& context) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<int, daemon::Caller> peers_;  // an fd number is reused only after its close
+};
+
+// Limits that keep one client from costing the agent unbounded memory or threads.
+inline constexpr int kMaxMessageBytes = 1 << 20;
+inline constexpr int kMaxServerThreads = 16;
+
+class UnixServer {
+ public:
+  // Creates the socket (and its directory), sets its owner and mode, starts serving `service`.
+  // A live agent already on the path is an error; a stale socket file is replaced.
+  static Result<std::unique_ptr<UnixServer>> Start(const std::string& path, grpc::Service* service,
+                                                   PeerRegistry* peers);
+  ~UnixServer();
+  UnixServer(const UnixServer&) = delete;
+  UnixServer& operator=(const UnixServer&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  UnixServer() = default;
+  void AcceptLoop();
+
+  std::string path_;
+  PeerRegistry* peers_ = nullptr;
+  UniqueFd listen_fd_;
+  UniqueFd stop_fd_;  // eventfd that wakes the accept loop on shutdown
+  std::unique_ptr<grpc::Server> server_;
+  std::thread acceptor_;
+};
+
+}  // namespace tg::grpcapi
+
+#endif  // TUNNELGUARD_AGENT_GRPC_UNIX_SERVER_H_

@@ -1,0 +1,67 @@
+#include "pin_layout.h"
+
+#include <dirent.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+
+#include <algorithm>
+#include <memory>
+
+namespace tg {
+
+const PinManifest& ManifestFor(PolicyKind kind) {
+  // Names are the BPF objects' own (bpf/policy_*.bpf.c); a new hook adds its program here.
+  static const PinManifest kFamilies{
+      {"tg_fam_sock"}, "tg_fam_cfg", "tg_fam_count", "tg_fam_drops", "tg_fam_events"};
+  static const PinManifest kWx{{"tg_wx_mmap", "tg_wx_mprot", "tg_wx_shmat"},
+                               "tg_wx_cfg",
+                               "tg_wx_count",
+                               "tg_wx_drops",
+                               "tg_wx_events"};
+  return kind == PolicyKind::kAddressFamilies ? kFamilies : kWx;
+}
+
+std::string TargetDir(const std::string& base, uint64_t cgroup_id) {
+  return base + "/" + std::to_string(cgroup_id);
+}
+
+std::string PolicyDir(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
+  return TargetDir(base, cgroup_id) + "/" + std::string(PolicyName(kind));
+}
+
+std::string LinkPinName(const std::string& program) { return "link_" + program; }
+
+Status CheckOnBpffs(const std::string& dir) {
+  std::string probe = dir;
+  struct statfs fs {};
+  while (::statfs(probe.c_str(), &fs) != 0) {
+    if (errno != ENOENT) return FromErrno(errno, "cannot inspect " + probe);
+    const size_t slash = probe.find_last_of('/');
+    if (slash == std::string::npos || probe == "/") break;
+    probe = slash == 0 ? "/" : probe.substr(0, slash);
+  }
+  if (fs.f_type == BPF_FS_MAGIC) return Status::Ok();
+  const std::string mount_point = dir.rfind("/sys/fs/bpf", 0) == 0 ? "/sys/fs/bpf" : probe;
+  return MakeError(ErrorKind::kUnsupported,
+                   "bpffs is not mounted at " + mount_point + " (" + dir +
+                       " would not be on a bpf filesystem); mount it with 'mount -t bpf bpf " +
+                       mount_point + "' or pass --bpffs-dir under a bpffs mount");
+}
+
+std::vector<uint64_t> PinnedTargets(const std::string& base) {
+  std::vector<uint64_t> ids;
+  struct DirCloser {
+    void operator()(DIR* d) const { ::closedir(d); }
+  };
+  std::unique_ptr<DIR, DirCloser> d(::opendir(base.c_str()));
+  if (!d) return ids;
+  while (dirent* e = ::readdir(d.get())) {
+    const std::string name = e->d_name;
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    ids.push_back(std::stoull(name));
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+}  // namespace tg

@@ -1,0 +1,47 @@
+// Where enforcement lives in bpffs, and exactly which pins attach makes (so detach removes
+// exactly those and nothing else):
+//   <base>/<cgroup id>/<policy>/link_<program>   one pinned BPF link per hook (keeps it attached)
+//   <base>/<cgroup id>/<policy>/<map>            config, counters, drops, events
+// <base> defaults to /sys/fs/bpf/tunnelguard. The cgroup id names the target because it is
+// what the kernel knows the cgroup by (a path can be renamed; `status` resolves it back).
+#ifndef TUNNELGUARD_AGENT_PIN_LAYOUT_H_
+#define TUNNELGUARD_AGENT_PIN_LAYOUT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "policy.h"
+#include "result.h"
+
+namespace tg {
+
+inline constexpr char kDefaultBpffsDir[] = "/sys/fs/bpf/tunnelguard";
+
+// The fixed names of one policy's pins.
+struct PinManifest {
+  std::vector<std::string> programs;  // pinned as link_<program>, each may be absent
+  std::string config_map;
+  std::string counters_map;
+  std::string drops_map;
+  std::string events_map;
+  std::vector<std::string> Maps() const {
+    return {config_map, counters_map, drops_map, events_map};
+  }
+};
+const PinManifest& ManifestFor(PolicyKind kind);
+
+std::string TargetDir(const std::string& base, uint64_t cgroup_id);
+std::string PolicyDir(const std::string& base, uint64_t cgroup_id, PolicyKind kind);
+std::string LinkPinName(const std::string& program);  // "link_<program>"
+
+// Checks that `dir` is (or would be created) on a mounted bpffs: its nearest existing
+// ancestor must be a bpf filesystem. The error names the mount command that fixes it.
+Status CheckOnBpffs(const std::string& dir);
+
+// The cgroup ids that have a target directory under `base` (none when base is missing).
+std::vector<uint64_t> PinnedTargets(const std::string& base);
+
+}  // namespace tg
+
+#endif  // TUNNELGUARD_AGENT_PIN_LAYOUT_H_

@@ -1,0 +1,235 @@
+#include "policy_control.h"
+
+#include <bpf/bpf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "bpf/policy_families.h"
+#include "bpf/policy_wx.h"
+#include "log.h"
+#include "mechanism.h"
+#include "policy_families.h"
+#include "policy_object.h"
+#include "policy_wx.h"
+#include "unique_fd.h"
+
+namespace tg {
+namespace {
+
+// Records every directory and pin it creates; unless committed, removes them again (newest
+// first) when it goes out of scope.
+class PinTransaction {
+ public:
+  PinTransaction() = default;
+  PinTransaction(const PinTransaction&) = delete;
+  PinTransaction& operator=(const PinTransaction&) = delete;
+  ~PinTransaction() {
+    if (committed_) return;
+    for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
+      if (it->second) {
+        ::rmdir(it->first.c_str());
+      } else {
+        ::unlink(it->first.c_str());
+      }
+    }
+  }
+
+  Status MakeDir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0700) == 0) {
+      created_.emplace_back(dir, true);
+      return Status::Ok();
+    }
+    if (errno == EEXIST) return Status::Ok();
+    return FromErrno(errno, "cannot create " + dir);
+  }
+  Status PinMap(bpf_map* map, const std::string& path) {
+    if (const int err = bpf_map__pin(map, path.c_str()); err != 0) {
+      return FromLibbpf(err, "cannot pin map at " + path);
+    }
+    created_.emplace_back(path, false);
+    return Status::Ok();
+  }
+  Status PinLink(bpf_link* link, const std::string& path) {
+    if (const int err = bpf_link__pin(link, path.c_str()); err != 0) {
+      return FromLibbpf(err, "cannot pin link at " + path);
+    }
+    created_.emplace_back(path, false);
+    return Status::Ok();
+  }
+  void Commit() { committed_ = true; }
+
+ private:
+  std::vector<std::pair<std::string, bool>> created_;  // (path, is a directory)
+  bool committed_ = false;
+};
+
+Result<PolicyObject> LoadPolicy(const PolicySpec& spec, Mechanism m) {
+  switch (spec.kind) {
+    case PolicyKind::kAddressFamilies:
+      return LoadFamiliesPolicy(spec, m);
+    case PolicyKind::kWxMemory:
+      return LoadWxPolicy(spec, m);
+  }
+  return MakeError(ErrorKind::kInternal, "unknown policy");
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+Status RemoveIfPresent(const std::string& path) {
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT) return Status::Ok();
+  return FromErrno(errno, "cannot remove " + path);
+}
+
+Status RemoveDirIfPresent(const std::string& dir) {
+  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Status::Ok();
+  if (errno == ENOTEMPTY) {
+    return MakeError(ErrorKind::kInternal,
+                     dir +
+                         " holds pins tunnelguard did not make; left in place, remove them "
+                         "by hand");
+  }
+  return FromErrno(errno, "cannot remove " + dir);
+}
+
+}  // namespace
+
+Status RequireRoot() {
+  if (::geteuid() == 0) return Status::Ok();
+  return MakeError(ErrorKind::kPermission,
+                   "must run as root: loading BPF-LSM programs, attaching them to a cgroup and "
+                   "pinning in bpffs need CAP_SYS_ADMIN and CAP_BPF; re-run with sudo");
+}
+
+Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& request) {
+  if (auto st = RequireRoot(); !st.ok()) return st.error();
+  if (request.policies.empty()) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "no policy to attach: --families and --wx-memory are both off");
+  }
+  if (target.relative == "/") {
+    // The root cgroup holds every process of the host, init and this agent included.
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "refusing to attach to the root cgroup " + target.path +
+                         " (it would restrict every process on the host); give the tunnel's "
+                         "own cgroup, e.g. --unit cloudflared.service");
+  }
+  const std::string& base = request.bpffs_dir;
+  if (auto st = CheckOnBpffs(base); !st.ok()) return st.error();
+  const std::string target_dir = TargetDir(base, target.id);
+  if (Exists(target_dir)) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "cgroup " + target.path + " already has tunnelguard policies (" + target_dir +
+                         "); run 'tunnelguard detach --cgroup " + target.path + "' first");
+  }
+  const bool any_enforce =
+      std::any_of(request.policies.begin(), request.policies.end(),
+                  [](const PolicySpec& p) { return p.mode == Mode::kEnforce; });
+  auto mechanism = ChooseMechanism(request.mechanism, any_enforce ? Mode::kEnforce : Mode::kAudit);
+  if (!mechanism.ok()) return mechanism.error();
+
+  std::vector<PolicyObject> objects;
+  for (const PolicySpec& spec : request.policies) {
+    auto obj = LoadPolicy(spec, *mechanism);
+    if (!obj.ok()) {
+      Error e = obj.error();
+      if (e.kind == ErrorKind::kUnsupported) e.message = "enforcement unavailable: " + e.message;
+      return e;
+    }
+    objects.push_back(std::move(*obj));
+  }
+  for (PolicyObject& obj : objects) {
+    if (auto st = obj.AttachToCgroup(target.fd.get()); !st.ok()) return st.error();
+  }
+
+  PinTransaction pins;
+  if (auto st = pins.MakeDir(base); !st.ok()) return st.error();
+  if (auto st = pins.MakeDir(target_dir); !st.ok()) return st.error();
+  for (const PolicyObject& obj : objects) {
+    const std::string dir = PolicyDir(base, target.id, obj.kind());
+    if (auto st = pins.MakeDir(dir); !st.ok()) return st.error();
+    const PinManifest& manifest = ManifestFor(obj.kind());
+    for (const auto& [name, map] : obj.Maps()) {
+      const auto maps = manifest.Maps();
+      if (std::find(maps.begin(), maps.end(), name) == maps.end()) {
+        return MakeError(ErrorKind::kInternal, "map " + name +
+                                                   " is missing from the pin "
+                                                   "manifest (pin_layout.cc)");
+      }
+      if (auto st = pins.PinMap(map, dir + "/" + name); !st.ok()) return st.error();
+    }
+    for (const auto& [name, link] : obj.Links()) {
+      if (std::find(manifest.programs.begin(), manifest.programs.end(), name) ==
+          manifest.programs.end()) {
+        return MakeError(ErrorKind::kInternal, "program " + name +
+                                                   " is missing from the pin "
+                                                   "manifest (pin_layout.cc)");
+      }
+      if (auto st = pins.PinLink(link, dir + "/" + LinkPinName(name)); !st.ok()) {
+        return st.error();
+      }
+    }
+  }
+  pins.Commit();
+  for (const PolicyObject& obj : objects) {
+    log::Info("{}: attached to {} (cgroup id {}) with {}", PolicyName(obj.kind()), target.path,
+              target.id, MechanismName(obj.mechanism()));
+  }
+  return AttachResult{target.id, *mechanism, target_dir};
+}
+
+Status DetachTarget(const std::string& base, uint64_t cgroup_id) {
+  if (auto st = RequireRoot(); !st.ok()) return st;
+  const std::string target_dir = TargetDir(base, cgroup_id);
+  if (!Exists(target_dir)) {
+    return MakeError(
+        ErrorKind::kNotFound,
+        "nothing attached to cgroup id " + std::to_string(cgroup_id) + " (no " + target_dir + ")");
+  }
+  for (PolicyKind kind : kAllPolicyKinds) {
+    const std::string dir = PolicyDir(base, cgroup_id, kind);
+    const PinManifest& manifest = ManifestFor(kind);
+    // Links first: removing the last reference detaches the program.
+    for (const std::string& prog : manifest.programs) {
+      if (auto st = RemoveIfPresent(dir + "/" + LinkPinName(prog)); !st.ok()) return st;
+    }
+    for (const std::string& map : manifest.Maps()) {
+      if (auto st = RemoveIfPresent(dir + "/" + map); !st.ok()) return st;
+    }
+    if (auto st = RemoveDirIfPresent(dir); !st.ok()) return st;
+  }
+  if (auto st = RemoveDirIfPresent(target_dir); !st.ok()) return st;
+  ::rmdir(base.c_str());  // only succeeds when no other target (or other user) is left
+  log::Info("detached cgroup id {}", cgroup_id);
+  return Status::Ok();
+}
+
+Status SetMode(const std::string& base, uint64_t cgroup_id, PolicyKind kind, Mode mode) {
+  const std::string path = PolicyDir(base, cgroup_id, kind) + "/" + ManifestFor(kind).config_map;
+  UniqueFd fd(bpf_obj_get(path.c_str()));
+  if (!fd.valid()) return FromErrno(errno, "cannot open " + path);
+  const uint32_t key = 0;
+  auto update = [&](auto config) -> Status {
+    if (bpf_map_lookup_elem(fd.get(), &key, &config) != 0) {
+      return FromErrno(errno, "cannot read " + path);
+    }
+    config.mode = ModeToAbi(mode);
+    if (bpf_map_update_elem(fd.get(), &key, &config, BPF_EXIST) != 0) {
+      return FromErrno(errno, "cannot write " + path);
+    }
+    return Status::Ok();
+  };
+  // The agent is the only writer, so read-modify-write of the single entry is safe.
+  if (auto st =
+          kind == PolicyKind::kAddressFamilies ? update(tg_fam_config{}) : update(tg_wx_config{});
+      !st.ok()) {
+    return st;
+  }
+  return Status::Ok();
+}
+
+}  // namespace tg

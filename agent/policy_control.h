@@ -1,0 +1,47 @@
+// Attach, detach and re-mode enforcement on a target cgroup. Attach is all or nothing: any
+// failure leaves no link attached and no pin behind. Detach removes exactly the pins attach
+// made (pin_layout.h), which detaches the programs.
+#ifndef TUNNELGUARD_AGENT_POLICY_CONTROL_H_
+#define TUNNELGUARD_AGENT_POLICY_CONTROL_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cgroup.h"
+#include "pin_layout.h"
+#include "policy.h"
+#include "result.h"
+
+namespace tg {
+
+struct AttachRequest {
+  std::vector<PolicySpec> policies;
+  std::string bpffs_dir = kDefaultBpffsDir;
+  std::optional<Mechanism> mechanism;  // empty: chosen by probing
+};
+
+struct AttachResult {
+  uint64_t cgroup_id = 0;
+  Mechanism mechanism = Mechanism::kLsmCgroup;
+  std::string pin_dir;
+};
+
+// kPermission unless running as root (BPF, cgroup attachment and bpffs need it).
+Status RequireRoot();
+
+// Loads every requested policy, attaches it to `target` and pins links and maps.
+Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& request);
+
+// Removes the pins of one target (kNotFound when nothing is attached to it), then the target
+// directory, and `base` itself when it is left empty.
+Status DetachTarget(const std::string& base, uint64_t cgroup_id);
+
+// Flips one policy's mode in its pinned config map: takes effect at the next call, without
+// reload or re-attach.
+Status SetMode(const std::string& base, uint64_t cgroup_id, PolicyKind kind, Mode mode);
+
+}  // namespace tg
+
+#endif  // TUNNELGUARD_AGENT_POLICY_CONTROL_H_

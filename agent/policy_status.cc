@@ -1,0 +1,205 @@
+#include "policy_status.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bpf/policy_families.h"
+#include "bpf/policy_wx.h"
+#include "cgroup.h"
+#include "families.h"
+#include "pin_layout.h"
+#include "policy_abi_check.h"
+#include "policy_wx.h"
+#include "unique_fd.h"
+
+namespace tg {
+namespace {
+
+// kernfs file handles (cgroupfs): type FILEID_KERNFS, 8 bytes holding the node id.
+constexpr int kFileIdKernfs = 0xfe;
+
+Result<UniqueFd> OpenPin(const std::string& path) {
+  UniqueFd fd(bpf_obj_get(path.c_str()));
+  if (!fd.valid()) return FromErrno(errno, "cannot open pin " + path);
+  return fd;
+}
+
+// Sum over possible CPUs of every entry of a per-CPU u64 array.
+Result<std::vector<uint64_t>> ReadPerCpuCounters(const std::string& path, uint32_t entries) {
+  auto fd = OpenPin(path);
+  if (!fd.ok()) return fd.error();
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return FromLibbpf(cpus, "cannot count possible CPUs");
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  std::vector<uint64_t> sums(entries);
+  for (uint32_t key = 0; key < entries; ++key) {
+    if (bpf_map_lookup_elem(fd->get(), &key, per_cpu.data()) != 0) {
+      return FromErrno(errno, "cannot read " + path);
+    }
+    for (uint64_t v : per_cpu) sums[key] += v;
+  }
+  return sums;
+}
+
+void Add(Decisions& d, uint32_t action, uint64_t n) {
+  if (action == TG_ACT_ALLOW) d.allow += n;
+  if (action == TG_ACT_DENY) d.deny += n;
+  if (action == TG_ACT_WOULD_DENY) d.would_deny += n;
+}
+
+// Every manifest link pinned, each a live cgroup link of this cgroup.
+void CheckLinks(const std::string& dir, uint64_t cgroup_id, PolicyStatus& st) {
+  for (const std::string& prog : ManifestFor(st.kind).programs) {
+    const std::string path = dir + "/" + LinkPinName(prog);
+    auto fd = OpenPin(path);
+    if (!fd.ok()) {
+      st.problem = "link " + LinkPinName(prog) + " is not pinned";
+      return;
+    }
+    bpf_link_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd->get(), &info, &len) != 0) {
+      st.problem = "cannot inspect link " + LinkPinName(prog);
+      return;
+    }
+    if (info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id != cgroup_id) {
+      st.problem = "link " + LinkPinName(prog) + " is no longer attached (cgroup removed?)";
+      return;
+    }
+  }
+  st.active = true;
+}
+
+PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind kind) {
+  PolicyStatus st;
+  st.kind = kind;
+  const PinManifest& m = ManifestFor(kind);
+  const bool families = kind == PolicyKind::kAddressFamilies;
+
+  if (auto fd = OpenPin(dir + "/" + m.config_map); fd.ok()) {
+    const uint32_t key = 0;
+    tg_fam_config fam{};
+    tg_wx_config wx{};
+    void* value = families ? static_cast<void*>(&fam) : static_cast<void*>(&wx);
+    if (bpf_map_lookup_elem(fd->get(), &key, value) == 0) {
+      st.mode = ModeFromAbi(families ? fam.mode : wx.mode);
+      st.mechanism = MechanismFromAbi(families ? fam.mechanism : wx.mechanism);
+      if (families) st.allowed_families = FormatFamilies(fam.allowed);
+    }
+  }
+
+  const uint32_t details = families ? TG_FAM_SLOTS : TG_WX_DETAILS;
+  if (auto counts = ReadPerCpuCounters(dir + "/" + m.counters_map, TG_ACTIONS * details);
+      counts.ok()) {
+    for (uint32_t action = 0; action < TG_ACTIONS; ++action) {
+      for (uint32_t detail = 0; detail < details; ++detail) {
+        const uint64_t n = (*counts)[action * details + detail];
+        if (n == 0) continue;
+        Add(st.decisions, action, n);
+        const std::string name =
+            families ? FamilyToName(static_cast<int>(detail)) : WxDetailName(detail);
+        Add(st.by_detail[name], action, n);
+      }
+    }
+  }
+  if (auto drops = ReadPerCpuCounters(dir + "/" + m.drops_map, 1); drops.ok()) {
+    st.events_dropped = (*drops)[0];
+  }
+  CheckLinks(dir, cgroup_id, st);
+  return st;
+}
+
+nlohmann::json DecisionsJson(const Decisions& d) {
+  return {{"allow", d.allow}, {"deny", d.deny}, {"would_deny", d.would_deny}};
+}
+
+}  // namespace
+
+std::string CgroupPathFromId(uint64_t cgroup_id) {
+  auto mount = FindCgroup2Mount();
+  if (!mount.ok()) return "";
+  UniqueFd mount_fd(::open(mount->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!mount_fd.valid()) return "";
+  union {
+    struct file_handle fh;
+    char storage[sizeof(struct file_handle) + sizeof(uint64_t)];
+  } h{};
+  h.fh.handle_bytes = sizeof(uint64_t);
+  h.fh.handle_type = kFileIdKernfs;
+  std::memcpy(h.fh.f_handle, &cgroup_id, sizeof(cgroup_id));
+  UniqueFd fd(::open_by_handle_at(mount_fd.get(), &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return "";
+  char buf[PATH_MAX];
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
+  const ssize_t n = ::readlink(proc.c_str(), buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+Result<TargetStatus> ReadTargetStatus(const std::string& base, uint64_t cgroup_id) {
+  TargetStatus t;
+  t.cgroup_id = cgroup_id;
+  t.cgroup = CgroupPathFromId(cgroup_id);
+  t.pin_dir = TargetDir(base, cgroup_id);
+  struct stat st {};
+  if (::stat(t.pin_dir.c_str(), &st) != 0) {
+    return MakeError(ErrorKind::kNotFound,
+                     "nothing attached to cgroup id " + std::to_string(cgroup_id));
+  }
+  for (PolicyKind kind : kAllPolicyKinds) {
+    const std::string dir = PolicyDir(base, cgroup_id, kind);
+    if (::stat(dir.c_str(), &st) != 0) continue;
+    t.policies.push_back(ReadPolicy(dir, cgroup_id, kind));
+  }
+  return t;
+}
+
+Result<StatusReport> ReadStatus(const std::string& base) {
+  StatusReport report;
+  report.bpffs_dir = base;
+  for (uint64_t id : PinnedTargets(base)) {
+    auto t = ReadTargetStatus(base, id);
+    if (!t.ok()) continue;  // detached meanwhile
+    for (const PolicyStatus& p : t->policies) report.events_dropped += p.events_dropped;
+    report.targets.push_back(std::move(*t));
+  }
+  return report;
+}
+
+nlohmann::json ToJson(const StatusReport& report) {
+  nlohmann::json targets = nlohmann::json::array();
+  for (const TargetStatus& t : report.targets) {
+    nlohmann::json policies = nlohmann::json::array();
+    for (const PolicyStatus& p : t.policies) {
+      nlohmann::json details = nlohmann::json::object();
+      for (const auto& [name, d] : p.by_detail) details[name] = DecisionsJson(d);
+      nlohmann::json j = {
+          {"name", PolicyName(p.kind)},
+          {"mode", p.mode ? nlohmann::json(ModeName(*p.mode)) : nlohmann::json(nullptr)},
+          {"mechanism",
+           p.mechanism ? nlohmann::json(MechanismName(*p.mechanism)) : nlohmann::json(nullptr)},
+          {"active", p.active},
+          {"decisions", DecisionsJson(p.decisions)},
+          {"details", details},
+          {"events_dropped", p.events_dropped},
+      };
+      if (!p.problem.empty()) j["problem"] = p.problem;
+      if (p.kind == PolicyKind::kAddressFamilies) j["allowed_families"] = p.allowed_families;
+      policies.push_back(std::move(j));
+    }
+    targets.push_back(
+        {{"cgroup", t.cgroup.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.cgroup)},
+         {"cgroup_id", t.cgroup_id},
+         {"pin_dir", t.pin_dir},
+         {"policies", policies}});
+  }
+  return {{"bpffs_dir", report.bpffs_dir},
+          {"targets", targets},
+          {"events_dropped", report.events_dropped}};
+}
+
+}  // namespace tg

@@ -1,0 +1,61 @@
+// What is attached, read back from bpffs pins alone (no agent process needs to be running):
+// targets, each policy's mode, mechanism, whether its links are really attached, and its
+// decision counters summed over CPUs. One read per call; nothing is cached.
+#ifndef TUNNELGUARD_AGENT_POLICY_STATUS_H_
+#define TUNNELGUARD_AGENT_POLICY_STATUS_H_
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy.h"
+#include "result.h"
+
+namespace tg {
+
+struct Decisions {
+  uint64_t allow = 0;
+  uint64_t deny = 0;
+  uint64_t would_deny = 0;
+};
+
+struct PolicyStatus {
+  PolicyKind kind = PolicyKind::kAddressFamilies;
+  std::optional<Mode> mode;                    // empty when the config could not be read
+  std::optional<Mechanism> mechanism;          // idem
+  bool active = false;                         // every link pinned and attached to the target
+  std::string problem;                         // why not active ("" when active)
+  std::string allowed_families;                // address_families only: "inet,inet6"
+  Decisions decisions;                         // totals
+  std::map<std::string, Decisions> by_detail;  // per family / memory operation, non-zero only
+  uint64_t events_dropped = 0;
+};
+
+struct TargetStatus {
+  uint64_t cgroup_id = 0;
+  std::string cgroup;  // path under the cgroup2 mount, or "" when the cgroup is gone
+  std::string pin_dir;
+  std::vector<PolicyStatus> policies;
+};
+
+struct StatusReport {
+  std::string bpffs_dir;
+  std::vector<TargetStatus> targets;
+  uint64_t events_dropped = 0;  // over all targets and policies
+};
+
+Result<TargetStatus> ReadTargetStatus(const std::string& base, uint64_t cgroup_id);
+Result<StatusReport> ReadStatus(const std::string& base);
+
+// The documented `status --json` schema (docs/enforcement.md).
+nlohmann::json ToJson(const StatusReport& report);
+
+// The path of a cgroup v2 directory from its id ("" when it no longer exists).
+std::string CgroupPathFromId(uint64_t cgroup_id);
+
+}  // namespace tg
+
+#endif  // TUNNELGUARD_AGENT_POLICY_STATUS_H_

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Kernel-side helpers shared by the enforcement objects: exact counting and event emission.
+ * Only BPF programs include this file.
+ */
+#ifndef TUNNELGUARD_BPF_POLICY_BPF_H_
+#define TUNNELGUARD_BPF_POLICY_BPF_H_
+
+/* vmlinux.h must come before libbpf's headers: keep clang-format from regrouping them. */
+// clang-format off
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "policy_abi.h"
+// clang-format on
+
+/* Per-CPU counters, added atomically: BPF programs run with migration (not preemption)
+ * disabled, so two tasks on one CPU may interleave; an atomic add on the CPU's own slot
+ * keeps the counter exact under any load and costs no cache-line bouncing. */
+static __always_inline void tg_count(void *counters, __u32 index) {
+  __u64 *value = bpf_map_lookup_elem(counters, &index);
+  if (value) __sync_fetch_and_add(value, 1);
+}
+
+/* One event on `ring`. The ring buffer is never waited on: a full buffer counts a drop in
+ * `drops` and the decision stands (counters never depend on events). */
+static __always_inline void tg_emit(void *ring, void *drops, __u16 policy, __u16 action,
+                                    __u32 detail, __u64 arg0, __u64 arg1) {
+  struct tg_policy_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+  if (!e) {
+    tg_count(drops, 0);
+    return;
+  }
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  e->time_ns = bpf_ktime_get_boot_ns();
+  e->cgroup_id = bpf_get_current_cgroup_id();
+  e->arg0 = arg0;
+  e->arg1 = arg1;
+  e->pid = (__u32)pid_tgid;
+  e->tgid = (__u32)(pid_tgid >> 32);
+  e->uid = (__u32)bpf_get_current_uid_gid();
+  e->policy = policy;
+  e->action = action;
+  e->detail = detail;
+  e->pad = 0;
+  bpf_get_current_comm(e->comm, sizeof(e->comm));
+  bpf_ringbuf_submit(e, 0);
+}
+
+/* Shared map shapes, so every object declares its maps the same way. */
+#define TG_COUNTER_MAP(name, entries)        \
+  struct {                                   \
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+    __uint(max_entries, entries);            \
+    __type(key, __u32);                      \
+    __type(value, __u64);                    \
+  } name SEC(".maps")
+
+#define TG_EVENT_RING_BYTES (256 * 1024)
+#define TG_EVENT_MAP(name)                    \
+  struct {                                    \
+    __uint(type, BPF_MAP_TYPE_RINGBUF);       \
+    __uint(max_entries, TG_EVENT_RING_BYTES); \
+  } name SEC(".maps")
+
+#endif /* TUNNELGUARD_BPF_POLICY_BPF_H_ */

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * ABI shared by every enforcement object (policy_families, policy_wx) and the agent:
+ * modes, actions, mechanisms and the event record on each object's ring buffer.
+ * Plain __u32/__u64 only; the agent static_asserts the layout (agent/policy_abi_check.h).
+ */
+#ifndef TUNNELGUARD_BPF_POLICY_ABI_H_
+#define TUNNELGUARD_BPF_POLICY_ABI_H_
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Mode of one policy, read by the programs at every call from the policy's config map, so
+ * the agent can flip it (SetMode) without reloading or re-attaching anything. 0 is not a
+ * valid mode: an unwritten config fails closed (enforce). */
+enum tg_mode {
+  TG_MODE_ENFORCE = 1, /* deny with the policy's errno */
+  TG_MODE_AUDIT = 2,   /* allow; count and report "would deny" */
+};
+
+/* What a program decided for one call. Counters are indexed action * DETAILS + detail. */
+enum tg_action {
+  TG_ACT_ALLOW = 0,
+  TG_ACT_DENY = 1,
+  TG_ACT_WOULD_DENY = 2,
+  TG_ACTIONS = 3,
+};
+
+/* Which policy an event comes from. */
+enum tg_policy {
+  TG_POLICY_FAMILIES = 1, /* address_families */
+  TG_POLICY_WX = 2,       /* wx_memory */
+};
+
+/* How the programs are hooked (recorded in the config map so `status` can say it). */
+enum tg_mechanism {
+  TG_MECH_LSM_CGROUP = 1, /* lsm_cgroup programs attached to the target cgroup */
+  TG_MECH_LSM_GLOBAL = 2, /* global lsm/ programs filtered by cgroup (issue 4) */
+  TG_MECH_OBSERVE = 3,    /* sys_exit tracepoints: audit only (issue 4) */
+};
+
+#define TG_COMM_LEN 16
+
+/* One deny or would_deny, as the ring buffer carries it. Kernel naming: `pid` is the
+ * thread id, `tgid` the process id (what userspace calls the pid). */
+struct tg_policy_event {
+  __u64 time_ns;   /* bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME */
+  __u64 cgroup_id; /* the calling task's cgroup (may be a descendant of the target) */
+  __u64 arg0;      /* families: socket type;     wx: requested prot (shmat: shmflg) */
+  __u64 arg1;      /* families: protocol;        wx: effective prot (mmap: | flags << 32) */
+  __u32 pid;
+  __u32 tgid;
+  __u32 uid;
+  __u16 policy; /* enum tg_policy */
+  __u16 action; /* enum tg_action */
+  __u32 detail; /* families: the address family; wx: enum tg_wx_detail */
+  char comm[TG_COMM_LEN];
+  __u32 pad;
+};
+
+#endif /* TUNNELGUARD_BPF_POLICY_ABI_H_ */

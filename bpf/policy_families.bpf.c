@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * policy_families: systemd's RestrictAddressFamilies= for one cgroup, as an LSM.
+ *
+ * A task in the target cgroup (or any descendant, also ones created later: lsm_cgroup
+ * programs are inherited like every cgroup BPF program) that asks for a socket of a family
+ * outside the allow-list gets EAFNOSUPPORT, exactly what systemd's seccomp filter returns.
+ * Unlike seccomp, the hook sees every path to a new socket: socket(), both sockets of
+ * socketpair(), io_uring's IORING_OP_SOCKET and i386 socketcall(). Kernel-internal sockets
+ * (kern != 0) are never denied.
+ *
+ * Maps: tg_fam_cfg (mode, mechanism, allow-list bitmap; read at every call so the mode and
+ * the list change without reload), tg_fam_count (per-CPU decisions, action x family),
+ * tg_fam_events (ring buffer of denials), tg_fam_drops (events lost to a full ring).
+ */
+/* policy.bpf.h brings vmlinux.h, which libbpf's headers need first. */
+// clang-format off
+#include "policy.bpf.h"
+#include <bpf/bpf_tracing.h>
+#include "policy_families.h"
+// clang-format on
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TG_EAFNOSUPPORT 97
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct tg_fam_config);
+} tg_fam_cfg SEC(".maps");
+
+TG_COUNTER_MAP(tg_fam_count, TG_FAM_COUNTERS);
+TG_COUNTER_MAP(tg_fam_drops, 1);
+TG_EVENT_MAP(tg_fam_events);
+
+/* The decision, independent of how the program is hooked (lsm_cgroup today; a global lsm/
+ * program or an observer later call the same function). */
+static __always_inline enum tg_action tg_fam_decide(int family, int type, int protocol, int kern) {
+  __u32 zero = 0;
+  struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
+  __u32 slot = family >= 0 && family < TG_FAM_OTHER ? (__u32)family : TG_FAM_OTHER;
+  __u64 allowed = cfg ? cfg->allowed : 0;
+  if (kern || (slot != TG_FAM_OTHER && ((allowed >> slot) & 1))) {
+    tg_count(&tg_fam_count, TG_ACT_ALLOW * TG_FAM_SLOTS + slot);
+    return TG_ACT_ALLOW;
+  }
+  enum tg_action action = cfg && cfg->mode == TG_MODE_AUDIT ? TG_ACT_WOULD_DENY : TG_ACT_DENY;
+  tg_count(&tg_fam_count, action * TG_FAM_SLOTS + slot);
+  tg_emit(&tg_fam_events, &tg_fam_drops, TG_POLICY_FAMILIES, action, (__u32)family, (__u64)type,
+          (__u64)protocol);
+  return action;
+}
+
+/*
+ * Hook: security_socket_create(family, type, protocol, kern), called by __sock_create()
+ * after the family range check and before the family's create() — for socket(), for each
+ * of socketpair()'s two sockets, for io_uring and socketcall. It is the one place every
+ * new socket passes with its family known and nothing allocated yet; its signature is
+ * unchanged since the LSM framework's first release. (cgroup/sock_create is not an option:
+ * it runs only for AF_INET/AF_INET6.) lsm_cgroup runs it for `current`'s cgroup.
+ * lsm_cgroup convention: 1 allows; 0 denies with the errno set by bpf_set_retval.
+ */
+SEC("lsm_cgroup/socket_create")
+int BPF_PROG(tg_fam_sock, int family, int type, int protocol, int kern) {
+  if (tg_fam_decide(family, type, protocol, kern) != TG_ACT_DENY) return 1;
+  bpf_set_retval(-TG_EAFNOSUPPORT); /* what systemd's RestrictAddressFamilies returns */
+  return 0;
+}

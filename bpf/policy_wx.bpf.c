@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * policy_wx: systemd's MemoryDenyWriteExecute= for one cgroup, as an LSM, made to hold for
+ * the memory object rather than for one syscall's arguments.
+ *
+ * Denied with EPERM (systemd's errno) for tasks in the target cgroup and its descendants:
+ *  - mmap whose *effective* protection is W+X (the hook sees prot after READ_IMPLIES_EXEC);
+ *  - an executable mapping of a file that is open for writing or mapped writable anywhere,
+ *    or of a memfd not sealed against writes: memfd double mapping, however the second fd
+ *    was obtained (see tg_writable_elsewhere());
+ *  - mprotect/pkey_mprotect asking W+X, or adding exec to a mapping that is not executable;
+ *  - shmat with SHM_EXEC, and a writable shmat under READ_IMPLIES_EXEC (an RWX mapping).
+ * Differences from systemd's seccomp filter are listed in docs/enforcement.md.
+ *
+ * Maps: tg_wx_cfg (mode, mechanism), tg_wx_count (per-CPU decisions, action x detail),
+ * tg_wx_events (ring buffer of denials), tg_wx_drops (events lost to a full ring).
+ */
+/* policy.bpf.h brings vmlinux.h, which libbpf's headers need first. */
+// clang-format off
+#include "policy.bpf.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "policy_wx.h"
+// clang-format on
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TG_EPERM 1
+#define TG_PROT_WRITE 0x2
+#define TG_PROT_EXEC 0x4
+#define TG_WX (TG_PROT_WRITE | TG_PROT_EXEC)
+#define TG_VM_EXEC 0x4ul
+#define TG_SHM_RDONLY 010000
+#define TG_SHM_EXEC 0100000
+#define TG_READ_IMPLIES_EXEC 0x0400000
+#define TG_FMODE_WRITE 0x2
+#define TG_TMPFS_MAGIC 0x01021994
+#define TG_HUGETLBFS_MAGIC 0x958458f6
+#define TG_F_SEAL_WRITE 0x0008
+#define TG_F_SEAL_FUTURE_WRITE 0x0010
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct tg_wx_config);
+} tg_wx_cfg SEC(".maps");
+
+TG_COUNTER_MAP(tg_wx_count, TG_WX_COUNTERS);
+TG_COUNTER_MAP(tg_wx_drops, 1);
+TG_EVENT_MAP(tg_wx_events);
+
+/* Counts `detail` and decides: details below TG_WX_FIRST_DENIABLE pass, the others are
+ * denied (enforce) or reported (audit). Independent of the hooking mechanism. */
+static __always_inline enum tg_action tg_wx_decide(__u32 detail, __u64 arg0, __u64 arg1) {
+  if (detail < TG_WX_FIRST_DENIABLE) {
+    tg_count(&tg_wx_count, TG_ACT_ALLOW * TG_WX_DETAILS + detail);
+    return TG_ACT_ALLOW;
+  }
+  __u32 zero = 0;
+  struct tg_wx_config *cfg = bpf_map_lookup_elem(&tg_wx_cfg, &zero);
+  enum tg_action action = cfg && cfg->mode == TG_MODE_AUDIT ? TG_ACT_WOULD_DENY : TG_ACT_DENY;
+  if (detail >= TG_WX_DETAILS) detail = TG_WX_DETAILS - 1; /* bounds for the verifier */
+  tg_count(&tg_wx_count, action * TG_WX_DETAILS + detail);
+  tg_emit(&tg_wx_events, &tg_wx_drops, TG_POLICY_WX, action, detail, arg0, arg1);
+  return action;
+}
+
+/* lsm_cgroup convention: 1 allows, 0 denies with the errno set here (per program). */
+static __always_inline int tg_wx_verdict(enum tg_action action) {
+  if (action != TG_ACT_DENY) return 1;
+  bpf_set_retval(-TG_EPERM);
+  return 0;
+}
+
+/* The write seals of a memfd (shmem or hugetlbfs inode): container_of() with CO-RE offsets,
+ * as memfd_file_seals_ptr() does in the kernel. */
+static __always_inline unsigned int tg_memfd_seals(struct inode *inode, unsigned long magic) {
+  if (magic == TG_TMPFS_MAGIC) {
+    struct shmem_inode_info *info =
+        (void *)inode - bpf_core_field_offset(struct shmem_inode_info, vfs_inode);
+    return BPF_CORE_READ(info, seals);
+  }
+  struct hugetlbfs_inode_info *info =
+      (void *)inode - bpf_core_field_offset(struct hugetlbfs_inode_info, vfs_inode);
+  return BPF_CORE_READ(info, seals);
+}
+
+/*
+ * Whether the memory object behind `file` can be written while it is mapped executable:
+ *  - the file itself was opened for writing (the same fd maps W and X);
+ *  - some open file counts as a writer (inode->i_writecount > 0; negative while executed);
+ *  - some writable shared mapping of it exists (mapping->i_mmap_writable > 0);
+ *  - it is a memfd (an unlinked shmem/hugetlbfs inode) not sealed against writing: its
+ *    memfd_create() descriptor is writable but, made by alloc_file_pseudo(), never counted in
+ *    i_writecount — so only F_SEAL_WRITE/F_SEAL_FUTURE_WRITE prove it immutable.
+ */
+static __always_inline bool tg_writable_elsewhere(struct file *file) {
+  if (BPF_CORE_READ(file, f_mode) & TG_FMODE_WRITE) return true;
+  struct inode *inode = BPF_CORE_READ(file, f_inode);
+  if (BPF_CORE_READ(inode, i_writecount.counter) > 0) return true;
+  if (BPF_CORE_READ(file, f_mapping, i_mmap_writable.counter) > 0) return true;
+  unsigned long magic = BPF_CORE_READ(inode, i_sb, s_magic);
+  if ((magic == TG_TMPFS_MAGIC || magic == TG_HUGETLBFS_MAGIC) &&
+      BPF_CORE_READ(inode, __i_nlink) == 0) {
+    return !(tg_memfd_seals(inode, magic) & (TG_F_SEAL_WRITE | TG_F_SEAL_FUTURE_WRITE));
+  }
+  return false;
+}
+
+static __always_inline bool tg_read_implies_exec(void) {
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  return BPF_CORE_READ(task, personality) & TG_READ_IMPLIES_EXEC;
+}
+
+/*
+ * Hook: security_mmap_file(file, reqprot, prot, flags), called by vm_mmap_pgoff() and
+ * ksys_mmap_pgoff() for every mmap, anonymous ones too (file == NULL), before anything is
+ * mapped (also for the ELF loader's own mappings). `prot` is the effective protection:
+ * mmap_prot() has already added PROT_EXEC for READ_IMPLIES_EXEC, so a personality cannot
+ * turn RW into RWX behind our back. Stable signature since 3.x (reqprot/prot split).
+ * For an exec mapping of a file, tg_writable_elsewhere() asks the inode and its mapping,
+ * not the descriptor, so it holds however the second descriptor was obtained.
+ */
+SEC("lsm_cgroup/mmap_file")
+int BPF_PROG(tg_wx_mmap, struct file *file, unsigned long reqprot, unsigned long prot,
+             unsigned long flags) {
+  __u32 detail = TG_WX_MMAP;
+  if ((prot & TG_WX) == TG_WX) {
+    detail = (reqprot & TG_WX) == TG_WX ? TG_WX_MMAP_WX : TG_WX_MMAP_IMPLIED_X;
+  } else if ((prot & TG_PROT_EXEC) && file && tg_writable_elsewhere(file)) {
+    detail = TG_WX_MMAP_WRITABLE_FILE;
+  }
+  return tg_wx_verdict(tg_wx_decide(detail, reqprot, prot | ((__u64)flags << 32)));
+}
+
+/*
+ * Hook: security_file_mprotect(vma, reqprot, prot), called by do_mprotect_pkey() (so for
+ * mprotect and pkey_mprotect alike) once per VMA in the range, after the kernel's own
+ * VM_MAY* check and before the VMA changes. `prot` again includes READ_IMPLIES_EXEC, and
+ * the VMA tells whether exec is being *added* (vm_flags & VM_EXEC): systemd's seccomp rule
+ * cannot see the mapping and denies every PROT_EXEC request instead.
+ */
+SEC("lsm_cgroup/file_mprotect")
+int BPF_PROG(tg_wx_mprot, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot) {
+  __u32 detail = TG_WX_MPROTECT;
+  if ((prot & TG_WX) == TG_WX) {
+    detail = TG_WX_MPROTECT_WX;
+  } else if (prot & TG_PROT_EXEC) {
+    unsigned long vm_flags = BPF_CORE_READ(vma, vm_flags);
+    if (!(vm_flags & TG_VM_EXEC)) detail = TG_WX_MPROTECT_ADD_X;
+  }
+  return tg_wx_verdict(tg_wx_decide(detail, reqprot, prot));
+}
+
+/*
+ * Hook: security_shm_shmat(perm, shmaddr, shmflg), called by do_shmat() before it maps the
+ * segment, with the SysV flags (SHM_EXEC, SHM_RDONLY) as the caller gave them. do_shmat()
+ * then also asks security_mmap_file() with the resulting prot (SHM_EXEC → PROT_EXEC, and
+ * READ_IMPLIES_EXEC applied by mmap_prot()), so a W+X shmat is caught twice: here first, with
+ * the precise detail, and again by tg_wx_mmap — in audit mode both count a would_deny.
+ */
+SEC("lsm_cgroup/shm_shmat")
+int BPF_PROG(tg_wx_shmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg) {
+  __u32 detail = TG_WX_SHMAT;
+  if (shmflg & TG_SHM_EXEC) {
+    detail = TG_WX_SHMAT_EXEC;
+  } else if (!(shmflg & TG_SHM_RDONLY) && tg_read_implies_exec()) {
+    detail = TG_WX_SHMAT_IMPLIED_X;
+  }
+  return tg_wx_verdict(tg_wx_decide(detail, (__u64)shmflg, 0));
+}

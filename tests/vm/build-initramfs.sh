@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# build-initramfs.sh OUT NONCE_FILE CMD_FILE ENV_FILE BINARY...: writes the VM test guest's
+# initramfs (uncompressed cpio newc) to OUT.
+#
+# It holds static busybox, tests/vm/guest-init.sh as /init, each BINARY at its own absolute
+# path (so a test finds its helpers next to itself as on the host) with every shared library
+# `ldd` lists, the loader included, and /tg/{nonce,cmd.sh,env.sh}. Uncompressed because the
+# guest decompresses far slower (TCG) than it reads a few more megabytes.
+set -euo pipefail
+
+[ $# -ge 4 ] || { echo "usage: $0 OUT NONCE_FILE CMD_FILE ENV_FILE BINARY..." >&2; exit 2; }
+out=$1 nonce_file=$2 cmd_file=$3 env_file=$4
+shift 4
+here=$(cd "$(dirname "$0")" && pwd)
+
+busybox=/bin/busybox  # busybox-static's; the dynamic busybox package uses the same path
+ldd "$busybox" >/dev/null 2>&1 && {
+  echo "build-initramfs: $busybox is not static; install busybox-static" >&2; exit 3; }
+
+root=$(mktemp -d "${out}.root.XXXXXX")
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,tg,etc}
+cp "$busybox" "$root/bin/busybox"
+install -m 0755 "$here/guest-init.sh" "$root/init"
+install -m 0400 "$nonce_file" "$root/tg/nonce"
+install -m 0644 "$cmd_file" "$root/tg/cmd.sh"
+install -m 0644 "$env_file" "$root/tg/env.sh"
+echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+echo 'root:x:0:' >"$root/etc/group"
+
+# Copies a file to the same absolute path in the guest, following symlinks (the guest has no
+# merged-/usr links; each path ldd prints becomes a real file there).
+put() {
+  mkdir -p "$root$(dirname "$1")"
+  cp -L "$1" "$root$1"
+}
+
+for bin in "$@"; do
+  [ -x "$bin" ] || { echo "build-initramfs: $bin is not an executable" >&2; exit 3; }
+  bin=$(readlink -f "$bin")
+  put "$bin"
+  # ldd lines: "libx.so => /path (0x..)", "/lib64/ld-linux-x86-64.so.2 (0x..)", "linux-vdso...".
+  # A static binary has none (ldd then fails, which is fine).
+  { ldd "$bin" 2>/dev/null || true; } | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
+    [ -e "$root$lib" ] || put "$lib"
+  done
+done
+
+# /dev/console must exist before devtmpfs is mounted, or /init starts without stdout. A
+# device node cannot be created without root, so it is written as a second cpio archive by
+# hand (newc format; the kernel unpacks concatenated archives in order).
+newc_entry() {  # name mode rdevmajor rdevminor
+  local name=$1 mode=$2 major=$3 minor=$4 namesize=$((${#1} + 1))
+  printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X' \
+    0 "$mode" 0 0 1 0 0 0 0 "$major" "$minor" "$namesize" 0
+  printf '%s\0' "$name"
+  # Header (110 bytes) plus name, padded to a multiple of 4.
+  local pad=$(((4 - (110 + namesize) % 4) % 4))
+  head -c "$pad" /dev/zero
+}
+
+(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet) >"$out.tmp"
+{
+  newc_entry dev/console $((0020000 | 0600)) 5 1
+  newc_entry TRAILER!!! 0 0 0
+} >>"$out.tmp"
+mv "$out.tmp" "$out"
