@@ -84,6 +84,9 @@ struct {
   __type(value, __u32);
 } tg_lat_up SEC(".maps");
 
+/* Per-CPU histograms and counters, by upstream index. The loader shrinks max_entries to the
+ * configured upstreams before load (a histogram is ~9 KB per CPU); lookups past the end, such
+ * as the "ignored" marker's index, return NULL. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, TG_LAT_MAX_UPSTREAMS * TG_LAT_KINDS);
