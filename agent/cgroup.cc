@@ -4,12 +4,13 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <systemd/sd-bus.h>
 
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
+
+#include "systemd_unit.h"
 
 namespace tg {
 namespace {
@@ -33,23 +34,6 @@ std::string UnescapeMountField(std::string_view in) {
     out.push_back(in[i]);
   }
   return out;
-}
-
-struct BusDeleter {
-  void operator()(sd_bus* bus) const { sd_bus_flush_close_unref(bus); }
-};
-
-// The D-Bus interface that carries ControlGroup for a unit of this type.
-const char* UnitInterface(std::string_view unit) {
-  const auto dot = unit.rfind('.');
-  const std::string_view type = dot == std::string_view::npos ? "" : unit.substr(dot + 1);
-  if (type == "service") return "org.freedesktop.systemd1.Service";
-  if (type == "scope") return "org.freedesktop.systemd1.Scope";
-  if (type == "slice") return "org.freedesktop.systemd1.Slice";
-  if (type == "socket") return "org.freedesktop.systemd1.Socket";
-  if (type == "mount") return "org.freedesktop.systemd1.Mount";
-  if (type == "swap") return "org.freedesktop.systemd1.Swap";
-  return nullptr;
 }
 
 }  // namespace
@@ -143,54 +127,11 @@ Result<Cgroup> OpenCgroup(const std::string& path) {
 }
 
 Result<Cgroup> OpenUnitCgroup(const std::string& unit) {
-  const char* iface = UnitInterface(unit);
-  if (iface == nullptr) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "'" + unit +
-                         "' is not a unit name with a cgroup; give e.g. "
-                         "cloudflared-tunnel.service");
-  }
-  sd_bus* raw = nullptr;
-  int r = sd_bus_open_system(&raw);
-  std::unique_ptr<sd_bus, BusDeleter> bus(raw);
-  if (r < 0) {
-    return MakeError(ErrorKind::kUnsupported, "cannot reach systemd on the system bus to resolve " +
-                                                  unit + " (" + std::strerror(-r) +
-                                                  "); is systemd PID 1? Use --cgroup PATH instead");
-  }
-  sd_bus_error err = SD_BUS_ERROR_NULL;
-  sd_bus_message* reply = nullptr;
-  r = sd_bus_call_method(bus.get(), "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                         "org.freedesktop.systemd1.Manager", "GetUnit", &err, &reply, "s",
-                         unit.c_str());
-  if (r < 0) {
-    std::string why = err.message != nullptr ? err.message : std::strerror(-r);
-    sd_bus_error_free(&err);
-    return MakeError(ErrorKind::kNotFound,
-                     "systemd has no loaded unit " + unit + " (" + why +
-                         "); start it first or check the name with 'systemctl status'");
-  }
-  const char* object = nullptr;
-  r = sd_bus_message_read(reply, "o", &object);
-  std::string object_path = r >= 0 && object != nullptr ? object : "";
-  sd_bus_message_unref(reply);
-  if (object_path.empty()) return FromErrno(-r, "bad GetUnit reply for " + unit);
-
-  char* cgroup = nullptr;
-  r = sd_bus_get_property_string(bus.get(), "org.freedesktop.systemd1", object_path.c_str(), iface,
-                                 "ControlGroup", &err, &cgroup);
-  std::unique_ptr<char, decltype(&free)> cgroup_owner(cgroup, &free);
-  if (r < 0) {
-    std::string why = err.message != nullptr ? err.message : std::strerror(-r);
-    sd_bus_error_free(&err);
-    return MakeError(ErrorKind::kInternal, "cannot read ControlGroup of " + unit + ": " + why);
-  }
-  if (cgroup == nullptr || cgroup[0] == '\0') {
-    return MakeError(ErrorKind::kNotFound, unit +
-                                               " has no cgroup (it is not running); start "
-                                               "it, or attach from its ExecStartPre=");
-  }
-  return OpenCgroup(cgroup);
+  auto u = SystemdUnit::Find(unit);
+  if (!u.ok()) return u.error();
+  auto cgroup = u->ControlGroup();
+  if (!cgroup.ok()) return cgroup.error();
+  return OpenCgroup(*cgroup);
 }
 
 }  // namespace tg

@@ -5,7 +5,7 @@
 #   tools/lint.sh --tidy     also clang-tidy, using build/compile_commands.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files -- '*.cc' '*.h' ':!bpf/include/vmlinux.h' ':!bpf/*.h')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.cc' '*.h' ':!bpf/include/vmlinux.h' ':!bpf/*.h')
 mode=${1:-}
 if [ "$mode" = --fix ]; then
   clang-format -i "${files[@]}"

@@ -9,6 +9,7 @@
 #include "families.h"
 #include "pin_layout.h"
 #include "policy_control.h"
+#include "unit_policy.h"
 
 namespace tg::cli {
 namespace {
@@ -19,7 +20,30 @@ struct AttachFlags {
   std::string families = "inet,inet6";
   std::string wx_memory = "deny";
   std::string bpffs_dir = kDefaultBpffsDir;
+  bool policy_from_unit = false;
+  bool families_given = false;  // an explicit flag wins over the unit's directive
+  bool wx_given = false;
 };
+
+// --policy-from-unit: fills the flags the user did not give from the unit's own directives,
+// read from systemd before anything is attached (once the family policy is on, this process,
+// which runs in the unit's cgroup under ExecStartPre=, could not open D-Bus's AF_UNIX socket).
+Status ApplyUnitPolicy(AttachFlags& f) {
+  if (f.target.unit.empty()) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "--policy-from-unit needs --unit NAME (a cgroup has no directives)");
+  }
+  auto unit = SystemdUnit::Find(f.target.unit);
+  if (!unit.ok()) return unit.error();
+  auto policy = ReadUnitPolicy(*unit);
+  if (!policy.ok()) return policy.error();
+  std::printf("read from %s: %s\n", f.target.unit.c_str(), policy->summary.c_str());
+  if (!f.families_given) {
+    f.families = policy->allowed_families ? FormatFamilies(*policy->allowed_families) : "off";
+  }
+  if (!f.wx_given) f.wx_memory = policy->wx_memory ? "deny" : "off";
+  return Status::Ok();
+}
 
 // Flags → request; every malformed value is rejected here, before anything is touched.
 Result<AttachRequest> BuildRequest(const AttachFlags& f) {
@@ -41,7 +65,10 @@ Result<AttachRequest> BuildRequest(const AttachFlags& f) {
   return req;
 }
 
-int Run(const AttachFlags& f) {
+int Run(AttachFlags f) {
+  if (f.policy_from_unit) {
+    if (auto st = ApplyUnitPolicy(f); !st.ok()) return Fail(st.error());
+  }
   auto req = BuildRequest(f);
   if (!req.ok()) return Fail(req.error());
   if (auto st = RequireRoot(); !st.ok()) return Fail(st.error());
@@ -70,16 +97,24 @@ void RegisterAttach(CLI::App& app, Action& action) {
   AddTargetFlags(*sub, flags->target, /*required=*/true);
   sub->add_option("--mode", flags->mode, "enforce (deny) or audit (allow, report would_deny)")
       ->capture_default_str();
-  sub->add_option("--families", flags->families,
-                  "allowed address families, comma-separated (unix, inet, inet6, netlink, "
-                  "packet, vsock, alg, xdp, …); 'none' allows none, 'off' attaches no family "
-                  "policy")
-      ->capture_default_str();
-  sub->add_option("--wx-memory", flags->wx_memory, "deny W+X memory (deny) or not (off)")
-      ->capture_default_str();
+  auto* families =
+      sub->add_option("--families", flags->families,
+                      "allowed address families, comma-separated (unix, inet, inet6, netlink, "
+                      "packet, vsock, alg, xdp, …); 'none' allows none, 'off' attaches no family "
+                      "policy")
+          ->capture_default_str();
+  auto* wx = sub->add_option("--wx-memory", flags->wx_memory, "deny W+X memory (deny) or not (off)")
+                 ->capture_default_str();
   sub->add_option("--bpffs-dir", flags->bpffs_dir, "where links and maps are pinned")
       ->capture_default_str();
-  sub->callback([&action, flags] { action = [flags] { return Run(*flags); }; });
+  sub->add_flag("--policy-from-unit", flags->policy_from_unit,
+                "enforce the unit's own RestrictAddressFamilies= and MemoryDenyWriteExecute= "
+                "(asked from systemd); --families/--wx-memory given too win");
+  sub->callback([&action, flags, families, wx] {
+    flags->families_given = families->count() > 0;
+    flags->wx_given = wx->count() > 0;
+    action = [flags] { return Run(*flags); };
+  });
 }
 
 }  // namespace tg::cli

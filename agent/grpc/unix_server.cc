@@ -86,10 +86,17 @@ Result<std::unique_ptr<UnixServer>> UnixServer::Start(const std::string& path,
   const int bind_errno = errno;
   ::umask(old_umask);
   if (bound != 0) return FromErrno(bind_errno, "cannot create the API socket " + path);
-  if (const group* g = ::getgrnam(kSocketGroup); g != nullptr) {
-    if (::chown(path.c_str(), 0, g->gr_gid) != 0) {
-      return FromErrno(errno, "cannot give " + path + " to group " + kSocketGroup);
-    }
+  // Group members may read. Under the shipped unit (Group=tunnelguard) the socket is born
+  // with that group; elsewhere we give it away, which needs CAP_CHOWN. Failing that is safe
+  // (root only), so it is a warning with the fix, not a reason to stop.
+  struct stat st {};
+  if (const group* g = ::getgrnam(kSocketGroup);
+      g != nullptr && ::stat(path.c_str(), &st) == 0 && st.st_gid != g->gr_gid &&
+      ::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+    log::Warning(
+        "cannot give {} to group {} ({}): only root can use tunnelctl; run the agent "
+        "with Group={}",
+        path, kSocketGroup, std::strerror(errno), kSocketGroup);
   }
   if (::listen(s->listen_fd_.get(), 64) != 0) return FromErrno(errno, "listen on " + path);
   s->stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
