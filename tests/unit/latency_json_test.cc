@@ -11,13 +11,7 @@ namespace {
 
 FineHistogram Hist(std::initializer_list<uint64_t> values) {
   FineHistogram h;
-  h.buckets.assign(TG_LAT_BUCKETS, 0);
-  for (const uint64_t v : values) {
-    ++h.buckets[BucketIndex(v)];
-    ++h.count;
-    h.sum_ns += v;
-    h.max_ns = std::max(h.max_ns, v);
-  }
+  for (const uint64_t v : values) h.Record(v);
   return h;
 }
 
