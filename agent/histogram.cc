@@ -31,6 +31,14 @@ void FineHistogram::Add(const FineHistogram& other) {
   for (size_t i = 0; i < other.buckets.size(); ++i) buckets[i] += other.buckets[i];
 }
 
+void FineHistogram::Record(uint64_t ns) {
+  if (buckets.size() < TG_LAT_BUCKETS) buckets.resize(TG_LAT_BUCKETS);
+  ++buckets[BucketIndex(ns)];
+  ++count;
+  sum_ns += ns;
+  max_ns = std::max(max_ns, ns);
+}
+
 FineHistogram Delta(const FineHistogram& later, const FineHistogram& earlier) {
   FineHistogram d;
   d.count = later.count - std::min(later.count, earlier.count);

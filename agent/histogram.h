@@ -24,6 +24,8 @@ struct FineHistogram {
 
   // Adds another histogram (e.g. another CPU's slot) into this one.
   void Add(const FineHistogram& other);
+  // Records one value the way the BPF program does (tests and synthetic histograms).
+  void Record(uint64_t ns);
 };
 
 // What happened between two snapshots of the same histogram (counters only go up). The max of

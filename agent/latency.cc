@@ -73,6 +73,13 @@ Result<LatencyProbe> LatencyProbe::Load(const std::vector<Upstream>& upstreams,
   probe.skel_.reset(latency__open());
   if (!probe.skel_) return FromLibbpf(-errno, "cannot open the latency BPF object");
   bpf_program__set_autoload(probe.skel_->progs.tg_lat_flows_it, options.flow_census);
+  // Per-CPU histograms are ~9 KB per upstream and kind on every CPU: size the maps to the
+  // upstreams we have, not to the maximum (16 upstreams on 64 CPUs would be 18 MB).
+  const auto n = static_cast<uint32_t>(upstreams.size());
+  if (bpf_map__set_max_entries(probe.skel_->maps.tg_lat_hists, n * TG_LAT_KINDS) != 0 ||
+      bpf_map__set_max_entries(probe.skel_->maps.tg_lat_ctrs, n) != 0) {
+    return FromLibbpf(-errno, "cannot size the latency maps");
+  }
   if (const int err = latency__load(probe.skel_.get()); err != 0) {
     Error e = FromLibbpf(err, "kernel refused the latency programs (sockops, cgroup_skb)");
     if (e.kind == ErrorKind::kInternal) e.kind = ErrorKind::kUnsupported;

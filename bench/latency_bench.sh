@@ -6,7 +6,7 @@
 #      `tunnelguard measure` attached, and with it attached but wrk outside the cgroup;
 #      interleaved rounds, medians (identical runs on this machine kind differ by +-8 %).
 # Usage: sudo bench/latency_bench.sh [--rounds N] [--seconds S] [--connections C]
-# Needs a build (cmake --build build), nginx-light, wrk, curl, bpftool and python3 (JSON).
+# Needs a build (cmake --build build), nginx-light, wrk, curl, bpftool, clang (tools/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=5 seconds=5 conns=32
@@ -38,7 +38,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=0
+while :; do
+  port=$((20000 + RANDOM % 20000))
+  ss -Htln "sport = :$port" | grep -q . || break
+done
 mkdir -p "$work/www"; echo "hello" >"$work/www/index.html"
 cat >"$work/nginx.conf" <<NGINX
 daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/error.log warn;
@@ -52,22 +56,41 @@ nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
 mkdir "$cgroup"
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 
-# wrk_rps INSIDE(1|0) -> prints "requests_per_second total_requests"
+# nginx's CPU time so far (master and worker, user+sys), in clock ticks.
+nginx_ticks() {
+  local t=0 p
+  for p in $(pgrep -f "nginx -c $work/nginx.conf") $(pgrep -P "$(cat "$work/nginx.pid" 2>/dev/null || echo 1)" nginx); do
+    t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+
+# wrk_run INSIDE(1|0) -> prints "requests_per_second completed_requests cpu_us_per_request"
+# CPU per request = (wrk's + nginx's user+sys time) / requests: the probes run in those two
+# processes' contexts (egress in the sender's syscall, ingress in the softirq the loopback
+# sender runs), and unlike req/s it hardly depends on how much CPU other guests leave us.
 wrk_run() {
-  local inside=$1 out
+  local inside=$1 out before after
+  before=$(nginx_ticks)
   if [ "$inside" = 1 ]; then
-    out=$(sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' _ "$cgroup" \
-          wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/")
+    out=$( { sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' _ "$cgroup" \
+          wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/"; }; times)
   else
-    out=$(wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/")
+    out=$( { wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/"; }; times)
   fi
-  local rps reqs
+  after=$(nginx_ticks)
+  local rps reqs wrk_s
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
   reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
-  echo "$rps $reqs"
+  # `times`' last line: the children's user and sys time, "XmY.YYYs XmY.YYYs".
+  wrk_s=$(tail -n 1 <<<"$out" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+  awk -v r="$rps" -v n="$reqs" -v w="$wrk_s" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%s %s %.2f\n", r, n, (w + t / hz) * 1e6 / n }'
 }
 
 start_measure() {
+  # A fresh log: the attach line of a previous run must not count for this one.
+  rm -f "$work/measure.log" "$work/measure.json"
   "$tg" measure --cgroup "$cgroup" --upstream "web=127.0.0.1:$port" --interval 3600 --json \
     >"$work/measure.json" 2>"$work/measure.log" &
   measure_pid=$!
@@ -80,36 +103,38 @@ median() { sort -g | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : 
 
 echo "latency_bench: nginx 1 worker on 127.0.0.1:$port, wrk -t1 -c$conns -d${seconds}s, $rounds rounds, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$work/base"; : >"$work/on_in"; : >"$work/on_out"
+: >"$work/base.cpu"; : >"$work/on_in.cpu"; : >"$work/on_out.cpu"
 for r in $(seq "$rounds"); do
   # The order rotates each round so slow drift in the machine hits every variant alike.
   for variant in $(case $((r % 3)) in 0) echo base on_in on_out ;; 1) echo on_in on_out base ;; *) echo on_out base on_in ;; esac); do
     case $variant in
-      base) read -r rps _ < <(wrk_run 1) ;;
-      on_in) start_measure; read -r rps _ < <(wrk_run 1); stop_measure ;;
-      on_out) start_measure; read -r rps _ < <(wrk_run 0); stop_measure ;;
+      base) read -r rps _ cpu < <(wrk_run 1) ;;
+      on_in) start_measure; read -r rps _ cpu < <(wrk_run 1); stop_measure ;;
+      on_out) start_measure; read -r rps _ cpu < <(wrk_run 0); stop_measure ;;
     esac
     echo "$rps" >>"$work/$variant"
-    printf '  round %d %-7s %10.0f req/s\n' "$r" "$variant" "$rps"
+    echo "$cpu" >>"$work/$variant.cpu"
+    printf '  round %d %-7s %10.0f req/s %8.2f us CPU/request\n' "$r" "$variant" "$rps" "$cpu"
   done
 done
 base=$(median <"$work/base"); on_in=$(median <"$work/on_in"); on_out=$(median <"$work/on_out")
+cbase=$(median <"$work/base.cpu"); con_in=$(median <"$work/on_in.cpu"); con_out=$(median <"$work/on_out.cpu")
 
 # Probe cost per request from kernel BPF stats, one run with stats on.
 start_measure
 sysctl -qw kernel.bpf_stats_enabled=1
-read -r _ reqs < <(wrk_run 1)
-python3 - "$reqs" <<'PY' >"$work/cost"
-import json, subprocess, sys
-progs = json.loads(subprocess.check_output(["bpftool", "prog", "show", "--json"]))
-reqs = int(sys.argv[1])
-total = 0
-for p in progs:
-    if p.get("name", "").startswith("tg_lat_") and "run_cnt" in p:
-        cnt, ns = p["run_cnt"], p["run_time_ns"]
-        total += ns
-        print(f"  {p['name']:<16} runs {cnt:>9}  {ns / max(cnt, 1):7.0f} ns/run  {cnt / max(reqs, 1):5.2f} runs/request")
-print(f"  probe cost per request: {total / max(reqs, 1):.0f} ns (sum of run_time_ns / {reqs} requests)")
-PY
+read -r _ reqs _ < <(wrk_run 1)
+# Only the programs attached to our cgroup (other tunnelguard instances may run meanwhile);
+# `bpftool prog show id N`: "ID: TYPE  name NAME  tag … run_time_ns NS run_cnt CNT".
+for id in $(bpftool cgroup show "$cgroup" | awk '/tg_lat_/ { print $1 }'); do
+  bpftool prog show id "$id"
+done | awk -v reqs="$reqs" '
+  / name tg_lat_/ && / run_cnt / {
+    for (i = 1; i <= NF; i++) { if ($i == "name") n = $(i + 1); if ($i == "run_time_ns") ns = $(i + 1); if ($i == "run_cnt") c = $(i + 1) }
+    total += ns
+    printf "  %-16s runs %9d  %7.0f ns/run  %5.2f runs/request\n", n, c, ns / (c ? c : 1), c / reqs
+  }
+  END { printf "  probe cost per request: %.0f ns (sum of run_time_ns / %d requests)\n", total / reqs, reqs }' >"$work/cost"
 sysctl -qw kernel.bpf_stats_enabled="$stats_before"
 stop_measure
 
@@ -127,17 +152,22 @@ bpftool cgroup attach "$cgroup" egress pinned /sys/fs/bpf/tg_bench_empty_$$ mult
 sysctl -qw kernel.bpf_stats_enabled=1
 wrk_run 1 >/dev/null
 sysctl -qw kernel.bpf_stats_enabled="$stats_before"
-floor=$(bpftool prog show pinned /sys/fs/bpf/tg_bench_empty_$$ --json |
-  python3 -c 'import json,sys; p=json.load(sys.stdin); print(round(p["run_time_ns"]/max(p["run_cnt"],1)))')
+floor=$(bpftool prog show pinned /sys/fs/bpf/tg_bench_empty_$$ | awk '
+  { for (i = 1; i <= NF; i++) { if ($i == "run_time_ns") ns = $(i + 1); if ($i == "run_cnt") c = $(i + 1) } }
+  END { printf "%.0f", ns / (c ? c : 1) }')
 bpftool cgroup detach "$cgroup" egress pinned /sys/fs/bpf/tg_bench_empty_$$
 rm -f /sys/fs/bpf/tg_bench_empty_$$
-counted=$(tail -n 1 "$work/measure.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["upstreams"][0]["requests"])')
+counted=$(tail -n 1 "$work/measure.json" | grep -o '"requests":[0-9]*' | head -n 1 | cut -d: -f2)
 
 echo
 echo "throughput (median of $rounds rounds, req/s):"
 printf '  wrk in cgroup, no probes      %10.0f\n' "$base"
 printf '  wrk in cgroup, measuring      %10.0f   ratio %.3f\n' "$on_in" "$(awk -v a="$on_in" -v b="$base" 'BEGIN { print a / b }')"
 printf '  wrk outside cgroup, measuring %10.0f   ratio %.3f\n' "$on_out" "$(awk -v a="$on_out" -v b="$base" 'BEGIN { print a / b }')"
+echo "CPU per request, wrk + nginx (median of $rounds rounds):"
+printf '  wrk in cgroup, no probes      %8.2f us\n' "$cbase"
+printf '  wrk in cgroup, measuring      %8.2f us   %+.0f ns\n' "$con_in" "$(awk -v a="$con_in" -v b="$cbase" 'BEGIN { print (a - b) * 1000 }')"
+printf '  wrk outside cgroup, measuring %8.2f us   %+.0f ns\n' "$con_out" "$(awk -v a="$con_out" -v b="$cbase" 'BEGIN { print (a - b) * 1000 }')"
 echo "kernel BPF stats (one ${seconds}s wrk run in the cgroup; wrk completed $reqs requests, tunnelguard counted $counted):"
 cat "$work/cost"
 echo "  an empty cgroup_skb program on the same traffic: $floor ns/run (the stats' own timing;"

@@ -2,7 +2,7 @@
 /*
  * latency: tunnel -> upstream (Traefik) connect and request latency, counted in the kernel.
  *
- * All three programs attach to the tunnel's cgroup, so they run only for sockets created by
+ * The three cgroup programs attach to the tunnel's cgroup, so they run only for sockets created by
  * tasks in it or its descendants, and their cost stays there (peers.md: the same programs with
  * the client outside the cgroup cost nothing measurable).
  *
@@ -11,7 +11,8 @@
  *                         time; ACTIVE_ESTABLISHED_CB: connect latency; STATE_CB (-> CLOSE):
  *                         closed / refused / timed out / reset, from sk_err; RETRANS_CB.
  *   cgroup_skb/egress     the first payload-carrying skb after a receive starts a "turn": a
- *                         request (or, on TLS, a handshake turn — see below).
+ *                         request (or, on TLS, a handshake turn — see below). A connection
+ *                         open before we attached is adopted on its first sent packet.
  *   cgroup_skb/ingress    the first payload-carrying skb of the response ends the request:
  *                         request latency = now - start of the turn.
  *
@@ -22,7 +23,7 @@
  * with 0x17: TLS clients flush each handshake flight in one write, so the request that a TLS
  * 1.3 (or resumed 1.2) client sends right behind its Finished starts a new skb.
  * docs/latency.md says exactly what is counted and where it is not (HTTP/2 multiplexing,
- * pipelining).
+ * pipelining). A fourth program, an sk_storage iterator, only counts the map's entries.
  *
  * Hooks chosen for portability: sockops and cgroup_skb exist on every kernel we support
  * (4.17+; 6.1, 6.12, 7.x and this host's 6.18) and need no BPF trampoline, which this host
@@ -83,6 +84,9 @@ struct {
   __type(value, __u32);
 } tg_lat_up SEC(".maps");
 
+/* Per-CPU histograms and counters, by upstream index. The loader shrinks max_entries to the
+ * configured upstreams before load (a histogram is ~9 KB per CPU); lookups past the end, such
+ * as the "ignored" marker's index, return NULL. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, TG_LAT_MAX_UPSTREAMS * TG_LAT_KINDS);
@@ -299,11 +303,10 @@ static __always_inline int parse(struct __sk_buff *skb, struct tg_lat_pkt *p) {
   return 0;
 }
 
-static __always_inline struct bpf_sock *fullsock_of(struct __sk_buff *skb) {
-  struct bpf_sock *sk = skb->sk;
-  if (!sk) return 0;
-  return bpf_sk_fullsock(sk);
-}
+/* The skb's socket. bpf_sk_storage_get() takes any sock_common and returns NULL itself for a
+ * request or timewait socket (sk_fullsock() inside the helper), so no bpf_sk_fullsock() call
+ * is spent here. */
+static __always_inline struct bpf_sock *sock_of(struct __sk_buff *skb) { return skb->sk; }
 
 /*
  * A socket seen on egress without flow state was opened before we attached (or is not a
@@ -370,7 +373,7 @@ static __always_inline int first_byte(struct __sk_buff *skb, int off) {
 
 SEC("cgroup_skb/egress")
 int tg_lat_egress(struct __sk_buff *skb) {
-  struct bpf_sock *sk = fullsock_of(skb);
+  struct bpf_sock *sk = sock_of(skb);
   if (!sk) return 1;
   struct tg_lat_flow *f = bpf_sk_storage_get(&tg_lat_flows, sk, 0, 0);
   if (!f) f = adopt(skb, sk);
@@ -415,7 +418,7 @@ int tg_lat_egress(struct __sk_buff *skb) {
 
 SEC("cgroup_skb/ingress")
 int tg_lat_ingress(struct __sk_buff *skb) {
-  struct bpf_sock *sk = fullsock_of(skb);
+  struct bpf_sock *sk = sock_of(skb);
   if (!sk) return 1;
   struct tg_lat_flow *f = bpf_sk_storage_get(&tg_lat_flows, sk, 0, 0);
   if (!f || f->upstream >= TG_LAT_MAX_UPSTREAMS) return 1;

@@ -3,7 +3,9 @@
 // every interval (that interval's requests and quantiles; --json: cumulative snapshots, one
 // JSON object a line, the schema of docs/json-schema.md) and totals on exit. Ctrl-C/SIGTERM
 // detach cleanly (nothing is pinned). A target cgroup that is removed and re-created (the
-// tunnel restarted) is followed: the programs are attached to the new one within ~100 ms.
+// tunnel restarted) is followed: the programs are attached to the new one within ~100 ms
+// (--cgroup) or ~500 ms (--unit).
+#include <fmt/core.h>
 #include <signal.h>
 #include <time.h>
 
@@ -44,28 +46,24 @@ std::string Human(double seconds) {
 
 // `conns` counts connections opened and connections adopted (open before we attached); `open`
 // is the gauge, always from the cumulative snapshot.
-void PrintTable(const char* title, const LatencySnapshot& shown, const LatencySnapshot& total) {
-  std::printf("%s\n", title);
-  std::printf("  %-12s %8s %9s %9s %9s %9s %6s %5s %9s %11s %10s %10s %5s\n", "upstream",
-              "requests", "p50", "p90", "p99", "max", "conns", "open", "conn p50", "fail r/t/x",
-              "sent", "received", "retx");
+void PrintTable(const std::string& title, const LatencySnapshot& shown,
+                const LatencySnapshot& total) {
+  fmt::print("{}\n", title);
+  fmt::print(
+      "  {:<12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>9} {:>11} {:>10} {:>10} {:>5}\n",
+      "upstream", "requests", "p50", "p90", "p99", "max", "conns", "open", "conn p50", "fail r/t/x",
+      "sent", "received", "retx");
   for (size_t i = 0; i < shown.upstreams.size(); ++i) {
     const auto& u = shown.upstreams[i];
     const auto& r = u.request_latency;
-    char fails[32];
-    std::snprintf(
-        fails, sizeof(fails), "%llu/%llu/%llu", static_cast<unsigned long long>(u.refused),
-        static_cast<unsigned long long>(u.timeout), static_cast<unsigned long long>(u.reset));
-    std::printf("  %-12s %8llu %9s %9s %9s %9s %6llu %5llu %9s %11s %10llu %10llu %5llu\n",
-                u.name.c_str(), static_cast<unsigned long long>(u.requests),
-                Human(QuantileSeconds(r, 0.5)).c_str(), Human(QuantileSeconds(r, 0.9)).c_str(),
-                Human(QuantileSeconds(r, 0.99)).c_str(), Human(QuantileSeconds(r, 1.0)).c_str(),
-                static_cast<unsigned long long>(u.connections + u.connections_adopted),
-                static_cast<unsigned long long>(total.upstreams[i].open_connections()),
-                Human(QuantileSeconds(u.connect_latency, 0.5)).c_str(), fails,
-                static_cast<unsigned long long>(u.bytes_sent),
-                static_cast<unsigned long long>(u.bytes_received),
-                static_cast<unsigned long long>(u.retransmits));
+    fmt::print(
+        "  {:<12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>9} {:>11} {:>10} {:>10} {:>5}\n",
+        u.name, u.requests, Human(QuantileSeconds(r, 0.5)), Human(QuantileSeconds(r, 0.9)),
+        Human(QuantileSeconds(r, 0.99)), Human(QuantileSeconds(r, 1.0)),
+        u.connections + u.connections_adopted, total.upstreams[i].open_connections(),
+        Human(QuantileSeconds(u.connect_latency, 0.5)),
+        fmt::format("{}/{}/{}", u.refused, u.timeout, u.reset), u.bytes_sent, u.bytes_received,
+        u.retransmits);
   }
   std::fflush(stdout);
 }
@@ -112,12 +110,15 @@ int Measure(const MeasureFlags& f) {
   LatencySnapshot previous;
   if (auto s = probe->Snapshot(); s.ok()) previous = *s;
   bool target_gone = false;
+  unsigned ticks = 0;
   while (true) {
     const timespec tick{0, 100'000'000};
     const int sig = sigtimedwait(&stop, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) break;
     const auto now = Clock::now();
-    // Follow a re-created target (the tunnel's unit restarted).
+    // Follow a re-created target (the tunnel's unit restarted): a cgroup path is re-opened
+    // every tick (cheap), a unit is asked from systemd every 5th (a D-Bus round trip).
+    if (!f.target.unit.empty() && ++ticks % 5 != 0 && now < next_print) continue;
     auto current = OpenTarget(f.target);
     if (!current.ok()) {
       if (!target_gone)
@@ -143,7 +144,7 @@ int Measure(const MeasureFlags& f) {
         std::printf("%s\n", LatencyToJson(*snap).dump().c_str());
         std::fflush(stdout);
       } else {
-        PrintTable((WallClock() + " (this interval)").c_str(), Delta(*snap, previous), *snap);
+        PrintTable(WallClock() + " (this interval)", Delta(*snap, previous), *snap);
       }
       previous = std::move(snap.value());
       while (next_print <= now) next_print += std::chrono::duration_cast<Clock::duration>(interval);

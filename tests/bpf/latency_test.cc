@@ -151,6 +151,21 @@ TEST_F(LatencyTest, IPv6UpstreamIsMeasured) {
                              (*client)["request_seconds"]["p50"].get<double>()));
 }
 
+TEST_F(LatencyTest, IPv4MappedDestinationCountsAsTheIPv4Upstream) {
+  const int port = testing::FreeTcpPort();
+  auto server = StartDelayServer("127.0.0.1", port, "1ms", Log("server.log"));
+  ASSERT_TRUE(server.has_value());
+  Attach("web=127.0.0.1:" + std::to_string(port));
+  // An AF_INET6 socket connecting to ::ffff:127.0.0.1, as dual-stack clients do.
+  auto client = RunClient({"--host", "::ffff:127.0.0.1", "--port", std::to_string(port),
+                           "--requests", "30", "--connections", "3"},
+                          cg_->path(), tmp_->path());
+  ASSERT_TRUE(client.has_value());
+  const UpstreamStats s = Stats();
+  EXPECT_EQ(s.requests, 30u);
+  EXPECT_EQ(s.connections, 3u);
+}
+
 TEST_F(LatencyTest, ProcessesOutsideTheCgroupAreNotCounted) {
   const int port = testing::FreeTcpPort();
   auto server = StartDelayServer("127.0.0.1", port, "0ms", Log("server.log"));

@@ -76,7 +76,9 @@ std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_p
           "/www;\n  }\n";
   }
   std::ofstream(dir + "/nginx.conf")
-      << "daemon off;\nworker_processes 1;\npid " << dir << "/nginx.pid;\nerror_log " << dir
+      // One process (no master): the test's SIGKILL on teardown then leaves no orphaned
+      // worker behind holding the port.
+      << "daemon off;\nmaster_process off;\npid " << dir << "/nginx.pid;\nerror_log " << dir
       << "/error.log warn;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
       << "  client_body_temp_path " << dir << ";\n  proxy_temp_path " << dir << ";\n"
       << "  fastcgi_temp_path " << dir << ";\n  uwsgi_temp_path " << dir << ";\n"

@@ -16,13 +16,7 @@ namespace {
 
 FineHistogram Fill(const std::vector<uint64_t>& values) {
   FineHistogram h;
-  h.buckets.assign(TG_LAT_BUCKETS, 0);
-  for (const uint64_t v : values) {
-    ++h.buckets[BucketIndex(v)];
-    ++h.count;
-    h.sum_ns += v;
-    h.max_ns = std::max(h.max_ns, v);
-  }
+  for (const uint64_t v : values) h.Record(v);
   return h;
 }
 
