@@ -129,7 +129,8 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
   const bool any_enforce =
       std::any_of(request.policies.begin(), request.policies.end(),
                   [](const PolicySpec& p) { return p.mode == Mode::kEnforce; });
-  auto mechanism = ChooseMechanism(request.mechanism, any_enforce ? Mode::kEnforce : Mode::kAudit);
+  auto mechanism = ChooseMechanism(request.mechanism, any_enforce ? Mode::kEnforce : Mode::kAudit,
+                                   request.check_lsm_list);
   if (!mechanism.ok()) return mechanism.error();
 
   std::vector<PolicyObject> objects;

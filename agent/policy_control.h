@@ -20,6 +20,7 @@ struct AttachRequest {
   std::vector<PolicySpec> policies;
   std::string bpffs_dir = kDefaultBpffsDir;
   std::optional<Mechanism> mechanism;  // empty: chosen by probing
+  bool check_lsm_list = true;          // false: tests only (mechanism.h)
 };
 
 struct AttachResult {

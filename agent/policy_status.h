@@ -32,6 +32,11 @@ struct PolicyStatus {
   Decisions decisions;                         // totals
   std::map<std::string, Decisions> by_detail;  // per family / memory operation, non-zero only
   uint64_t events_dropped = 0;
+  // The last canary (canary.h): "never", "passed" or "failed", how long ago (seconds, from
+  // CLOCK_BOOTTIME; -1 when never) and the canary's own decisions, kept out of `decisions`.
+  std::string canary_result = "never";
+  double canary_age_seconds = -1;
+  Decisions canary;
 };
 
 struct TargetStatus {
@@ -52,6 +57,9 @@ Result<StatusReport> ReadStatus(const std::string& base);
 
 // The documented `status --json` schema (docs/enforcement.md).
 nlohmann::json ToJson(const StatusReport& report);
+
+// Every entry of a pinned per-CPU u64 array, summed over possible CPUs.
+Result<std::vector<uint64_t>> ReadPerCpuCounters(const std::string& path, uint32_t entries);
 
 // The path of a cgroup v2 directory from its id ("" when it no longer exists).
 std::string CgroupPathFromId(uint64_t cgroup_id);
