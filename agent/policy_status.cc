@@ -137,6 +137,25 @@ Result<std::vector<uint64_t>> ReadPerCpuCounters(const std::string& path, uint32
   return sums;
 }
 
+Result<bool> CgroupExists(uint64_t cgroup_id) {
+  auto mount = FindCgroup2Mount();
+  if (!mount.ok()) return mount.error();
+  UniqueFd mount_fd(::open(mount->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!mount_fd.valid()) return FromErrno(errno, "cannot open " + *mount);
+  union {
+    struct file_handle fh;
+    char storage[sizeof(struct file_handle) + sizeof(uint64_t)];
+  } h{};
+  h.fh.handle_bytes = sizeof(uint64_t);
+  h.fh.handle_type = kFileIdKernfs;
+  std::memcpy(h.fh.f_handle, &cgroup_id, sizeof(cgroup_id));
+  UniqueFd fd(::open_by_handle_at(mount_fd.get(), &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.valid()) return true;
+  // kernfs answers ESTALE (or ENOENT) for an id that no longer names a node.
+  if (errno == ESTALE || errno == ENOENT) return false;
+  return FromErrno(errno, "cannot look up cgroup id " + std::to_string(cgroup_id));
+}
+
 std::string CgroupPathFromId(uint64_t cgroup_id) {
   auto mount = FindCgroup2Mount();
   if (!mount.ok()) return "";
@@ -162,6 +181,7 @@ Result<TargetStatus> ReadTargetStatus(const std::string& base, uint64_t cgroup_i
   TargetStatus t;
   t.cgroup_id = cgroup_id;
   t.cgroup = CgroupPathFromId(cgroup_id);
+  if (auto exists = CgroupExists(cgroup_id); exists.ok()) t.stale = !*exists;
   t.pin_dir = TargetDir(base, cgroup_id);
   struct stat st {};
   if (::stat(t.pin_dir.c_str(), &st) != 0) {
@@ -217,6 +237,7 @@ nlohmann::json ToJson(const StatusReport& report) {
     targets.push_back(
         {{"cgroup", t.cgroup.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.cgroup)},
          {"cgroup_id", t.cgroup_id},
+         {"stale", t.stale},
          {"pin_dir", t.pin_dir},
          {"policies", policies}});
   }

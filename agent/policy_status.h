@@ -42,6 +42,7 @@ struct PolicyStatus {
 struct TargetStatus {
   uint64_t cgroup_id = 0;
   std::string cgroup;  // path under the cgroup2 mount, or "" when the cgroup is gone
+  bool stale = false;  // the cgroup is gone: pins left over (attach / detach --all prune them)
   std::string pin_dir;
   std::vector<PolicyStatus> policies;
 };
@@ -60,6 +61,9 @@ nlohmann::json ToJson(const StatusReport& report);
 
 // Every entry of a pinned per-CPU u64 array, summed over possible CPUs.
 Result<std::vector<uint64_t>> ReadPerCpuCounters(const std::string& path, uint32_t entries);
+
+// Whether the cgroup with this id still exists (an error when that cannot be told).
+Result<bool> CgroupExists(uint64_t cgroup_id);
 
 // The path of a cgroup v2 directory from its id ("" when it no longer exists).
 std::string CgroupPathFromId(uint64_t cgroup_id);

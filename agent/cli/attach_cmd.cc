@@ -87,6 +87,10 @@ int Run(AttachFlags f) {
                     ? (", allowed families: " + FormatFamilies(p.allowed_families)).c_str()
                     : "");
   }
+  for (PolicyKind k : result->adopted) {
+    std::printf("%s: adopted the pinned links (no second attach; counters continue)\n",
+                std::string(PolicyName(k)).c_str());
+  }
   std::printf("pinned in %s\n", result->pin_dir.c_str());
   // Proof, not belief: a real forbidden attempt from a child cgroup of the target. A failed
   // canary leaves the pins in place (status shows the failure) and fails the command.

@@ -28,7 +28,9 @@ void PrintText(const StatusReport& r) {
   }
   for (const TargetStatus& t : r.targets) {
     std::printf("cgroup %s (id %llu), pins in %s\n",
-                t.cgroup.empty() ? "(removed)" : t.cgroup.c_str(),
+                t.stale            ? "(removed; stale pins: 'detach --all' prunes them)"
+                : t.cgroup.empty() ? "(unknown)"
+                                   : t.cgroup.c_str(),
                 static_cast<unsigned long long>(t.cgroup_id), t.pin_dir.c_str());
     for (const PolicyStatus& p : t.policies) {
       std::printf(

@@ -2,6 +2,7 @@
 # fallback mechanisms, in real BPF-LSM kernels.
 tg_vm_gtest(tg_vm_integrity SOURCES
   canary_test.cc
+  persistence_test.cc
   guest_ops.cc
   guest_support.cc
   systemd_seccomp.cc
