@@ -25,9 +25,10 @@ std::string Join(const std::vector<std::string>& v) {
 
 // lsm_cgroup works when the kernel loads such a program *and* bpf is an active LSM: with
 // `bpf` missing from lsm=, programs load and attach and are never called (kernel-facts §2).
-Status ProbeLsmCgroup() {
+Status ProbeLsmCgroup(bool check_lsm_list) {
   auto probe = LsmProbe::Load(AF_UNIX);
   if (!probe.ok()) return Unavailable(probe.error().message, probe.error().sys_errno);
+  if (!check_lsm_list) return Status::Ok();
   auto lsms = ActiveLsms();
   if (!lsms.ok()) return Unavailable("cannot read the active LSM list: " + lsms.error().message);
   if (std::find(lsms->begin(), lsms->end(), "bpf") == lsms->end()) {
@@ -39,13 +40,14 @@ Status ProbeLsmCgroup() {
 
 }  // namespace
 
-Result<Mechanism> ChooseMechanism(std::optional<Mechanism> requested, Mode /*mode*/) {
+Result<Mechanism> ChooseMechanism(std::optional<Mechanism> requested, Mode /*mode*/,
+                                  bool check_lsm_list) {
   const Mechanism wanted = requested.value_or(Mechanism::kLsmCgroup);
   if (wanted != Mechanism::kLsmCgroup) {
     return Unavailable("mechanism " + std::string(MechanismName(wanted)) +
                        " is not implemented yet; use lsm_cgroup");
   }
-  if (auto st = ProbeLsmCgroup(); !st.ok()) return st.error();
+  if (auto st = ProbeLsmCgroup(check_lsm_list); !st.ok()) return st.error();
   return Mechanism::kLsmCgroup;
 }
 

@@ -14,7 +14,10 @@ namespace tg {
 
 // `requested` empty: probe and choose. `mode`: the strictest mode asked for (enforce needs a
 // mechanism that can deny). Errors start with "enforcement unavailable: " and give the cause.
-Result<Mechanism> ChooseMechanism(std::optional<Mechanism> requested, Mode mode);
+// `check_lsm_list` false skips the "bpf is an active LSM" pre-check (tests use it to prove the
+// canary catches the silent no-op on its own).
+Result<Mechanism> ChooseMechanism(std::optional<Mechanism> requested, Mode mode,
+                                  bool check_lsm_list = true);
 
 }  // namespace tg
 

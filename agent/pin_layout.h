@@ -25,8 +25,9 @@ struct PinManifest {
   std::string counters_map;
   std::string drops_map;
   std::string events_map;
+  std::string canary_map;  // the canary's decisions by action (agent/canary.h)
   std::vector<std::string> Maps() const {
-    return {config_map, counters_map, drops_map, events_map};
+    return {config_map, counters_map, drops_map, events_map, canary_map};
   }
 };
 const PinManifest& ManifestFor(PolicyKind kind);

@@ -12,6 +12,7 @@
 #include "mechanism.h"
 #include "policy_families.h"
 #include "policy_object.h"
+#include "policy_status.h"
 #include "policy_wx.h"
 #include "unique_fd.h"
 
@@ -96,6 +97,113 @@ Status RemoveDirIfPresent(const std::string& dir) {
   return FromErrno(errno, "cannot remove " + dir);
 }
 
+// Pins every object's maps and links under the target's directory (which must exist).
+Status PinObjects(const std::string& base, uint64_t cgroup_id,
+                  const std::vector<PolicyObject>& objects, PinTransaction& pins) {
+  for (const PolicyObject& obj : objects) {
+    const std::string dir = PolicyDir(base, cgroup_id, obj.kind());
+    if (auto st = pins.MakeDir(dir); !st.ok()) return st;
+    const PinManifest& manifest = ManifestFor(obj.kind());
+    for (const auto& [name, map] : obj.Maps()) {
+      const auto maps = manifest.Maps();
+      if (std::find(maps.begin(), maps.end(), name) == maps.end()) {
+        return MakeError(ErrorKind::kInternal, "map " + name +
+                                                   " is missing from the pin "
+                                                   "manifest (pin_layout.cc)");
+      }
+      if (auto st = pins.PinMap(map, dir + "/" + name); !st.ok()) return st;
+    }
+    for (const auto& [name, link] : obj.Links()) {
+      if (std::find(manifest.programs.begin(), manifest.programs.end(), name) ==
+          manifest.programs.end()) {
+        return MakeError(ErrorKind::kInternal, "program " + name +
+                                                   " is missing from the pin "
+                                                   "manifest (pin_layout.cc)");
+      }
+      if (auto st = pins.PinLink(link, dir + "/" + LinkPinName(name)); !st.ok()) {
+        return st;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// Removes one policy's pins (links first: removing the last reference detaches a program),
+// then its directory.
+Status RemovePolicyPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
+  const std::string dir = PolicyDir(base, cgroup_id, kind);
+  const PinManifest& manifest = ManifestFor(kind);
+  for (const std::string& prog : manifest.programs) {
+    if (auto st = RemoveIfPresent(dir + "/" + LinkPinName(prog)); !st.ok()) return st;
+  }
+  for (const std::string& map : manifest.Maps()) {
+    if (auto st = RemoveIfPresent(dir + "/" + map); !st.ok()) return st;
+  }
+  return RemoveDirIfPresent(dir);
+}
+
+// A policy's pins as a new attach finds them.
+enum class Pinned { kAbsent, kComplete, kIncomplete };
+
+// Complete: every map and link of the manifest is pinned and every link is live on this
+// cgroup. An attach killed half-way (kill -9 between two pins) leaves an incomplete set.
+Pinned InspectPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
+  const std::string dir = PolicyDir(base, cgroup_id, kind);
+  if (!Exists(dir)) return Pinned::kAbsent;
+  const PinManifest& manifest = ManifestFor(kind);
+  for (const std::string& map : manifest.Maps()) {
+    if (!Exists(dir + "/" + map)) return Pinned::kIncomplete;
+  }
+  for (const std::string& prog : manifest.programs) {
+    UniqueFd fd(bpf_obj_get((dir + "/" + LinkPinName(prog)).c_str()));
+    if (!fd.valid()) return Pinned::kIncomplete;
+    bpf_link_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return Pinned::kIncomplete;
+    if (info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id != cgroup_id) {
+      return Pinned::kIncomplete;
+    }
+  }
+  return Pinned::kComplete;
+}
+
+// Writes a changed mode / allow-list into the pinned config map the running programs read:
+// one map update, no reload, no detach. Each field is an aligned word the kernel copies as a
+// whole, so every call sees either the old or the new value of it, never a mix; mode and
+// list are two fields (a call racing the update may see the new list with the old mode).
+Result<Mechanism> UpdatePinnedConfig(const std::string& base, uint64_t cgroup_id,
+                                     const PolicySpec& spec) {
+  const std::string path =
+      PolicyDir(base, cgroup_id, spec.kind) + "/" + ManifestFor(spec.kind).config_map;
+  UniqueFd fd(bpf_obj_get(path.c_str()));
+  if (!fd.valid()) return FromErrno(errno, "cannot open " + path);
+  const uint32_t key = 0;
+  uint32_t mechanism = 0;
+  auto update = [&](auto config, auto&& change) -> Status {
+    if (bpf_map_lookup_elem(fd.get(), &key, &config) != 0) {
+      return FromErrno(errno, "cannot read " + path);
+    }
+    change(config);
+    mechanism = config.mechanism;
+    if (bpf_map_update_elem(fd.get(), &key, &config, BPF_EXIST) != 0) {
+      return FromErrno(errno, "cannot write " + path);
+    }
+    return Status::Ok();
+  };
+  const Status st =
+      spec.kind == PolicyKind::kAddressFamilies
+          ? update(tg_fam_config{},
+                   [&](tg_fam_config& c) {
+                     c.mode = ModeToAbi(spec.mode);
+                     c.allowed = spec.allowed_families;
+                   })
+          : update(tg_wx_config{}, [&](tg_wx_config& c) { c.mode = ModeToAbi(spec.mode); });
+  if (!st.ok()) return st.error();
+  auto m = MechanismFromAbi(mechanism);
+  if (!m) return MakeError(ErrorKind::kInternal, path + " names no known mechanism");
+  return *m;
+}
+
 }  // namespace
 
 Status RequireRoot() {
@@ -121,19 +229,51 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
   const std::string& base = request.bpffs_dir;
   if (auto st = CheckOnBpffs(base); !st.ok()) return st.error();
   const std::string target_dir = TargetDir(base, target.id);
-  if (Exists(target_dir)) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "cgroup " + target.path + " already has tunnelguard policies (" + target_dir +
-                         "); run 'tunnelguard detach --cgroup " + target.path + "' first");
-  }
+  PruneStaleTargets(base);
   const bool any_enforce =
       std::any_of(request.policies.begin(), request.policies.end(),
                   [](const PolicySpec& p) { return p.mode == Mode::kEnforce; });
-  auto mechanism = ChooseMechanism(request.mechanism, any_enforce ? Mode::kEnforce : Mode::kAudit);
+  auto mechanism = ChooseMechanism(request.mechanism, any_enforce ? Mode::kEnforce : Mode::kAudit,
+                                   request.check_lsm_list);
   if (!mechanism.ok()) return mechanism.error();
 
+  // Adoption: a target already pinned (an earlier attach, a crashed or upgraded agent) keeps
+  // its live links and maps — no second attach, no gap, counters continue — and only what
+  // changed is written; a policy whose pins are incomplete is attached again.
+  AttachResult result{target.id, *mechanism, target_dir, {}};
+  std::vector<const PolicySpec*> fresh;
+  for (PolicyKind kind : kAllPolicyKinds) {
+    const auto spec = std::find_if(request.policies.begin(), request.policies.end(),
+                                   [kind](const PolicySpec& p) { return p.kind == kind; });
+    const Pinned pinned = InspectPins(base, target.id, kind);
+    if (spec == request.policies.end()) {
+      if (pinned == Pinned::kAbsent) continue;
+      // Asked off: removed, as detach would.
+      if (auto st = RemovePolicyPins(base, target.id, kind); !st.ok()) return st.error();
+      log::Info("{}: detached from {} (no longer requested)", PolicyName(kind), target.path);
+      continue;
+    }
+    if (pinned == Pinned::kComplete) {
+      auto m = UpdatePinnedConfig(base, target.id, *spec);
+      if (!m.ok()) return m.error();
+      result.mechanism = *m;
+      result.adopted.push_back(kind);
+      log::Info("{}: adopted the pinned links on {} (cgroup id {}), config updated in place",
+                PolicyName(kind), target.path, target.id);
+      continue;
+    }
+    if (pinned == Pinned::kIncomplete) {
+      log::Warning("{}: pins on {} are incomplete (an attach was interrupted); attaching again",
+                   PolicyName(kind), target.path);
+      if (auto st = RemovePolicyPins(base, target.id, kind); !st.ok()) return st.error();
+    }
+    fresh.push_back(&*spec);
+  }
+  if (fresh.empty()) return result;
+
   std::vector<PolicyObject> objects;
-  for (const PolicySpec& spec : request.policies) {
+  for (const PolicySpec* spec_ptr : fresh) {
+    const PolicySpec& spec = *spec_ptr;
     auto obj = LoadPolicy(spec, *mechanism);
     if (!obj.ok()) {
       Error e = obj.error();
@@ -149,37 +289,13 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
   PinTransaction pins;
   if (auto st = pins.MakeDir(base); !st.ok()) return st.error();
   if (auto st = pins.MakeDir(target_dir); !st.ok()) return st.error();
-  for (const PolicyObject& obj : objects) {
-    const std::string dir = PolicyDir(base, target.id, obj.kind());
-    if (auto st = pins.MakeDir(dir); !st.ok()) return st.error();
-    const PinManifest& manifest = ManifestFor(obj.kind());
-    for (const auto& [name, map] : obj.Maps()) {
-      const auto maps = manifest.Maps();
-      if (std::find(maps.begin(), maps.end(), name) == maps.end()) {
-        return MakeError(ErrorKind::kInternal, "map " + name +
-                                                   " is missing from the pin "
-                                                   "manifest (pin_layout.cc)");
-      }
-      if (auto st = pins.PinMap(map, dir + "/" + name); !st.ok()) return st.error();
-    }
-    for (const auto& [name, link] : obj.Links()) {
-      if (std::find(manifest.programs.begin(), manifest.programs.end(), name) ==
-          manifest.programs.end()) {
-        return MakeError(ErrorKind::kInternal, "program " + name +
-                                                   " is missing from the pin "
-                                                   "manifest (pin_layout.cc)");
-      }
-      if (auto st = pins.PinLink(link, dir + "/" + LinkPinName(name)); !st.ok()) {
-        return st.error();
-      }
-    }
-  }
+  if (auto st = PinObjects(base, target.id, objects, pins); !st.ok()) return st.error();
   pins.Commit();
   for (const PolicyObject& obj : objects) {
     log::Info("{}: attached to {} (cgroup id {}) with {}", PolicyName(obj.kind()), target.path,
               target.id, MechanismName(obj.mechanism()));
   }
-  return AttachResult{target.id, *mechanism, target_dir};
+  return result;
 }
 
 Status DetachTarget(const std::string& base, uint64_t cgroup_id) {
@@ -191,21 +307,25 @@ Status DetachTarget(const std::string& base, uint64_t cgroup_id) {
         "nothing attached to cgroup id " + std::to_string(cgroup_id) + " (no " + target_dir + ")");
   }
   for (PolicyKind kind : kAllPolicyKinds) {
-    const std::string dir = PolicyDir(base, cgroup_id, kind);
-    const PinManifest& manifest = ManifestFor(kind);
-    // Links first: removing the last reference detaches the program.
-    for (const std::string& prog : manifest.programs) {
-      if (auto st = RemoveIfPresent(dir + "/" + LinkPinName(prog)); !st.ok()) return st;
-    }
-    for (const std::string& map : manifest.Maps()) {
-      if (auto st = RemoveIfPresent(dir + "/" + map); !st.ok()) return st;
-    }
-    if (auto st = RemoveDirIfPresent(dir); !st.ok()) return st;
+    if (auto st = RemovePolicyPins(base, cgroup_id, kind); !st.ok()) return st;
   }
   if (auto st = RemoveDirIfPresent(target_dir); !st.ok()) return st;
   ::rmdir(base.c_str());  // only succeeds when no other target (or other user) is left
   log::Info("detached cgroup id {}", cgroup_id);
   return Status::Ok();
+}
+
+std::vector<uint64_t> PruneStaleTargets(const std::string& base) {
+  std::vector<uint64_t> pruned;
+  for (uint64_t id : PinnedTargets(base)) {
+    auto exists = CgroupExists(id);
+    if (!exists.ok() || *exists) continue;  // unknown is never pruned
+    if (DetachTarget(base, id).ok()) {
+      log::Info("pruned the pins of removed cgroup id {}", id);
+      pruned.push_back(id);
+    }
+  }
+  return pruned;
 }
 
 Status SetMode(const std::string& base, uint64_t cgroup_id, PolicyKind kind, Mode mode) {

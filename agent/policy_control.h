@@ -20,23 +20,32 @@ struct AttachRequest {
   std::vector<PolicySpec> policies;
   std::string bpffs_dir = kDefaultBpffsDir;
   std::optional<Mechanism> mechanism;  // empty: chosen by probing
+  bool check_lsm_list = true;          // false: tests only (mechanism.h)
 };
 
 struct AttachResult {
   uint64_t cgroup_id = 0;
   Mechanism mechanism = Mechanism::kLsmCgroup;
   std::string pin_dir;
+  std::vector<PolicyKind> adopted;  // found pinned and live: kept, config updated in place
 };
 
 // kPermission unless running as root (BPF, cgroup attachment and bpffs need it).
 Status RequireRoot();
 
-// Loads every requested policy, attaches it to `target` and pins links and maps.
+// Loads every requested policy, attaches it to `target` and pins links and maps. A target
+// already pinned is adopted: complete, live policies keep their links and maps (their mode and
+// allow-list are updated in the pinned config), incomplete ones are attached again, policies
+// no longer requested are removed. Pins of removed cgroups are pruned first.
 Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& request);
 
 // Removes the pins of one target (kNotFound when nothing is attached to it), then the target
 // directory, and `base` itself when it is left empty.
 Status DetachTarget(const std::string& base, uint64_t cgroup_id);
+
+// Detaches every target whose cgroup no longer exists (its links are already inert); returns
+// their ids. A cgroup that cannot be checked is kept.
+std::vector<uint64_t> PruneStaleTargets(const std::string& base);
 
 // Flips one policy's mode in its pinned config map: takes effect at the next call, without
 // reload or re-attach.

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpf/policy_families.h"
@@ -26,23 +27,6 @@ Result<UniqueFd> OpenPin(const std::string& path) {
   UniqueFd fd(bpf_obj_get(path.c_str()));
   if (!fd.valid()) return FromErrno(errno, "cannot open pin " + path);
   return fd;
-}
-
-// Sum over possible CPUs of every entry of a per-CPU u64 array.
-Result<std::vector<uint64_t>> ReadPerCpuCounters(const std::string& path, uint32_t entries) {
-  auto fd = OpenPin(path);
-  if (!fd.ok()) return fd.error();
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return FromLibbpf(cpus, "cannot count possible CPUs");
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
-  std::vector<uint64_t> sums(entries);
-  for (uint32_t key = 0; key < entries; ++key) {
-    if (bpf_map_lookup_elem(fd->get(), &key, per_cpu.data()) != 0) {
-      return FromErrno(errno, "cannot read " + path);
-    }
-    for (uint64_t v : per_cpu) sums[key] += v;
-  }
-  return sums;
 }
 
 void Add(Decisions& d, uint32_t action, uint64_t n) {
@@ -74,6 +58,17 @@ void CheckLinks(const std::string& dir, uint64_t cgroup_id, PolicyStatus& st) {
   st.active = true;
 }
 
+void ReadCanaryState(const tg_canary_state& c, PolicyStatus& st) {
+  if (c.last_result == TG_CANARY_PASSED) st.canary_result = "passed";
+  if (c.last_result == TG_CANARY_FAILED) st.canary_result = "failed";
+  if (c.last_run_ns == 0) return;
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  const uint64_t now =
+      static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  st.canary_age_seconds = now > c.last_run_ns ? static_cast<double>(now - c.last_run_ns) / 1e9 : 0;
+}
+
 PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind kind) {
   PolicyStatus st;
   st.kind = kind;
@@ -86,6 +81,7 @@ PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind k
     tg_wx_config wx{};
     void* value = families ? static_cast<void*>(&fam) : static_cast<void*>(&wx);
     if (bpf_map_lookup_elem(fd->get(), &key, value) == 0) {
+      ReadCanaryState(families ? fam.canary : wx.canary, st);
       st.mode = ModeFromAbi(families ? fam.mode : wx.mode);
       st.mechanism = MechanismFromAbi(families ? fam.mechanism : wx.mechanism);
       if (families) st.allowed_families = FormatFamilies(fam.allowed);
@@ -109,6 +105,11 @@ PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind k
   if (auto drops = ReadPerCpuCounters(dir + "/" + m.drops_map, 1); drops.ok()) {
     st.events_dropped = (*drops)[0];
   }
+  if (auto canary = ReadPerCpuCounters(dir + "/" + m.canary_map, TG_ACTIONS); canary.ok()) {
+    for (uint32_t action = 0; action < TG_ACTIONS; ++action) {
+      Add(st.canary, action, (*canary)[action]);
+    }
+  }
   CheckLinks(dir, cgroup_id, st);
   return st;
 }
@@ -118,6 +119,42 @@ nlohmann::json DecisionsJson(const Decisions& d) {
 }
 
 }  // namespace
+
+// Sum over possible CPUs of every entry of a per-CPU u64 array.
+Result<std::vector<uint64_t>> ReadPerCpuCounters(const std::string& path, uint32_t entries) {
+  auto fd = OpenPin(path);
+  if (!fd.ok()) return fd.error();
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return FromLibbpf(cpus, "cannot count possible CPUs");
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  std::vector<uint64_t> sums(entries);
+  for (uint32_t key = 0; key < entries; ++key) {
+    if (bpf_map_lookup_elem(fd->get(), &key, per_cpu.data()) != 0) {
+      return FromErrno(errno, "cannot read " + path);
+    }
+    for (uint64_t v : per_cpu) sums[key] += v;
+  }
+  return sums;
+}
+
+Result<bool> CgroupExists(uint64_t cgroup_id) {
+  auto mount = FindCgroup2Mount();
+  if (!mount.ok()) return mount.error();
+  UniqueFd mount_fd(::open(mount->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!mount_fd.valid()) return FromErrno(errno, "cannot open " + *mount);
+  union {
+    struct file_handle fh;
+    char storage[sizeof(struct file_handle) + sizeof(uint64_t)];
+  } h{};
+  h.fh.handle_bytes = sizeof(uint64_t);
+  h.fh.handle_type = kFileIdKernfs;
+  std::memcpy(h.fh.f_handle, &cgroup_id, sizeof(cgroup_id));
+  UniqueFd fd(::open_by_handle_at(mount_fd.get(), &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.valid()) return true;
+  // kernfs answers ESTALE (or ENOENT) for an id that no longer names a node.
+  if (errno == ESTALE || errno == ENOENT) return false;
+  return FromErrno(errno, "cannot look up cgroup id " + std::to_string(cgroup_id));
+}
 
 std::string CgroupPathFromId(uint64_t cgroup_id) {
   auto mount = FindCgroup2Mount();
@@ -144,6 +181,7 @@ Result<TargetStatus> ReadTargetStatus(const std::string& base, uint64_t cgroup_i
   TargetStatus t;
   t.cgroup_id = cgroup_id;
   t.cgroup = CgroupPathFromId(cgroup_id);
+  if (auto exists = CgroupExists(cgroup_id); exists.ok()) t.stale = !*exists;
   t.pin_dir = TargetDir(base, cgroup_id);
   struct stat st {};
   if (::stat(t.pin_dir.c_str(), &st) != 0) {
@@ -188,12 +226,18 @@ nlohmann::json ToJson(const StatusReport& report) {
           {"events_dropped", p.events_dropped},
       };
       if (!p.problem.empty()) j["problem"] = p.problem;
+      j["canary"] = {
+          {"result", p.canary_result},
+          {"seconds_ago", p.canary_age_seconds < 0 ? nlohmann::json(nullptr)
+                                                   : nlohmann::json(p.canary_age_seconds)},
+          {"decisions", DecisionsJson(p.canary)}};
       if (p.kind == PolicyKind::kAddressFamilies) j["allowed_families"] = p.allowed_families;
       policies.push_back(std::move(j));
     }
     targets.push_back(
         {{"cgroup", t.cgroup.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.cgroup)},
          {"cgroup_id", t.cgroup_id},
+         {"stale", t.stale},
          {"pin_dir", t.pin_dir},
          {"policies", policies}});
   }

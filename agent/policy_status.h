@@ -32,11 +32,17 @@ struct PolicyStatus {
   Decisions decisions;                         // totals
   std::map<std::string, Decisions> by_detail;  // per family / memory operation, non-zero only
   uint64_t events_dropped = 0;
+  // The last canary (canary.h): "never", "passed" or "failed", how long ago (seconds, from
+  // CLOCK_BOOTTIME; -1 when never) and the canary's own decisions, kept out of `decisions`.
+  std::string canary_result = "never";
+  double canary_age_seconds = -1;
+  Decisions canary;
 };
 
 struct TargetStatus {
   uint64_t cgroup_id = 0;
   std::string cgroup;  // path under the cgroup2 mount, or "" when the cgroup is gone
+  bool stale = false;  // the cgroup is gone: pins left over (attach / detach --all prune them)
   std::string pin_dir;
   std::vector<PolicyStatus> policies;
 };
@@ -52,6 +58,12 @@ Result<StatusReport> ReadStatus(const std::string& base);
 
 // The documented `status --json` schema (docs/enforcement.md).
 nlohmann::json ToJson(const StatusReport& report);
+
+// Every entry of a pinned per-CPU u64 array, summed over possible CPUs.
+Result<std::vector<uint64_t>> ReadPerCpuCounters(const std::string& path, uint32_t entries);
+
+// Whether the cgroup with this id still exists (an error when that cannot be told).
+Result<bool> CgroupExists(uint64_t cgroup_id);
 
 // The path of a cgroup v2 directory from its id ("" when it no longer exists).
 std::string CgroupPathFromId(uint64_t cgroup_id);

@@ -46,6 +46,12 @@ static __always_inline void tg_emit(void *ring, void *drops, __u16 policy, __u16
   bpf_ringbuf_submit(e, 0);
 }
 
+/* A call from the canary's cgroup (see struct tg_canary_state): counted apart. One helper
+ * call, made only while a canary cgroup is configured. */
+static __always_inline bool tg_from_canary(const struct tg_canary_state *canary) {
+  return canary->cgroup_id != 0 && bpf_get_current_cgroup_id() == canary->cgroup_id;
+}
+
 /* Shared map shapes, so every object declares its maps the same way. */
 #define TG_COUNTER_MAP(name, entries)        \
   struct {                                   \

@@ -40,6 +40,24 @@ enum tg_mechanism {
   TG_MECH_OBSERVE = 3,    /* sys_exit tracepoints: audit only (issue 4) */
 };
 
+/* Outcome of the last canary run (agent/canary.h), kept with the policy's config. */
+enum tg_canary_result {
+  TG_CANARY_NEVER = 0,  /* no canary has run */
+  TG_CANARY_PASSED = 1, /* the forbidden attempt was denied (enforce) or counted (audit) */
+  TG_CANARY_FAILED = 2, /* it was not: the policy is not in force */
+};
+
+/* The canary's part of every policy config. Calls from the task of cgroup `cgroup_id` (the
+ * canary's own child cgroup of the target, created per run) are counted in the policy's
+ * canary counters and never in its decision counters or events, so a canary never shows up
+ * as the tunnel's own behaviour. The programs read cgroup_id; the rest is the agent's record. */
+struct tg_canary_state {
+  __u64 cgroup_id;   /* 0: no canary cgroup yet */
+  __u64 last_run_ns; /* CLOCK_BOOTTIME of the last run's end, 0 never */
+  __u32 last_result; /* enum tg_canary_result */
+  __u32 pad;
+};
+
 #define TG_COMM_LEN 16
 
 /* One deny or would_deny, as the ring buffer carries it. Kernel naming: `pid` is the

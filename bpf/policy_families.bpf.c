@@ -11,7 +11,8 @@
  *
  * Maps: tg_fam_cfg (mode, mechanism, allow-list bitmap; read at every call so the mode and
  * the list change without reload), tg_fam_count (per-CPU decisions, action x family),
- * tg_fam_events (ring buffer of denials), tg_fam_drops (events lost to a full ring).
+ * tg_fam_events (ring buffer of denials), tg_fam_drops (events lost to a full ring),
+ * tg_fam_canary (the canary's decisions, kept out of the others).
  */
 /* policy.bpf.h brings vmlinux.h, which libbpf's headers need first. */
 // clang-format off
@@ -34,6 +35,7 @@ struct {
 TG_COUNTER_MAP(tg_fam_count, TG_FAM_COUNTERS);
 TG_COUNTER_MAP(tg_fam_drops, 1);
 TG_EVENT_MAP(tg_fam_events);
+TG_COUNTER_MAP(tg_fam_canary, TG_ACTIONS); /* the canary's decisions, by action */
 
 /* The decision, independent of how the program is hooked (lsm_cgroup today; a global lsm/
  * program or an observer later call the same function). */
@@ -42,11 +44,17 @@ static __always_inline enum tg_action tg_fam_decide(int family, int type, int pr
   struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
   __u32 slot = family >= 0 && family < TG_FAM_OTHER ? (__u32)family : TG_FAM_OTHER;
   __u64 allowed = cfg ? cfg->allowed : 0;
+  const bool canary = cfg && tg_from_canary(&cfg->canary);
   if (kern || (slot != TG_FAM_OTHER && ((allowed >> slot) & 1))) {
-    tg_count(&tg_fam_count, TG_ACT_ALLOW * TG_FAM_SLOTS + slot);
+    tg_count(canary ? (void *)&tg_fam_canary : (void *)&tg_fam_count,
+             canary ? TG_ACT_ALLOW : TG_ACT_ALLOW * TG_FAM_SLOTS + slot);
     return TG_ACT_ALLOW;
   }
   enum tg_action action = cfg && cfg->mode == TG_MODE_AUDIT ? TG_ACT_WOULD_DENY : TG_ACT_DENY;
+  if (canary) {
+    tg_count(&tg_fam_canary, action);
+    return action;
+  }
   tg_count(&tg_fam_count, action * TG_FAM_SLOTS + slot);
   tg_emit(&tg_fam_events, &tg_fam_drops, TG_POLICY_FAMILIES, action, (__u32)family, (__u64)type,
           (__u64)protocol);

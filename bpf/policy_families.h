@@ -18,6 +18,7 @@ struct tg_fam_config {
   __u32 mode;      /* enum tg_mode */
   __u32 mechanism; /* enum tg_mechanism */
   __u64 allowed;   /* bit N set: family N may be created */
+  struct tg_canary_state canary;
 };
 
 #endif /* TUNNELGUARD_BPF_POLICY_FAMILIES_H_ */

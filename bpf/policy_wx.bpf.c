@@ -12,7 +12,8 @@
  *  - shmat with SHM_EXEC, and a writable shmat under READ_IMPLIES_EXEC (an RWX mapping).
  * Differences from systemd's seccomp filter are listed in docs/enforcement.md.
  *
- * Maps: tg_wx_cfg (mode, mechanism), tg_wx_count (per-CPU decisions, action x detail),
+ * Maps: tg_wx_cfg (mode, mechanism, canary), tg_wx_count (per-CPU decisions, action x detail),
+ * tg_wx_canary (the canary's decisions, kept out of the others),
  * tg_wx_events (ring buffer of denials), tg_wx_drops (events lost to a full ring).
  */
 /* policy.bpf.h brings vmlinux.h, which libbpf's headers need first. */
@@ -49,17 +50,24 @@ struct {
 TG_COUNTER_MAP(tg_wx_count, TG_WX_COUNTERS);
 TG_COUNTER_MAP(tg_wx_drops, 1);
 TG_EVENT_MAP(tg_wx_events);
+TG_COUNTER_MAP(tg_wx_canary, TG_ACTIONS); /* the canary's decisions, by action */
 
 /* Counts `detail` and decides: details below TG_WX_FIRST_DENIABLE pass, the others are
  * denied (enforce) or reported (audit). Independent of the hooking mechanism. */
 static __always_inline enum tg_action tg_wx_decide(__u32 detail, __u64 arg0, __u64 arg1) {
-  if (detail < TG_WX_FIRST_DENIABLE) {
-    tg_count(&tg_wx_count, TG_ACT_ALLOW * TG_WX_DETAILS + detail);
-    return TG_ACT_ALLOW;
-  }
   __u32 zero = 0;
   struct tg_wx_config *cfg = bpf_map_lookup_elem(&tg_wx_cfg, &zero);
+  const bool canary = cfg && tg_from_canary(&cfg->canary);
+  if (detail < TG_WX_FIRST_DENIABLE) {
+    tg_count(canary ? (void *)&tg_wx_canary : (void *)&tg_wx_count,
+             canary ? TG_ACT_ALLOW : TG_ACT_ALLOW * TG_WX_DETAILS + detail);
+    return TG_ACT_ALLOW;
+  }
   enum tg_action action = cfg && cfg->mode == TG_MODE_AUDIT ? TG_ACT_WOULD_DENY : TG_ACT_DENY;
+  if (canary) {
+    tg_count(&tg_wx_canary, action);
+    return action;
+  }
   if (detail >= TG_WX_DETAILS) detail = TG_WX_DETAILS - 1; /* bounds for the verifier */
   tg_count(&tg_wx_count, action * TG_WX_DETAILS + detail);
   tg_emit(&tg_wx_events, &tg_wx_drops, TG_POLICY_WX, action, detail, arg0, arg1);

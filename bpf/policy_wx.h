@@ -28,6 +28,7 @@ enum tg_wx_detail {
 struct tg_wx_config {
   __u32 mode;      /* enum tg_mode */
   __u32 mechanism; /* enum tg_mechanism */
+  struct tg_canary_state canary;
 };
 
 #endif /* TUNNELGUARD_BPF_POLICY_WX_H_ */

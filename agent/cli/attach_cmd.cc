@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "canary.h"
 #include "cli.h"
 #include "families.h"
 #include "pin_layout.h"
@@ -18,7 +19,8 @@ struct AttachFlags {
   TargetFlags target;
   PolicyFlags policy;
   bool policy_from_unit = false;
-  bool families_given = false;  // an explicit flag wins over the unit's directive
+  bool no_lsm_precheck = false;  // hidden, for tests: leave the no-op to the canary
+  bool families_given = false;   // an explicit flag wins over the unit's directive
   bool wx_given = false;
 };
 
@@ -52,6 +54,7 @@ int Run(AttachFlags f) {
   AttachRequest req;
   req.policies = std::move(*policies);
   req.bpffs_dir = f.policy.bpffs_dir;
+  req.check_lsm_list = !f.no_lsm_precheck;
   if (auto st = RequireRoot(); !st.ok()) return Fail(st.error());
   auto target = OpenTarget(f.target);
   if (!target.ok()) return Fail(target.error());
@@ -65,7 +68,22 @@ int Run(AttachFlags f) {
                     ? (", allowed families: " + FormatFamilies(p.allowed_families)).c_str()
                     : "");
   }
+  for (PolicyKind k : result->adopted) {
+    std::printf("%s: adopted the pinned links (no second attach; counters continue)\n",
+                std::string(PolicyName(k)).c_str());
+  }
   std::printf("pinned in %s\n", result->pin_dir.c_str());
+  // Proof, not belief: a real forbidden attempt from a child cgroup of the target. A failed
+  // canary leaves the pins in place (status shows the failure) and fails the command.
+  auto canary = RunCanary(req.bpffs_dir, *target);
+  if (!canary.ok()) return Fail(canary.error());
+  std::printf("%s", FormatCanary(*canary).c_str());
+  if (!canary->passed) {
+    std::fprintf(stderr, "tunnelguard: canary failed: policies are not in force: %s\n",
+                 canary->cause.c_str());
+    return kExitFailure;
+  }
+  std::printf("canary passed in %.1f ms\n", static_cast<double>(canary->elapsed.count()) / 1000.0);
   return kExitOk;
 }
 
@@ -80,6 +98,9 @@ void RegisterAttach(CLI::App& app, Action& action) {
   sub->add_flag("--policy-from-unit", flags->policy_from_unit,
                 "enforce the unit's own RestrictAddressFamilies= and MemoryDenyWriteExecute= "
                 "(asked from systemd); --families/--wx-memory given too win");
+  sub->add_flag("--no-lsm-precheck", flags->no_lsm_precheck,
+                "attach even when bpf is not an active LSM (tests: the canary must catch it)")
+      ->group("");  // hidden
   sub->callback([&action, flags, families, wx] {
     flags->families_given = families->count() > 0;
     flags->wx_given = wx->count() > 0;

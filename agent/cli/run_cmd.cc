@@ -21,6 +21,7 @@ struct RunFlags {
   PolicyFlags policy;
   bool detach_on_exit = false;
   bool bpf_stats = false;
+  int canary_interval = 60;
 };
 
 int RunDaemon(const RunFlags& f) {
@@ -49,6 +50,7 @@ int RunDaemon(const RunFlags& f) {
   o.detach_on_exit = f.detach_on_exit;
   o.grpc_socket = f.grpc_socket;
   o.bpf_stats = f.bpf_stats;
+  o.canary_interval = std::chrono::seconds(f.canary_interval);
   return daemon::Run(o, std::move(parts));
 }
 
@@ -82,6 +84,10 @@ void RegisterRun(CLI::App& app, Action& action) {
         return parsed.ok() ? std::string() : parsed.error().message;
       });
   AddPolicyFlags(*sub, flags->policy);
+  sub->add_option("--canary-interval", flags->canary_interval,
+                  "prove enforcement again every SECONDS with a real forbidden attempt")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   sub->add_flag("--bpf-stats", flags->bpf_stats,
                 "turn on kernel BPF run-time statistics while running (adds a little cost to "
                 "every BPF program run, all of the host's)");

@@ -15,6 +15,12 @@ struct StatusFlags {
   std::string bpffs_dir = kDefaultBpffsDir;
 };
 
+std::string CanaryText(const PolicyStatus& p) {
+  if (p.canary_age_seconds < 0) return p.canary_result;
+  return p.canary_result + "(" + std::to_string(static_cast<long long>(p.canary_age_seconds)) +
+         "s ago)";
+}
+
 void PrintText(const StatusReport& r) {
   if (r.targets.empty()) {
     std::printf("no tunnelguard policies attached (%s)\n", r.bpffs_dir.c_str());
@@ -22,17 +28,19 @@ void PrintText(const StatusReport& r) {
   }
   for (const TargetStatus& t : r.targets) {
     std::printf("cgroup %s (id %llu), pins in %s\n",
-                t.cgroup.empty() ? "(removed)" : t.cgroup.c_str(),
+                t.stale            ? "(removed; stale pins: 'detach --all' prunes them)"
+                : t.cgroup.empty() ? "(unknown)"
+                                   : t.cgroup.c_str(),
                 static_cast<unsigned long long>(t.cgroup_id), t.pin_dir.c_str());
     for (const PolicyStatus& p : t.policies) {
       std::printf(
-          "  %-16s %-7s %-10s %-8s allow=%llu deny=%llu would_deny=%llu%s%s\n",
+          "  %-16s %-7s %-10s %-8s allow=%llu deny=%llu would_deny=%llu canary=%s%s%s\n",
           std::string(PolicyName(p.kind)).c_str(),
           p.mode ? std::string(ModeName(*p.mode)).c_str() : "?",
           p.mechanism ? std::string(MechanismName(*p.mechanism)).c_str() : "?",
           p.active ? "active" : "INACTIVE", static_cast<unsigned long long>(p.decisions.allow),
           static_cast<unsigned long long>(p.decisions.deny),
-          static_cast<unsigned long long>(p.decisions.would_deny),
+          static_cast<unsigned long long>(p.decisions.would_deny), CanaryText(p).c_str(),
           p.kind == PolicyKind::kAddressFamilies ? (" allowed=" + p.allowed_families).c_str() : "",
           p.problem.empty() ? "" : (" (" + p.problem + ")").c_str());
     }

@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "canary.h"
 #include "event_hub.h"
 #include "kernel_features.h"
 #include "latency.h"
@@ -33,6 +35,7 @@ struct StatusReport {
   std::vector<PolicySpec> configured;  // what the agent was asked to enforce
   std::vector<PolicyStatus> policies;  // what the pins of the current target say
   std::string enforcement_problem;     // why enforcement is not in force ("" when it is)
+  std::optional<CanaryReport> canary;  // the last proof (nullopt: not run on this target yet)
 };
 
 struct StatsReport {

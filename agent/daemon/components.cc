@@ -41,6 +41,11 @@ PolicyComponent::~PolicyComponent() { StopEvents(); }
 Status PolicyComponent::OnTarget(const Cgroup& cgroup) {
   StopEvents();
   cgroup_id_ = cgroup.id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    target_path_.clear();  // no canary until this target is attached
+    canary_.reset();
+  }
   // Adopt what `tunnelguard attach` (the tunnel's ExecStartPre=) or an earlier run pinned: no
   // second attachment, no gap, counters continue.
   bool adopted = false;
@@ -71,6 +76,12 @@ Status PolicyComponent::OnTarget(const Cgroup& cgroup) {
   }
   stop_events_ = false;
   events_ = std::thread([this, id = cgroup.id] { EventLoop(id); });
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    target_path_ = cgroup.path;
+    canary_.reset();
+    next_canary_ = {};  // prove the new attachment at once
+  }
   return Status::Ok();
 }
 
@@ -114,6 +125,39 @@ void PolicyComponent::OnShutdown(bool detach) {
   } else if (id != 0) {
     log::Notice("enforcement: left in force (pinned under {})", bpffs_dir_);
   }
+}
+
+void PolicyComponent::MaybeRunCanary(std::chrono::steady_clock::duration interval) {
+  std::string path;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (cgroup_id_ == 0 || target_path_.empty() || now < next_canary_) return;
+    next_canary_ = now + interval;
+    path = target_path_;
+  }
+  auto target = OpenCgroup(path);
+  if (!target.ok()) return;  // the tunnel went away; the main loop notices
+  auto report = RunCanary(bpffs_dir_, *target);
+  if (!report.ok()) {
+    log::Error("canary: could not run: {}", report.error().message);
+    return;
+  }
+  if (report->passed) {
+    log::Info("canary passed in {:.1f} ms", static_cast<double>(report->elapsed.count()) / 1000);
+  } else {
+    log::Error("canary FAILED: policies are not in force on {}: {}", path, report->cause);
+    for (const CanaryCheck& c : report->checks) {
+      log::Error("canary: {} {}: {}", PolicyName(c.kind), c.attempt, c.observed);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  canary_ = std::move(*report);
+}
+
+std::optional<CanaryReport> PolicyComponent::LastCanary() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return canary_;
 }
 
 std::vector<PolicyStatus> PolicyComponent::Attached() const {
@@ -160,6 +204,9 @@ std::vector<std::shared_ptr<prometheus::Collectable>> PolicyComponent::Collectab
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& p : policies_) in.configured.push_back(p.kind);
       in.events = event_counts_;
+      if (canary_) {
+        for (const CanaryCheck& c : canary_->checks) in.verified[c.kind] = c.passed;
+      }
     }
     in.attached = Attached();
     return in;

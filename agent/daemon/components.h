@@ -7,10 +7,13 @@
 #define TUNNELGUARD_AGENT_DAEMON_COMPONENTS_H_
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "canary.h"
 #include "daemon.h"
 #include "event_hub.h"
 #include "latency.h"
@@ -52,6 +55,13 @@ class PolicyComponent : public TargetComponent {
   // Events received per (policy, action), since the agent started.
   std::map<std::pair<PolicyKind, Action>, uint64_t> EventCounts() const;
 
+  // Proof, not belief: runs the canary against the current target when `interval` has passed
+  // since the last run (or a new target was adopted). A failed canary is logged at error level
+  // with its likely cause. Called from the daemon's main loop.
+  void MaybeRunCanary(std::chrono::steady_clock::duration interval);
+  // The last canary's outcome (nullopt before the first run on the current target).
+  std::optional<CanaryReport> LastCanary() const;
+
  private:
   void StopEvents();
   void EventLoop(uint64_t cgroup_id);
@@ -63,6 +73,9 @@ class PolicyComponent : public TargetComponent {
   mutable std::mutex mu_;  // guards policies_' modes and event_counts_
   std::map<std::pair<PolicyKind, Action>, uint64_t> event_counts_;
   std::atomic<bool> stop_events_{false};
+  std::string target_path_;  // reopened for each canary run
+  std::optional<CanaryReport> canary_;
+  std::chrono::steady_clock::time_point next_canary_{};
   std::thread events_;
 };
 

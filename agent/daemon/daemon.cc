@@ -73,6 +73,7 @@ class DaemonApi : public AgentApi {
     if (parts_->policy) {
       r.configured = parts_->policy->configured();
       r.policies = parts_->policy->Attached();
+      r.canary = parts_->policy->LastCanary();
     }
     std::lock_guard<std::mutex> lock(mu_);
     r.target = target_;
@@ -237,6 +238,7 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
       ready = true;
     }
     if (watchdog.count() > 0) NotifyWatchdog();
+    if (parts.policy && current_id != 0) parts.policy->MaybeRunCanary(options.canary_interval);
     if (const auto now = std::chrono::steady_clock::now(); now >= next_sample) {
       api.SampleRates();
       next_sample = now + std::chrono::seconds(5);

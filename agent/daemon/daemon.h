@@ -35,8 +35,9 @@ struct DaemonOptions {
   std::string unit;    // --unit (used when cgroup is empty)
   std::string cgroup;  // --cgroup
   std::string metrics_listen;
-  std::string grpc_socket;  // "" = no API socket
-  bool bpf_stats = false;   // turn on kernel BPF run-time statistics while running
+  std::string grpc_socket;                   // "" = no API socket
+  bool bpf_stats = false;                    // turn on kernel BPF run-time statistics while running
+  std::chrono::seconds canary_interval{60};  // how often enforcement is proven again
   bool detach_on_exit = false;
   // How often the target is re-resolved to notice a re-created cgroup.
   std::chrono::milliseconds poll_interval{500};

@@ -109,6 +109,14 @@ grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
       FillDecisions(st.decisions, p->mutable_decisions());
       response->set_events_dropped(response->events_dropped() + st.events_dropped);
     }
+    if (r.canary) {
+      for (const CanaryCheck& c : r.canary->checks) {
+        if (c.kind != spec.kind) continue;
+        p->set_canary(c.passed ? "passed" : "failed");
+        p->set_canary_detail(c.attempt + ": " + c.observed +
+                             (c.passed ? "" : "; " + r.canary->cause));
+      }
+    }
     if (!p->active()) p->set_canary_detail(r.enforcement_problem);
   }
   return grpc::Status::OK;

@@ -237,10 +237,12 @@ TEST(EnforceCli, AttachStatusDetachRoundTrip) {
             std::string::npos)
       << a.out;
 
-  // A second attach is refused and leaves the first one intact.
-  CliResult again = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target});
-  EXPECT_EQ(again.exit_code, 2);
-  EXPECT_NE(again.err.find("already has tunnelguard policies"), std::string::npos) << again.err;
+  // A second attach of the same policy adopts the pinned links (issue 4: no double attach).
+  CliResult again = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target, "--mode", "audit",
+                                         "--families", "inet,inet6,netlink"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("address_families: adopted the pinned links"), std::string::npos)
+      << again.out;
 
   // Audit: allowed to happen, counted as would_deny.
   EXPECT_EQ(RunInChild(In(target), [] { return OpSocket(AF_UNIX, SOCK_DGRAM, 0); }), 0);

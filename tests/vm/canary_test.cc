@@ -1,0 +1,153 @@
+// The canary (agent/canary.h) in a real BPF-LSM kernel: it passes in enforce and audit, its
+// attempts never reach the tunnel's own counters, it still reaches the LSM under systemd's
+// seccomp filters (as the shipped units run it), `attach` runs it, and — booted without `bpf`
+// in lsm= (the vm.canary_no_bpf_lsm entries, --gtest_filter=NoBpfLsm.*) — it catches the
+// silent no-op on its own, with the pre-check skipped.
+#include "canary.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cgroup.h"
+#include "cli_runner.h"
+#include "guest_support.h"
+#include "policy_status.h"
+#include "test_support.h"
+
+namespace tg::testing {
+namespace {
+
+bool Exists(const std::string& p) {
+  struct stat st {};
+  return ::lstat(p.c_str(), &st) == 0;
+}
+
+const uint64_t kInet = Families({AF_INET, AF_INET6});
+
+TEST(Canary, PassesInEnforceAndAuditAndIsCountedApart) {
+  TG_REQUIRE_ROOT();
+  std::string error;
+  auto a = Attachment::Attach(Cgroups().target, Mode::kEnforce, kInet, true, &error);
+  ASSERT_TRUE(a) << error;
+  auto target = OpenCgroup(Cgroups().target);
+  ASSERT_TRUE(target.ok()) << target.error().message;
+
+  auto enforce = RunCanary(kBpffsDir, *target);
+  ASSERT_TRUE(enforce.ok()) << enforce.error().message;
+  EXPECT_TRUE(enforce->passed) << FormatCanary(*enforce) << enforce->cause;
+  ASSERT_EQ(enforce->checks.size(), 2u);
+  EXPECT_EQ(enforce->checks[0].attempt, "socketpair(AF_UNIX)");
+  std::printf("canary detection time (enforce): %.1f ms\n",
+              static_cast<double>(enforce->elapsed.count()) / 1000.0);
+
+  ASSERT_TRUE(a->SetModeAll(Mode::kAudit));
+  auto audit = RunCanary(kBpffsDir, *target);
+  ASSERT_TRUE(audit.ok()) << audit.error().message;
+  EXPECT_TRUE(audit->passed) << FormatCanary(*audit) << audit->cause;
+
+  for (PolicyKind k : kAllPolicyKinds) {
+    const PolicyStatus s = a->Read(k);
+    // The tunnel's counters saw none of it; the canary's saw both runs.
+    EXPECT_EQ(s.decisions.deny, 0u) << PolicyName(k);
+    EXPECT_EQ(s.decisions.would_deny, 0u) << PolicyName(k);
+    EXPECT_GE(s.canary.deny, 1u) << PolicyName(k);
+    EXPECT_GE(s.canary.would_deny, 1u) << PolicyName(k);
+    EXPECT_EQ(s.canary_result, "passed");
+    EXPECT_GE(s.canary_age_seconds, 0.0);
+  }
+  EXPECT_FALSE(Exists(Cgroups().target + "/" + kCanaryCgroupName));
+}
+
+TEST(Canary, PicksAFamilyOutsideTheAllowList) {
+  TG_REQUIRE_ROOT();
+  std::string error;
+  auto a = Attachment::Attach(Cgroups().target, Mode::kEnforce,
+                              Families({AF_UNIX, AF_INET, AF_INET6}), false, &error);
+  ASSERT_TRUE(a) << error;
+  auto target = OpenCgroup(Cgroups().target);
+  ASSERT_TRUE(target.ok());
+  auto r = RunCanary(kBpffsDir, *target);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->passed) << FormatCanary(*r);
+  ASSERT_EQ(r->checks.size(), 1u);
+  EXPECT_EQ(r->checks[0].attempt, "socketpair(AF_NETLINK)");
+}
+
+// The shipped tunnelguard.service runs the agent with RestrictAddressFamilies=AF_UNIX AF_INET
+// AF_INET6 and MemoryDenyWriteExecute=yes; the canary's attempts must still reach the LSM.
+TEST(Canary, PassesUnderSystemdSeccompFilters) {
+  TG_REQUIRE_ROOT();
+  std::string error;
+  auto a = Attachment::Attach(Cgroups().target, Mode::kEnforce, kInet, true, &error);
+  ASSERT_TRUE(a) << error;
+  ChildOptions o;
+  o.systemd_filter = true;
+  o.seccomp_families = Families({AF_UNIX, AF_INET, AF_INET6});
+  const int rc = RunInChild(o, [] {
+    auto target = OpenCgroup(Cgroups().target);
+    if (!target.ok()) return 2;
+    auto r = RunCanary(kBpffsDir, *target);
+    if (!r.ok()) return 3;
+    return r->passed ? 0 : 1;
+  });
+  EXPECT_EQ(rc, 0);
+}
+
+TEST(Canary, AttachRunsItAndStatusShowsIt) {
+  TG_REQUIRE_ROOT();
+  const CliResult r = RunCli(TG_CLI_PATH, {"attach", "--cgroup", Cgroups().target});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("canary passed in "), std::string::npos) << r.out;
+  const CliResult s = RunCli(TG_CLI_PATH, {"status", "--json"});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  const auto j = nlohmann::json::parse(s.out);
+  for (const auto& p : j["targets"][0]["policies"]) {
+    EXPECT_EQ(p["canary"]["result"], "passed") << p.dump();
+    EXPECT_EQ(p["decisions"]["deny"], 0) << p.dump();
+  }
+  EXPECT_EQ(RunCli(TG_CLI_PATH, {"detach", "--all"}).exit_code, 0);
+}
+
+TEST(NoBpfLsm, AttachRefusesWithThePlainReason) {
+  TG_REQUIRE_ROOT();
+  const CliResult r = RunCli(TG_CLI_PATH, {"attach", "--cgroup", Cgroups().target});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("bpf is not in the active LSM list ("), std::string::npos) << r.err;
+  EXPECT_FALSE(Exists(kBpffsDir));
+}
+
+TEST(NoBpfLsm, CanaryCatchesTheSilentNoOpWithoutThePreCheck) {
+  TG_REQUIRE_ROOT();
+  const CliResult r =
+      RunCli(TG_CLI_PATH, {"attach", "--cgroup", Cgroups().target, "--no-lsm-precheck"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("canary failed: policies are not in force: bpf is not in the active LSM "
+                       "list ("),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(",bpf (NixOS: "), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("FAILED"), std::string::npos) << r.out;
+  const CliResult s = RunCli(TG_CLI_PATH, {"status", "--json"});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  const auto j = nlohmann::json::parse(s.out);
+  ASSERT_EQ(j["targets"].size(), 1u);
+  for (const auto& p : j["targets"][0]["policies"]) {
+    EXPECT_EQ(p["canary"]["result"], "failed") << p.dump();
+  }
+  // The library call the daemon makes periodically says the same.
+  auto target = OpenCgroup(Cgroups().target);
+  ASSERT_TRUE(target.ok());
+  auto again = RunCanary(kBpffsDir, *target);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_FALSE(again->passed);
+  for (const CanaryCheck& c : again->checks) EXPECT_FALSE(c.passed) << c.observed;
+  EXPECT_EQ(RunCli(TG_CLI_PATH, {"detach", "--all"}).exit_code, 0);
+  EXPECT_FALSE(Exists(kBpffsDir));
+}
+
+}  // namespace
+}  // namespace tg::testing

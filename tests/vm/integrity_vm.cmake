@@ -1,0 +1,17 @@
+# Enforcement integrity and reach (issue 4): the canary, persistence and adoption, and the
+# fallback mechanisms, in real BPF-LSM kernels.
+tg_vm_gtest(tg_vm_integrity SOURCES
+  canary_test.cc
+  persistence_test.cc
+  guest_ops.cc
+  guest_support.cc
+  systemd_seccomp.cc
+  LIBS PkgConfig::LIBSECCOMP)
+target_compile_definitions(tg_vm_integrity PRIVATE TG_CLI_PATH="$<TARGET_FILE:tunnelguard>")
+add_dependencies(tg_vm_integrity tunnelguard)
+tg_vm_test(integrity COMMAND tg_vm_integrity --gtest_filter=-NoBpfLsm.* FILES tunnelguard
+           TIMEOUT 300)
+# Booted without bpf in lsm=: attach refuses; with the pre-check skipped the canary catches it.
+tg_vm_test(integrity_no_bpf_lsm
+  LSM lockdown,capability,landlock,yama,apparmor
+  COMMAND tg_vm_integrity --gtest_filter=NoBpfLsm.* FILES tunnelguard)
