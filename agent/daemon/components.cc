@@ -143,9 +143,7 @@ void PolicyComponent::MaybeRunCanary(std::chrono::steady_clock::duration interva
     log::Error("canary: could not run: {}", report.error().message);
     return;
   }
-  if (report->passed) {
-    log::Info("canary passed in {:.1f} ms", static_cast<double>(report->elapsed.count()) / 1000);
-  } else {
+  if (!report->passed) {  // RunCanary logs a pass itself
     log::Error("canary FAILED: policies are not in force on {}: {}", path, report->cause);
     for (const CanaryCheck& c : report->checks) {
       log::Error("canary: {} {}: {}", PolicyName(c.kind), c.attempt, c.observed);
