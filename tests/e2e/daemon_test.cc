@@ -83,6 +83,8 @@ class DaemonTest : public ::testing::Test {
     std::vector<std::string> argv = {TG_BINARY,          "run",
                                      "--cgroup",         cgroup_->path(),
                                      "--metrics-listen", "127.0.0.1:" + std::to_string(port_)};
+    // Never the default API socket: a real agent on this machine may be using it.
+    argv.insert(argv.end(), {"--grpc-socket", dir_.path() + "/api.sock"});
     argv.insert(argv.end(), extra.begin(), extra.end());
     return Subprocess::Start(argv, {std::move(env), log_, ""});
   }

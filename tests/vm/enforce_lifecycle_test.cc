@@ -3,6 +3,7 @@
 // the vm.enforce_no_bpf_lsm entries, with --gtest_filter=NoBpfLsm.*).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,19 +43,33 @@ TEST(Lifecycle, EventsCommandStreamsDenialsAsJsonLines) {
     ::_exit(127);
   }
   ::close(out[1]);
-  ::usleep(500 * 1000);  // let it subscribe
+  // No fixed sleeps (the guest runs several times slower than the host, and how much varies):
+  // the ring buffer keeps the event until the command reads it, so deny first, then wait for
+  // the command to print it, and only then stop it.
   ChildOptions o = In(target);
   o.comm = "tg-evt-cli";
   int denied_pid = 0;
   EXPECT_EQ(RunInChild(
                 o, [] { return OpSocket(AF_PACKET, SOCK_RAW, 0); }, &denied_pid),
             EAFNOSUPPORT);
-  ::usleep(1000 * 1000);  // one poll interval (500 ms) and more
+  std::string text;
+  const std::string needle = "\"pid\":" + std::to_string(denied_pid);
+  for (int waited_ms = 0; text.find(needle) == std::string::npos && waited_ms < 30000;) {
+    pollfd pfd{out[0], POLLIN, 0};
+    if (::poll(&pfd, 1, 100) > 0) {
+      char buf[4096];
+      const ssize_t n = ::read(out[0], buf, sizeof(buf));
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    } else {
+      waited_ms += 100;
+    }
+  }
   ::kill(pid, SIGTERM);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  const std::string text = ReadAll(out[0]);
+  text += ReadAll(out[0]);
   ::close(out[0]);
   EXPECT_EQ(RunCli(TG_CLI_PATH, {"detach", "--cgroup", target}).exit_code, 0);
 
