@@ -12,7 +12,7 @@ PACKAGES=(
   clang-format clang-tidy
   # tests and demo
   qemu-system-x86 busybox-static cpio zstd xz-utils debian-archive-keyring nginx-light prometheus curl wrk
-  iproute2 procps ca-certificates openssl
+  iproute2 procps ca-certificates openssl python3
   # deploy/ and dashboards/ checks: systemd-analyze (systemd), promtool (prometheus),
   # nix-instantiate for the NixOS module, node/npm for the Grafana schema check, jq and
   # python3-yaml for the provisioning files

@@ -35,15 +35,31 @@ put() {
   cp -L "$1" "$root$1"
 }
 
+# Puts every shared library `ldd` lists for $1 (loader included) at its path in the guest.
+# ldd lines: "libx.so => /path (0x..)", "/lib64/ld-linux-x86-64.so.2 (0x..)", "linux-vdso...".
+# A static binary has none (ldd then fails, which is fine).
+put_libs() {
+  { ldd "$1" 2>/dev/null || true; } | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
+    [ -e "$root$lib" ] || put "$lib"
+  done
+}
+
 for bin in "$@"; do
+  if [ -d "$bin" ]; then
+    # A directory (e.g. python3's standard library): copied whole, test suites and caches
+    # left out, with the libraries its extension modules need.
+    dir=$(readlink -f "$bin")
+    mkdir -p "$root$dir"
+    (cd "$dir" && find . \( -name test -o -name tests -o -name __pycache__ -o -name idlelib \
+        -o -name tkinter -o -name turtledemo \) -prune -o -print0 |
+      cpio -0 -pdmL --quiet "$root$dir")
+    find "$dir" -name '*.so' -print0 | while IFS= read -r -d '' so; do put_libs "$so"; done
+    continue
+  fi
   [ -x "$bin" ] || { echo "build-initramfs: $bin is not an executable" >&2; exit 3; }
   bin=$(readlink -f "$bin")
   put "$bin"
-  # ldd lines: "libx.so => /path (0x..)", "/lib64/ld-linux-x86-64.so.2 (0x..)", "linux-vdso...".
-  # A static binary has none (ldd then fails, which is fine).
-  { ldd "$bin" 2>/dev/null || true; } | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
-    [ -e "$root$lib" ] || put "$lib"
-  done
+  put_libs "$bin"
 done
 
 # /dev/console must exist before devtmpfs is mounted, or /init starts without stdout. A

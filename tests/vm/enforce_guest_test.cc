@@ -210,6 +210,16 @@ TEST_F(EnforceGuest, RealProgramsKeepWorkingUnderWxWhileAJitIsDenied) {
   CliResult curl = ExecInTarget("/usr/bin/curl", {"-sS", "file:///proc/sys/kernel/osrelease"});
   EXPECT_EQ(curl.exit_code, 0) << curl.err;
   EXPECT_FALSE(curl.out.empty());
+  // python3: the interpreter, importing ssl (OpenSSL) and ctypes (libffi) and calling through
+  // ctypes. (A ctypes *callback* needs libffi's writable+executable trampoline memory, which
+  // W^X denies by design, as systemd's MemoryDenyWriteExecute= does for anonymous memory.)
+  TG_REQUIRE(Exists("/usr/bin/python3.11"), "python3 not in the guest (enforce_vm.cmake FILES)");
+  CliResult py = ExecInTarget(
+      "/usr/bin/python3.11",
+      {"-c",
+       "import ssl, ctypes; ssl.create_default_context(); print(ctypes.CDLL(None).getpid() > 0)"});
+  EXPECT_EQ(py.exit_code, 0) << py.err;
+  EXPECT_EQ(py.out, "True\n") << py.err;
   CliResult self = ExecInTarget("/proc/self/exe", {"--gtest_list_tests"});
   EXPECT_EQ(self.exit_code, 0) << self.err;
   EXPECT_NE(self.out.find("EnforceGuest."), std::string::npos);

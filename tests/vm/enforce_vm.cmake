@@ -11,13 +11,11 @@ tg_vm_gtest(tg_vm_enforce SOURCES
   LIBS PkgConfig::LIBSECCOMP)
 target_compile_definitions(tg_vm_enforce PRIVATE TG_CLI_PATH="$<TARGET_FILE:tunnelguard>")
 add_dependencies(tg_vm_enforce tunnelguard)
-# curl stands in for the real programs the issue names (python3 needs its stdlib tree, which
-# the initramfs builder does not copy).
-find_program(TG_CURL curl)
-set(tg_enforce_files tunnelguard)
-if(TG_CURL)
-  list(APPEND tg_enforce_files ${TG_CURL})
-endif()
+# Real programs the issue names, run in the cgroup under W^X: curl, and Debian's python3 with
+# its standard library (a directory: the initramfs builder copies it whole).
+find_program(TG_CURL curl REQUIRED)
+set(TG_PYTHON /usr/bin/python3.11)
+set(tg_enforce_files tunnelguard ${TG_CURL} ${TG_PYTHON} /usr/lib/python3.11)
 # Cost.* is a benchmark (it prints per-call ratios), not a test: it runs from bench/ instead
 # (tests/vm/run-in-vm.sh --kernel K -- build/tests/vm/tg_vm_enforce --gtest_filter=Cost.*).
 tg_vm_test(enforce COMMAND tg_vm_enforce --gtest_filter=-NoBpfLsm.*:Cost.*
