@@ -21,7 +21,9 @@ struct AttachFlags {
   std::string families = "inet,inet6";
   std::string wx_memory = "deny";
   std::string bpffs_dir = kDefaultBpffsDir;
+  std::string mechanism = "auto";
   bool policy_from_unit = false;
+  bool observe_seccomp = false;
   bool no_lsm_precheck = false;  // hidden, for tests: leave the no-op to the canary
   bool families_given = false;   // an explicit flag wins over the unit's directive
   bool wx_given = false;
@@ -54,6 +56,11 @@ Result<AttachRequest> BuildRequest(const AttachFlags& f) {
   AttachRequest req;
   req.bpffs_dir = f.bpffs_dir;
   req.check_lsm_list = !f.no_lsm_precheck;
+  if (f.mechanism != "auto") {
+    auto m = ParseMechanism(f.mechanism);
+    if (!m.ok()) return m.error();
+    req.mechanism = *m;
+  }
   if (f.families != "off") {
     auto mask = ParseFamilies(f.families);
     if (!mask.ok()) return mask.error();
@@ -65,6 +72,7 @@ Result<AttachRequest> BuildRequest(const AttachFlags& f) {
     return MakeError(ErrorKind::kInvalidArgument,
                      "unknown --wx-memory value '" + f.wx_memory + "'; use deny or off");
   }
+  for (PolicySpec& p : req.policies) p.observe_seccomp = f.observe_seccomp;
   return req;
 }
 
@@ -128,6 +136,13 @@ void RegisterAttach(CLI::App& app, Action& action) {
   sub->add_flag("--policy-from-unit", flags->policy_from_unit,
                 "enforce the unit's own RestrictAddressFamilies= and MemoryDenyWriteExecute= "
                 "(asked from systemd); --families/--wx-memory given too win");
+  sub->add_option("--mechanism", flags->mechanism,
+                  "auto (probe: lsm-cgroup, else lsm-global, else observe for --mode audit), "
+                  "lsm-cgroup, lsm-global, observe (audit only; host-wide cost, see status)")
+      ->capture_default_str();
+  sub->add_flag("--observe-seccomp", flags->observe_seccomp,
+                "observe: also count systemd's own seccomp refusals (RestrictAddressFamilies=, "
+                "MemoryDenyWriteExecute=) as denied_by_seccomp");
   sub->add_flag("--no-lsm-precheck", flags->no_lsm_precheck,
                 "attach even when bpf is not an active LSM (tests: the canary must catch it)")
       ->group("");  // hidden

@@ -45,6 +45,7 @@ void RegisterAttach(CLI::App& app, Action& action);
 void RegisterDetach(CLI::App& app, Action& action);
 void RegisterStatus(CLI::App& app, Action& action);
 void RegisterEvents(CLI::App& app, Action& action);
+void RegisterCanary(CLI::App& app, Action& action);
 
 }  // namespace tg::cli
 
