@@ -42,6 +42,10 @@ struct PinnedConfig {
     return kind == PolicyKind::kAddressFamilies ? fam.canary : wx.canary;
   }
   uint32_t mode() const { return kind == PolicyKind::kAddressFamilies ? fam.mode : wx.mode; }
+  bool observe() const {
+    return (kind == PolicyKind::kAddressFamilies ? fam.mechanism : wx.mechanism) ==
+           MechanismToAbi(Mechanism::kObserve);
+  }
   void* value() {
     return kind == PolicyKind::kAddressFamilies ? static_cast<void*>(&fam)
                                                 : static_cast<void*>(&wx);
@@ -82,7 +86,8 @@ Result<Decisions> ReadCanaryCounters(const std::string& base, uint64_t cgroup_id
   const std::string path = PolicyDir(base, cgroup_id, kind) + "/" + ManifestFor(kind).canary_map;
   auto counts = ReadPerCpuCounters(path, TG_ACTIONS);
   if (!counts.ok()) return counts.error();
-  return Decisions{(*counts)[TG_ACT_ALLOW], (*counts)[TG_ACT_DENY], (*counts)[TG_ACT_WOULD_DENY]};
+  return Decisions{(*counts)[TG_ACT_ALLOW], (*counts)[TG_ACT_DENY], (*counts)[TG_ACT_WOULD_DENY],
+                   (*counts)[TG_ACT_DENIED_BY_SECCOMP]};
 }
 
 // The first family outside the allow-list that every Linux build has (a family whose module
@@ -102,6 +107,17 @@ int AttemptSocketpair(int family) {
   if (::socketpair(family, SOCK_DGRAM, 0, sv) != 0) return errno;
   ::close(sv[0]);
   ::close(sv[1]);
+  return 0;
+}
+
+// observe sees system call arguments, not memory objects: a W+X anonymous mapping. (Under
+// systemd's MemoryDenyWriteExecute= seccomp refuses it: seen only with --observe-seccomp.)
+int AttemptWxAnon() {
+  const size_t len = 4096;
+  void* p =
+      ::mmap(nullptr, len, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return errno;
+  ::munmap(p, len);
   return 0;
 }
 
@@ -126,7 +142,7 @@ struct HelperResults {
 // any attempt, and collects its results. The helper is a fork, not an exec: whatever seccomp
 // filter this process runs under, it keeps across exec anyway, and the attempts are chosen to
 // pass systemd's filters (canary.h).
-Result<HelperResults> RunHelper(const std::string& procs, int family, bool wx) {
+Result<HelperResults> RunHelper(const std::string& procs, int family, bool wx, bool wx_anon) {
   int go[2];
   int back[2];
   if (::pipe2(go, O_CLOEXEC) != 0) return FromErrno(errno, "canary: pipe");
@@ -140,7 +156,7 @@ Result<HelperResults> RunHelper(const std::string& procs, int family, bool wx) {
     if (::read(go_r.get(), &byte, 1) != 1 || byte != 'g') ::_exit(1);
     HelperResults r;
     if (family >= 0) r.family_errno = AttemptSocketpair(family);
-    if (wx) r.wx_errno = AttemptExecMemfd();
+    if (wx) r.wx_errno = wx_anon ? AttemptWxAnon() : AttemptExecMemfd();
     const bool sent = ::write(back_w.get(), &r, sizeof(r)) == static_cast<ssize_t>(sizeof(r));
     ::_exit(sent ? 0 : 1);
   }
@@ -172,20 +188,25 @@ Result<HelperResults> RunHelper(const std::string& procs, int family, bool wx) {
 
 std::string Observed(int err, const Decisions& delta) {
   std::string call = err == 0 ? "succeeded" : std::string("failed with ") + ErrnoName(err);
-  return call + "; canary counters: deny +" + std::to_string(delta.deny) + ", would_deny +" +
-         std::to_string(delta.would_deny);
+  std::string out = call + "; canary counters: deny +" + std::to_string(delta.deny) +
+                    ", would_deny +" + std::to_string(delta.would_deny);
+  if (delta.denied_by_seccomp > 0) {
+    out += ", denied_by_seccomp +" + std::to_string(delta.denied_by_seccomp);
+  }
+  return out;
 }
 
 Decisions Delta(const Decisions& before, const Decisions& after) {
   return {after.allow - before.allow, after.deny - before.deny,
-          after.would_deny - before.would_deny};
+          after.would_deny - before.would_deny, after.denied_by_seccomp - before.denied_by_seccomp};
 }
 
 // Enforce: the call failed with the policy's errno and the deny was the policy's own (its
-// canary counter moved). Audit: the call was counted as would_deny.
+// canary counter moved). Audit: the call was counted as would_deny (observe: or as systemd's
+// seccomp refusal, which proves the observer saw it just as well).
 bool Judge(Mode mode, int err, int policy_errno, const Decisions& delta) {
   if (mode == Mode::kEnforce) return err == policy_errno && delta.deny >= 1;
-  return delta.would_deny >= 1 && delta.deny == 0;
+  return (delta.would_deny >= 1 || delta.denied_by_seccomp >= 1) && delta.deny == 0;
 }
 
 std::string Join(const std::vector<std::string>& v) {
@@ -298,11 +319,15 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
     }
     int family = -1;
     bool wx = false;
+    bool wx_anon = false;
     for (const PinnedConfig& c : configs) {
       if (c.kind == PolicyKind::kAddressFamilies) family = ForbiddenFamily(c.fam.allowed);
-      if (c.kind == PolicyKind::kWxMemory) wx = true;
+      if (c.kind == PolicyKind::kWxMemory) {
+        wx = true;
+        wx_anon = c.observe();
+      }
     }
-    auto results = RunHelper(cg->path() + "/cgroup.procs", family, wx);
+    auto results = RunHelper(cg->path() + "/cgroup.procs", family, wx, wx_anon);
     if (!results.ok()) return results.error();
 
     for (size_t i = 0; i < configs.size(); ++i) {
@@ -327,7 +352,8 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
           check.passed = Judge(check.mode, results->family_errno, EAFNOSUPPORT, delta);
         }
       } else {
-        check.attempt = "mmap(PROT_READ|PROT_EXEC) of an unsealed memfd";
+        check.attempt = wx_anon ? "mmap(PROT_READ|PROT_WRITE|PROT_EXEC) anonymous"
+                                : "mmap(PROT_READ|PROT_EXEC) of an unsealed memfd";
         check.observed = Observed(results->wx_errno, delta);
         check.passed = Judge(check.mode, results->wx_errno, EPERM, delta);
       }

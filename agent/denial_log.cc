@@ -30,7 +30,9 @@ uint64_t RateLimiter::TakeSuppressed() {
 std::string FormatDenial(const PolicyEvent& e) {
   const bool families = e.policy == PolicyKind::kAddressFamilies;
   return fmt::format("{}: {} {} for pid {} ({}) uid {} in cgroup {}", PolicyName(e.policy),
-                     e.action == Action::kDeny ? "denied" : "would deny",
+                     e.action == Action::kDeny              ? "denied"
+                     : e.action == Action::kDeniedBySeccomp ? "denied by systemd's seccomp"
+                                                            : "would deny",
                      families ? e.detail + " socket" : e.detail, e.pid, e.comm, e.uid, e.cgroup_id);
 }
 

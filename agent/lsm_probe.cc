@@ -1,5 +1,7 @@
 #include "lsm_probe.h"
 
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -21,10 +23,22 @@ const char* ErrnoName(int err) {
 }
 
 Result<LsmProbe> LsmProbe::Load(int denied_family) {
+  return LoadOne(denied_family, /*global=*/false);
+}
+
+Status ProbeGlobalLsm() {
+  auto probe = LsmProbe::LoadOne(AF_UNIX, /*global=*/true);
+  if (!probe.ok()) return probe.error();
+  return Status::Ok();
+}
+
+Result<LsmProbe> LsmProbe::LoadOne(int denied_family, bool global) {
   LsmProbe probe;
   probe.skel_.reset(lsm_probe__open());
   if (!probe.skel_) return FromLibbpf(-errno, "cannot open the lsm_probe BPF object");
   probe.skel_->rodata->denied_family = denied_family;
+  bpf_program__set_autoload(probe.skel_->progs.tg_probe_sock, !global);
+  bpf_program__set_autoload(probe.skel_->progs.tg_probe_gsock, global);
   // A refusal is an expected answer here, not a warning: keep libbpf's misleading
   // "try raising ulimit -l" hint out of the log while we ask.
   const libbpf_print_fn_t previous = libbpf_set_print(nullptr);
@@ -33,8 +47,9 @@ Result<LsmProbe> LsmProbe::Load(int denied_family) {
   if (err != 0) {
     const int e = -err;
     log::Debug("lsm_probe: load failed: {}", std::strerror(e));
-    Error error = MakeError(ErrorKind::kUnsupported,
-                            std::string("kernel refused lsm_cgroup program: ") + ErrnoName(e));
+    Error error = MakeError(ErrorKind::kUnsupported, std::string("kernel refused ") +
+                                                         (global ? "lsm" : "lsm_cgroup") +
+                                                         " program: " + ErrnoName(e));
     error.sys_errno = e;
     return error;
   }

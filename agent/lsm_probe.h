@@ -30,9 +30,15 @@ class LsmProbe {
   uint64_t denied() const;
 
  private:
+  friend Status ProbeGlobalLsm();
+  static Result<LsmProbe> LoadOne(int denied_family, bool global);
   Skeleton<lsm_probe> skel_;
   BpfLink link_;
 };
+
+// Whether the kernel loads a global lsm/ program (lsm_global): kUnsupported "kernel refused
+// lsm program: <ERRNO>" when it does not.
+Status ProbeGlobalLsm();
 
 // "EPERM" for EPERM; the number for errnos without a name.
 const char* ErrnoName(int err);

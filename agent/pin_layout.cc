@@ -11,14 +11,18 @@ namespace tg {
 
 const PinManifest& ManifestFor(PolicyKind kind) {
   // Names are the BPF objects' own (bpf/policy_*.bpf.c); a new hook adds its program here.
-  static const PinManifest kFamilies{{"tg_fam_sock"}, "tg_fam_cfg",    "tg_fam_count",
-                                     "tg_fam_drops",  "tg_fam_events", "tg_fam_canary"};
+  static const PinManifest kFamilies{{"tg_fam_sock"}, {"tg_fam_gsock"}, {"tg_fam_obs"},
+                                     "tg_fam_cfg",    "tg_fam_count",   "tg_fam_drops",
+                                     "tg_fam_events", "tg_fam_canary",  "tg_fam_cgrp"};
   static const PinManifest kWx{{"tg_wx_mmap", "tg_wx_mprot", "tg_wx_shmat"},
+                               {"tg_wx_gmmap", "tg_wx_gmprot", "tg_wx_gshmat"},
+                               {"tg_wx_obs"},
                                "tg_wx_cfg",
                                "tg_wx_count",
                                "tg_wx_drops",
                                "tg_wx_events",
-                               "tg_wx_canary"};
+                               "tg_wx_canary",
+                               "tg_wx_cgrp"};
   return kind == PolicyKind::kAddressFamilies ? kFamilies : kWx;
 }
 

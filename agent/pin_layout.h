@@ -20,14 +20,28 @@ inline constexpr char kDefaultBpffsDir[] = "/sys/fs/bpf/tunnelguard";
 
 // The fixed names of one policy's pins.
 struct PinManifest {
-  std::vector<std::string> programs;  // pinned as link_<program>, each may be absent
+  std::vector<std::string> programs;          // lsm_cgroup: pinned as link_<program>
+  std::vector<std::string> global_programs;   // lsm_global: the same hooks as global lsm/
+  std::vector<std::string> observe_programs;  // observe: the sys_exit tracepoint
   std::string config_map;
   std::string counters_map;
   std::string drops_map;
   std::string events_map;
   std::string canary_map;  // the canary's decisions by action (agent/canary.h)
+  std::string cgroup_map;  // lsm_global: the target cgroup (a cgroup array)
   std::vector<std::string> Maps() const {
-    return {config_map, counters_map, drops_map, events_map, canary_map};
+    return {config_map, counters_map, drops_map, events_map, canary_map, cgroup_map};
+  }
+  // The programs one mechanism attaches (and pins), and all of them (detach removes all).
+  const std::vector<std::string>& ProgramsFor(Mechanism m) const {
+    if (m == Mechanism::kObserve) return observe_programs;
+    return m == Mechanism::kLsmGlobal ? global_programs : programs;
+  }
+  std::vector<std::string> AllPrograms() const {
+    std::vector<std::string> all = programs;
+    all.insert(all.end(), global_programs.begin(), global_programs.end());
+    all.insert(all.end(), observe_programs.begin(), observe_programs.end());
+    return all;
   }
 };
 const PinManifest& ManifestFor(PolicyKind kind);

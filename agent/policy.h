@@ -36,6 +36,7 @@ struct PolicySpec {
   PolicyKind kind = PolicyKind::kAddressFamilies;
   Mode mode = Mode::kEnforce;
   uint64_t allowed_families = 0;  // kAddressFamilies only: bit N allows family N
+  bool observe_seccomp = false;   // observe only: count systemd's seccomp refusals too
 };
 
 // The ABI values (bpf/policy_abi.h) for the enums above.

@@ -24,10 +24,13 @@ static_assert(offsetof(tg_policy_event, comm) == 52);
 static_assert(sizeof(tg_canary_state) == 24);
 static_assert(offsetof(tg_canary_state, last_run_ns) == 8);
 static_assert(offsetof(tg_canary_state, last_result) == 16);
-static_assert(sizeof(tg_fam_config) == 40);
+static_assert(sizeof(tg_observe_state) == 24);
+static_assert(sizeof(tg_fam_config) == 64);
+static_assert(offsetof(tg_fam_config, observe) == 40);
 static_assert(offsetof(tg_fam_config, allowed) == 8);
 static_assert(offsetof(tg_fam_config, canary) == 16);
-static_assert(sizeof(tg_wx_config) == 32);
+static_assert(sizeof(tg_wx_config) == 56);
+static_assert(offsetof(tg_wx_config, observe) == 32);
 static_assert(offsetof(tg_wx_config, canary) == 8);
 
 #endif  // TUNNELGUARD_AGENT_POLICY_ABI_CHECK_H_

@@ -5,11 +5,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <optional>
 
 #include "bpf/policy_families.h"
 #include "bpf/policy_wx.h"
 #include "log.h"
 #include "mechanism.h"
+#include "observe_cost.h"
 #include "policy_families.h"
 #include "policy_object.h"
 #include "policy_status.h"
@@ -114,8 +118,8 @@ Status PinObjects(const std::string& base, uint64_t cgroup_id,
       if (auto st = pins.PinMap(map, dir + "/" + name); !st.ok()) return st;
     }
     for (const auto& [name, link] : obj.Links()) {
-      if (std::find(manifest.programs.begin(), manifest.programs.end(), name) ==
-          manifest.programs.end()) {
+      const auto programs = manifest.AllPrograms();
+      if (std::find(programs.begin(), programs.end(), name) == programs.end()) {
         return MakeError(ErrorKind::kInternal, "program " + name +
                                                    " is missing from the pin "
                                                    "manifest (pin_layout.cc)");
@@ -133,13 +137,27 @@ Status PinObjects(const std::string& base, uint64_t cgroup_id,
 Status RemovePolicyPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
   const std::string dir = PolicyDir(base, cgroup_id, kind);
   const PinManifest& manifest = ManifestFor(kind);
-  for (const std::string& prog : manifest.programs) {
+  for (const std::string& prog : manifest.AllPrograms()) {
     if (auto st = RemoveIfPresent(dir + "/" + LinkPinName(prog)); !st.ok()) return st;
   }
   for (const std::string& map : manifest.Maps()) {
     if (auto st = RemoveIfPresent(dir + "/" + map); !st.ok()) return st;
   }
   return RemoveDirIfPresent(dir);
+}
+
+// The mechanism recorded in a pinned config (both config structs start with mode, mechanism).
+std::optional<Mechanism> PinnedMechanism(const std::string& config_path) {
+  UniqueFd fd(bpf_obj_get(config_path.c_str()));
+  if (!fd.valid()) return std::nullopt;
+  alignas(8) unsigned char value[sizeof(tg_fam_config) > sizeof(tg_wx_config)
+                                     ? sizeof(tg_fam_config)
+                                     : sizeof(tg_wx_config)] = {};
+  const uint32_t key = 0;
+  if (bpf_map_lookup_elem(fd.get(), &key, value) != 0) return std::nullopt;
+  uint32_t mechanism = 0;
+  std::memcpy(&mechanism, value + offsetof(tg_wx_config, mechanism), sizeof(mechanism));
+  return MechanismFromAbi(mechanism);
 }
 
 // A policy's pins as a new attach finds them.
@@ -154,7 +172,9 @@ Pinned InspectPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind)
   for (const std::string& map : manifest.Maps()) {
     if (!Exists(dir + "/" + map)) return Pinned::kIncomplete;
   }
-  for (const std::string& prog : manifest.programs) {
+  auto mechanism = PinnedMechanism(dir + "/" + manifest.config_map);
+  if (!mechanism) return Pinned::kIncomplete;
+  for (const std::string& prog : manifest.ProgramsFor(*mechanism)) {
     UniqueFd fd(bpf_obj_get((dir + "/" + LinkPinName(prog)).c_str()));
     if (!fd.valid()) return Pinned::kIncomplete;
     bpf_link_info info{};
@@ -190,14 +210,17 @@ Result<Mechanism> UpdatePinnedConfig(const std::string& base, uint64_t cgroup_id
     }
     return Status::Ok();
   };
-  const Status st =
-      spec.kind == PolicyKind::kAddressFamilies
-          ? update(tg_fam_config{},
-                   [&](tg_fam_config& c) {
-                     c.mode = ModeToAbi(spec.mode);
-                     c.allowed = spec.allowed_families;
-                   })
-          : update(tg_wx_config{}, [&](tg_wx_config& c) { c.mode = ModeToAbi(spec.mode); });
+  const Status st = spec.kind == PolicyKind::kAddressFamilies
+                        ? update(tg_fam_config{},
+                                 [&](tg_fam_config& c) {
+                                   c.mode = ModeToAbi(spec.mode);
+                                   c.allowed = spec.allowed_families;
+                                   c.observe.seccomp = spec.observe_seccomp ? 1 : 0;
+                                 })
+                        : update(tg_wx_config{}, [&](tg_wx_config& c) {
+                            c.mode = ModeToAbi(spec.mode);
+                            c.observe.seccomp = spec.observe_seccomp ? 1 : 0;
+                          });
   if (!st.ok()) return st.error();
   auto m = MechanismFromAbi(mechanism);
   if (!m) return MakeError(ErrorKind::kInternal, path + " names no known mechanism");
@@ -281,6 +304,16 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
       return e;
     }
     objects.push_back(std::move(*obj));
+  }
+  if (*mechanism == Mechanism::kObserve) {
+    // Its cost is host-wide: measured here, before enforcement is pinned, and recorded.
+    auto cost = MeasureObserveCost(objects, target.fd.get());
+    if (!cost.ok()) return cost.error();
+    if (auto st = RecordObserveCost(objects, *cost); !st.ok()) return st.error();
+    log::Notice(
+        "observe: getppid() {:.0f} ns without, {:.0f} ns with the sys_exit programs "
+        "(x{:.2f}, every task on the host)",
+        cost->bare_ns, cost->observed_ns, cost->ratio());
   }
   for (PolicyObject& obj : objects) {
     if (auto st = obj.AttachToCgroup(target.fd.get()); !st.ok()) return st.error();

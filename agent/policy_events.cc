@@ -32,6 +32,8 @@ std::string_view ActionName(Action a) {
       return "deny";
     case Action::kWouldDeny:
       return "would_deny";
+    case Action::kDeniedBySeccomp:
+      return "denied_by_seccomp";
   }
   return "unknown";
 }
@@ -39,9 +41,10 @@ std::string_view ActionName(Action a) {
 PolicyEvent DecodeEvent(const tg_policy_event& raw) {
   PolicyEvent e;
   e.policy = raw.policy == TG_POLICY_WX ? PolicyKind::kWxMemory : PolicyKind::kAddressFamilies;
-  e.action = raw.action == TG_ACT_ALLOW  ? Action::kAllow
-             : raw.action == TG_ACT_DENY ? Action::kDeny
-                                         : Action::kWouldDeny;
+  e.action = raw.action == TG_ACT_ALLOW               ? Action::kAllow
+             : raw.action == TG_ACT_DENY              ? Action::kDeny
+             : raw.action == TG_ACT_DENIED_BY_SECCOMP ? Action::kDeniedBySeccomp
+                                                      : Action::kWouldDeny;
   e.detail = e.policy == PolicyKind::kWxMemory ? WxDetailName(raw.detail)
                                                : FamilyToName(static_cast<int>(raw.detail));
   e.time_ns = raw.time_ns;

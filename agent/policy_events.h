@@ -19,8 +19,9 @@ struct tg_policy_event;
 
 namespace tg {
 
-enum class Action { kAllow, kDeny, kWouldDeny };
-std::string_view ActionName(Action a);  // "allow", "deny", "would_deny"
+enum class Action { kAllow, kDeny, kWouldDeny, kDeniedBySeccomp };
+// "allow", "deny", "would_deny", "denied_by_seccomp"
+std::string_view ActionName(Action a);
 
 struct PolicyEvent {
   PolicyKind policy = PolicyKind::kAddressFamilies;

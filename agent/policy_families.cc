@@ -17,7 +17,11 @@ Result<PolicyObject> LoadFamiliesPolicy(const PolicySpec& spec, Mechanism m) {
   if (!skel) return FromLibbpf(-errno, "cannot open the address_families BPF object");
   if (auto st = SelectPrograms(skel->obj, m, name); !st.ok()) return st.error();
   if (auto st = LoadObject(skel->obj, m, name); !st.ok()) return st.error();
-  const tg_fam_config cfg{ModeToAbi(spec.mode), MechanismToAbi(m), spec.allowed_families, {}};
+  const tg_fam_config cfg{ModeToAbi(spec.mode),
+                          MechanismToAbi(m),
+                          spec.allowed_families,
+                          {},
+                          {spec.observe_seccomp ? 1u : 0u, 0, 0, 0}};
   if (auto st = WriteConfig(skel->maps.tg_fam_cfg, &cfg, sizeof(cfg), name); !st.ok()) {
     return st.error();
   }

@@ -29,10 +29,28 @@ std::string_view SectionPrefix(Mechanism m) {
 }  // namespace
 
 Status PolicyObject::AttachToCgroup(int cgroup_fd) {
+  if (mechanism_ != Mechanism::kLsmCgroup) {
+    // Global programs (lsm_global, observe) filter by the cgroup in their cgroup array: fill it
+    // before they attach, so no call from the target passes unfiltered.
+    bpf_map* map = nullptr;
+    bpf_object__for_each_map(map, obj_) {
+      if (bpf_map__type(map) != BPF_MAP_TYPE_CGROUP_ARRAY) continue;
+      const uint32_t key = 0;
+      const uint32_t fd = static_cast<uint32_t>(cgroup_fd);
+      if (const int err = bpf_map__update_elem(map, &key, sizeof(key), &fd, sizeof(fd), BPF_ANY);
+          err != 0) {
+        return FromLibbpf(err,
+                          "cannot put the target cgroup into " + std::string(bpf_map__name(map)));
+      }
+    }
+  }
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, obj_) {
     if (!bpf_program__autoload(prog)) continue;
-    bpf_link* link = bpf_program__attach_cgroup(prog, cgroup_fd);
+    bpf_link* link = mechanism_ == Mechanism::kLsmGlobal ? bpf_program__attach_lsm(prog)
+                     : mechanism_ == Mechanism::kObserve
+                         ? bpf_program__attach_trace(prog)
+                         : bpf_program__attach_cgroup(prog, cgroup_fd);
     if (link == nullptr) {
       const int err = errno;
       links_.clear();  // detach what this call attached: all or nothing

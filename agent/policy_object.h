@@ -33,6 +33,8 @@ class PolicyObject {
   // Attaches every loaded program to the cgroup (lsm_cgroup: one BPF link per hook). The
   // links live in this object until they are pinned; destroying it unpinned detaches them.
   Status AttachToCgroup(int cgroup_fd);
+  // Detaches what AttachToCgroup attached (before pinning; the cost measurement toggles it).
+  void Detach() { links_.clear(); }
 
   // (program name, link) for every attached program.
   std::vector<std::pair<std::string, bpf_link*>> Links() const;

@@ -33,11 +33,13 @@ void Add(Decisions& d, uint32_t action, uint64_t n) {
   if (action == TG_ACT_ALLOW) d.allow += n;
   if (action == TG_ACT_DENY) d.deny += n;
   if (action == TG_ACT_WOULD_DENY) d.would_deny += n;
+  if (action == TG_ACT_DENIED_BY_SECCOMP) d.denied_by_seccomp += n;
 }
 
 // Every manifest link pinned, each a live cgroup link of this cgroup.
 void CheckLinks(const std::string& dir, uint64_t cgroup_id, PolicyStatus& st) {
-  for (const std::string& prog : ManifestFor(st.kind).programs) {
+  for (const std::string& prog :
+       ManifestFor(st.kind).ProgramsFor(st.mechanism.value_or(Mechanism::kLsmCgroup))) {
     const std::string path = dir + "/" + LinkPinName(prog);
     auto fd = OpenPin(path);
     if (!fd.ok()) {
@@ -82,6 +84,10 @@ PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind k
     void* value = families ? static_cast<void*>(&fam) : static_cast<void*>(&wx);
     if (bpf_map_lookup_elem(fd->get(), &key, value) == 0) {
       ReadCanaryState(families ? fam.canary : wx.canary, st);
+      const tg_observe_state& observe = families ? fam.observe : wx.observe;
+      st.observe_seccomp = observe.seccomp != 0;
+      st.observe_bare_ns = static_cast<double>(observe.cost_bare_ps) / 1000.0;
+      st.observe_on_ns = static_cast<double>(observe.cost_on_ps) / 1000.0;
       st.mode = ModeFromAbi(families ? fam.mode : wx.mode);
       st.mechanism = MechanismFromAbi(families ? fam.mechanism : wx.mechanism);
       if (families) st.allowed_families = FormatFamilies(fam.allowed);
@@ -115,7 +121,10 @@ PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind k
 }
 
 nlohmann::json DecisionsJson(const Decisions& d) {
-  return {{"allow", d.allow}, {"deny", d.deny}, {"would_deny", d.would_deny}};
+  return {{"allow", d.allow},
+          {"deny", d.deny},
+          {"would_deny", d.would_deny},
+          {"denied_by_seccomp", d.denied_by_seccomp}};
 }
 
 }  // namespace
@@ -226,6 +235,15 @@ nlohmann::json ToJson(const StatusReport& report) {
           {"events_dropped", p.events_dropped},
       };
       if (!p.problem.empty()) j["problem"] = p.problem;
+      if (p.mechanism == Mechanism::kObserve) {
+        j["observe"] = {
+            {"can_deny", false},
+            {"seccomp_denials_counted", p.observe_seccomp},
+            {"host_wide_cost",
+             {{"getppid_ns_without", p.observe_bare_ns},
+              {"getppid_ns_with", p.observe_on_ns},
+              {"ratio", p.observe_bare_ns > 0 ? p.observe_on_ns / p.observe_bare_ns : 0.0}}}};
+      }
       j["canary"] = {
           {"result", p.canary_result},
           {"seconds_ago", p.canary_age_seconds < 0 ? nlohmann::json(nullptr)

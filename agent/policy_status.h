@@ -20,6 +20,7 @@ struct Decisions {
   uint64_t allow = 0;
   uint64_t deny = 0;
   uint64_t would_deny = 0;
+  uint64_t denied_by_seccomp = 0;  // observe --observe-seccomp: systemd's filter refused it
 };
 
 struct PolicyStatus {
@@ -34,6 +35,11 @@ struct PolicyStatus {
   uint64_t events_dropped = 0;
   // The last canary (canary.h): "never", "passed" or "failed", how long ago (seconds, from
   // CLOCK_BOOTTIME; -1 when never) and the canary's own decisions, kept out of `decisions`.
+  // observe only: whether seccomp refusals are counted, and the measured host-wide cost
+  // (getppid ns without / with the programs; 0 when not measured).
+  bool observe_seccomp = false;
+  double observe_bare_ns = 0;
+  double observe_on_ns = 0;
   std::string canary_result = "never";
   double canary_age_seconds = -1;
   Decisions canary;

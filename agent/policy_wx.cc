@@ -17,7 +17,8 @@ Result<PolicyObject> LoadWxPolicy(const PolicySpec& spec, Mechanism m) {
   if (!skel) return FromLibbpf(-errno, "cannot open the wx_memory BPF object");
   if (auto st = SelectPrograms(skel->obj, m, name); !st.ok()) return st.error();
   if (auto st = LoadObject(skel->obj, m, name); !st.ok()) return st.error();
-  const tg_wx_config cfg{ModeToAbi(spec.mode), MechanismToAbi(m), {}};
+  const tg_wx_config cfg{
+      ModeToAbi(spec.mode), MechanismToAbi(m), {}, {spec.observe_seccomp ? 1u : 0u, 0, 0, 0}};
   if (auto st = WriteConfig(skel->maps.tg_wx_cfg, &cfg, sizeof(cfg), name); !st.ok()) {
     return st.error();
   }

@@ -36,3 +36,10 @@ int BPF_PROG(tg_probe_sock, int family, int type, int protocol, int kern) {
   __sync_fetch_and_add(&tg_probe_hits[TG_PROBE_DENIED], 1);
   return 0;
 }
+
+/* Does this kernel load a global lsm/ program (the lsm_global mechanism)? Loaded on its own,
+ * never attached: it only answers the question. */
+SEC("lsm/socket_create")
+int BPF_PROG(tg_probe_gsock, int family, int type, int protocol, int kern, int ret) {
+  return ret;
+}

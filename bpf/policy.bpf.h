@@ -52,6 +52,32 @@ static __always_inline bool tg_from_canary(const struct tg_canary_state *canary)
   return canary->cgroup_id != 0 && bpf_get_current_cgroup_id() == canary->cgroup_id;
 }
 
+/* lsm_global: the target cgroup, one entry (key 0) the agent fills with its directory fd.
+ * bpf_current_task_under_cgroup() is true for the target and every descendant (a plain
+ * cgroup-id comparison would miss child cgroups: kernel-facts §2). */
+#define TG_CGROUP_MAP(name)                  \
+  struct {                                   \
+    __uint(type, BPF_MAP_TYPE_CGROUP_ARRAY); \
+    __uint(max_entries, 1);                  \
+    __type(key, __u32);                      \
+    __type(value, __u32);                    \
+  } name SEC(".maps")
+
+static __always_inline bool tg_in_target(void *cgroup_map) {
+  return bpf_current_task_under_cgroup(cgroup_map, 0) == 1;
+}
+
+/* observe: x86-64 system call numbers (the shipped units allow native calls only:
+ * SystemCallArchitectures=native; a 32-bit task's numbers differ and are not decoded). */
+#define TG_NR_MMAP 9
+#define TG_NR_MPROTECT 10
+#define TG_NR_SHMAT 30
+#define TG_NR_SOCKET 41
+#define TG_NR_SOCKETPAIR 53
+#define TG_NR_PKEY_MPROTECT 329
+#define TG_ERR_EPERM 1
+#define TG_ERR_EAFNOSUPPORT 97
+
 /* Shared map shapes, so every object declares its maps the same way. */
 #define TG_COUNTER_MAP(name, entries)        \
   struct {                                   \

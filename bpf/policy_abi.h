@@ -24,7 +24,8 @@ enum tg_action {
   TG_ACT_ALLOW = 0,
   TG_ACT_DENY = 1,
   TG_ACT_WOULD_DENY = 2,
-  TG_ACTIONS = 3,
+  TG_ACT_DENIED_BY_SECCOMP = 3, /* observe --observe-seccomp: systemd's own filter refused it */
+  TG_ACTIONS = 4,
 };
 
 /* Which policy an event comes from. */
@@ -56,6 +57,14 @@ struct tg_canary_state {
   __u64 last_run_ns; /* CLOCK_BOOTTIME of the last run's end, 0 never */
   __u32 last_result; /* enum tg_canary_result */
   __u32 pad;
+};
+
+/* The observe mechanism's part of every policy config. */
+struct tg_observe_state {
+  __u32 seccomp; /* 1: count seccomp refusals (-EAFNOSUPPORT/-EPERM at exit) as denied_by_seccomp */
+  __u32 pad;
+  __u64 cost_bare_ps; /* measured at attach: getppid without / with the sys_exit programs, */
+  __u64 cost_on_ps;   /* medians in picoseconds per call (0: not measured) */
 };
 
 #define TG_COMM_LEN 16

@@ -36,21 +36,24 @@ TG_COUNTER_MAP(tg_fam_count, TG_FAM_COUNTERS);
 TG_COUNTER_MAP(tg_fam_drops, 1);
 TG_EVENT_MAP(tg_fam_events);
 TG_COUNTER_MAP(tg_fam_canary, TG_ACTIONS); /* the canary's decisions, by action */
+TG_CGROUP_MAP(tg_fam_cgrp);                /* lsm_global: the target cgroup */
 
 /* The decision, independent of how the program is hooked (lsm_cgroup today; a global lsm/
  * program or an observer later call the same function). */
-static __always_inline enum tg_action tg_fam_decide(int family, int type, int protocol, int kern) {
+static __always_inline enum tg_action tg_fam_decide(int family, int type, int protocol, int kern,
+                                                    bool seccomp_refused) {
   __u32 zero = 0;
   struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
   __u32 slot = family >= 0 && family < TG_FAM_OTHER ? (__u32)family : TG_FAM_OTHER;
   __u64 allowed = cfg ? cfg->allowed : 0;
   const bool canary = cfg && tg_from_canary(&cfg->canary);
-  if (kern || (slot != TG_FAM_OTHER && ((allowed >> slot) & 1))) {
+  if (!seccomp_refused && (kern || (slot != TG_FAM_OTHER && ((allowed >> slot) & 1)))) {
     tg_count(canary ? (void *)&tg_fam_canary : (void *)&tg_fam_count,
              canary ? TG_ACT_ALLOW : TG_ACT_ALLOW * TG_FAM_SLOTS + slot);
     return TG_ACT_ALLOW;
   }
   enum tg_action action = cfg && cfg->mode == TG_MODE_AUDIT ? TG_ACT_WOULD_DENY : TG_ACT_DENY;
+  if (seccomp_refused) action = TG_ACT_DENIED_BY_SECCOMP;
   if (canary) {
     tg_count(&tg_fam_canary, action);
     return action;
@@ -72,7 +75,48 @@ static __always_inline enum tg_action tg_fam_decide(int family, int type, int pr
  */
 SEC("lsm_cgroup/socket_create")
 int BPF_PROG(tg_fam_sock, int family, int type, int protocol, int kern) {
-  if (tg_fam_decide(family, type, protocol, kern) != TG_ACT_DENY) return 1;
+  if (tg_fam_decide(family, type, protocol, kern, false) != TG_ACT_DENY) return 1;
   bpf_set_retval(-TG_EAFNOSUPPORT); /* what systemd's RestrictAddressFamilies returns */
+  return 0;
+}
+
+/*
+ * lsm_global (kernels 5.7-5.19 without lsm_cgroup, or where it is refused): the same hook as
+ * a global lsm/ program, which runs for every task on the host and so filters first with
+ * bpf_current_task_under_cgroup (the target and its descendants). lsm/ convention: 0 allows,
+ * -errno denies; `ret` is an earlier BPF-LSM program's verdict, kept when it denied. The
+ * errno is a constant (6.12's verifier wants R0 provably in [-4095, 0]).
+ */
+SEC("lsm/socket_create")
+int BPF_PROG(tg_fam_gsock, int family, int type, int protocol, int kern, int ret) {
+  if (ret != 0 || !tg_in_target(&tg_fam_cgrp)) return ret;
+  return tg_fam_decide(family, type, protocol, kern, false) == TG_ACT_DENY ? -TG_EAFNOSUPPORT : 0;
+}
+
+/*
+ * observe (no BPF-LSM, or bpf missing from lsm=): audit only. The raw sys_exit tracepoint sees
+ * every system call's number (orig_ax, intact after a seccomp SECCOMP_RET_ERRNO), arguments
+ * and return value — also calls seccomp refused, which never reach sys_enter (kernel-facts
+ * §5). Filtered to the target and its descendants like lsm_global. A socket()/socketpair()
+ * that created a socket of a family outside the list is a would_deny (socketpair: one per
+ * call); one that failed with -EAFNOSUPPORT is systemd's RestrictAddressFamilies= at work
+ * (denied_by_seccomp, when the config asks for it; a family whose module is absent fails the
+ * same way and is counted the same). Cost: enabling it puts every task's system calls on the
+ * slow path, host-wide (measured at attach, shown by status).
+ */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tg_fam_obs, struct pt_regs *regs, long ret) {
+  long nr = regs->orig_ax;
+  if (nr != TG_NR_SOCKET && nr != TG_NR_SOCKETPAIR) return 0;
+  if (!tg_in_target(&tg_fam_cgrp)) return 0;
+  int family = (int)regs->di;
+  bool seccomp_refused = ret == -TG_ERR_EAFNOSUPPORT;
+  if (ret < 0 && !seccomp_refused) return 0; /* failed for another reason: nothing happened */
+  if (seccomp_refused) {
+    __u32 zero = 0;
+    struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
+    if (!cfg || !cfg->observe.seccomp) return 0;
+  }
+  tg_fam_decide(family, (int)regs->si, (int)regs->dx, 0, seccomp_refused);
   return 0;
 }

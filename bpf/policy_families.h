@@ -19,6 +19,7 @@ struct tg_fam_config {
   __u32 mechanism; /* enum tg_mechanism */
   __u64 allowed;   /* bit N set: family N may be created */
   struct tg_canary_state canary;
+  struct tg_observe_state observe;
 };
 
 #endif /* TUNNELGUARD_BPF_POLICY_FAMILIES_H_ */

@@ -51,19 +51,22 @@ TG_COUNTER_MAP(tg_wx_count, TG_WX_COUNTERS);
 TG_COUNTER_MAP(tg_wx_drops, 1);
 TG_EVENT_MAP(tg_wx_events);
 TG_COUNTER_MAP(tg_wx_canary, TG_ACTIONS); /* the canary's decisions, by action */
+TG_CGROUP_MAP(tg_wx_cgrp);                /* lsm_global: the target cgroup */
 
 /* Counts `detail` and decides: details below TG_WX_FIRST_DENIABLE pass, the others are
  * denied (enforce) or reported (audit). Independent of the hooking mechanism. */
-static __always_inline enum tg_action tg_wx_decide(__u32 detail, __u64 arg0, __u64 arg1) {
+static __always_inline enum tg_action tg_wx_decide_as(__u32 detail, __u64 arg0, __u64 arg1,
+                                                      bool seccomp_refused) {
   __u32 zero = 0;
   struct tg_wx_config *cfg = bpf_map_lookup_elem(&tg_wx_cfg, &zero);
   const bool canary = cfg && tg_from_canary(&cfg->canary);
-  if (detail < TG_WX_FIRST_DENIABLE) {
+  if (detail < TG_WX_FIRST_DENIABLE && !seccomp_refused) {
     tg_count(canary ? (void *)&tg_wx_canary : (void *)&tg_wx_count,
              canary ? TG_ACT_ALLOW : TG_ACT_ALLOW * TG_WX_DETAILS + detail);
     return TG_ACT_ALLOW;
   }
   enum tg_action action = cfg && cfg->mode == TG_MODE_AUDIT ? TG_ACT_WOULD_DENY : TG_ACT_DENY;
+  if (seccomp_refused) action = TG_ACT_DENIED_BY_SECCOMP;
   if (canary) {
     tg_count(&tg_wx_canary, action);
     return action;
@@ -72,6 +75,10 @@ static __always_inline enum tg_action tg_wx_decide(__u32 detail, __u64 arg0, __u
   tg_count(&tg_wx_count, action * TG_WX_DETAILS + detail);
   tg_emit(&tg_wx_events, &tg_wx_drops, TG_POLICY_WX, action, detail, arg0, arg1);
   return action;
+}
+
+static __always_inline enum tg_action tg_wx_decide(__u32 detail, __u64 arg0, __u64 arg1) {
+  return tg_wx_decide_as(detail, arg0, arg1, false);
 }
 
 /* lsm_cgroup convention: 1 allows, 0 denies with the errno set here (per program). */
@@ -130,16 +137,20 @@ static __always_inline bool tg_read_implies_exec(void) {
  * For an exec mapping of a file, tg_writable_elsewhere() asks the inode and its mapping,
  * not the descriptor, so it holds however the second descriptor was obtained.
  */
-SEC("lsm_cgroup/mmap_file")
-int BPF_PROG(tg_wx_mmap, struct file *file, unsigned long reqprot, unsigned long prot,
-             unsigned long flags) {
+static __always_inline enum tg_action tg_wx_on_mmap(struct file *file, unsigned long reqprot,
+                                                    unsigned long prot, unsigned long flags) {
   __u32 detail = TG_WX_MMAP;
   if ((prot & TG_WX) == TG_WX) {
     detail = (reqprot & TG_WX) == TG_WX ? TG_WX_MMAP_WX : TG_WX_MMAP_IMPLIED_X;
   } else if ((prot & TG_PROT_EXEC) && file && tg_writable_elsewhere(file)) {
     detail = TG_WX_MMAP_WRITABLE_FILE;
   }
-  return tg_wx_verdict(tg_wx_decide(detail, reqprot, prot | ((__u64)flags << 32)));
+  return tg_wx_decide(detail, reqprot, prot | ((__u64)flags << 32));
+}
+SEC("lsm_cgroup/mmap_file")
+int BPF_PROG(tg_wx_mmap, struct file *file, unsigned long reqprot, unsigned long prot,
+             unsigned long flags) {
+  return tg_wx_verdict(tg_wx_on_mmap(file, reqprot, prot, flags));
 }
 
 /*
@@ -149,8 +160,9 @@ int BPF_PROG(tg_wx_mmap, struct file *file, unsigned long reqprot, unsigned long
  * the VMA tells whether exec is being *added* (vm_flags & VM_EXEC): systemd's seccomp rule
  * cannot see the mapping and denies every PROT_EXEC request instead.
  */
-SEC("lsm_cgroup/file_mprotect")
-int BPF_PROG(tg_wx_mprot, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot) {
+static __always_inline enum tg_action tg_wx_on_mprotect(struct vm_area_struct *vma,
+                                                        unsigned long reqprot,
+                                                        unsigned long prot) {
   __u32 detail = TG_WX_MPROTECT;
   if ((prot & TG_WX) == TG_WX) {
     detail = TG_WX_MPROTECT_WX;
@@ -158,7 +170,11 @@ int BPF_PROG(tg_wx_mprot, struct vm_area_struct *vma, unsigned long reqprot, uns
     unsigned long vm_flags = BPF_CORE_READ(vma, vm_flags);
     if (!(vm_flags & TG_VM_EXEC)) detail = TG_WX_MPROTECT_ADD_X;
   }
-  return tg_wx_verdict(tg_wx_decide(detail, reqprot, prot));
+  return tg_wx_decide(detail, reqprot, prot);
+}
+SEC("lsm_cgroup/file_mprotect")
+int BPF_PROG(tg_wx_mprot, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot) {
+  return tg_wx_verdict(tg_wx_on_mprotect(vma, reqprot, prot));
 }
 
 /*
@@ -168,13 +184,85 @@ int BPF_PROG(tg_wx_mprot, struct vm_area_struct *vma, unsigned long reqprot, uns
  * READ_IMPLIES_EXEC applied by mmap_prot()), so a W+X shmat is caught twice: here first, with
  * the precise detail, and again by tg_wx_mmap — in audit mode both count a would_deny.
  */
-SEC("lsm_cgroup/shm_shmat")
-int BPF_PROG(tg_wx_shmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg) {
+static __always_inline enum tg_action tg_wx_on_shmat(int shmflg) {
   __u32 detail = TG_WX_SHMAT;
   if (shmflg & TG_SHM_EXEC) {
     detail = TG_WX_SHMAT_EXEC;
   } else if (!(shmflg & TG_SHM_RDONLY) && tg_read_implies_exec()) {
     detail = TG_WX_SHMAT_IMPLIED_X;
   }
-  return tg_wx_verdict(tg_wx_decide(detail, (__u64)shmflg, 0));
+  return tg_wx_decide(detail, (__u64)shmflg, 0);
+}
+SEC("lsm_cgroup/shm_shmat")
+int BPF_PROG(tg_wx_shmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg) {
+  return tg_wx_verdict(tg_wx_on_shmat(shmflg));
+}
+
+/*
+ * lsm_global: the same three hooks as global lsm/ programs filtered to the target cgroup and
+ * its descendants (see policy_families.bpf.c). 0 allows, -EPERM denies; an earlier BPF-LSM
+ * program's denial (`ret`) is kept.
+ */
+SEC("lsm/mmap_file")
+int BPF_PROG(tg_wx_gmmap, struct file *file, unsigned long reqprot, unsigned long prot,
+             unsigned long flags, int ret) {
+  if (ret != 0 || !tg_in_target(&tg_wx_cgrp)) return ret;
+  return tg_wx_on_mmap(file, reqprot, prot, flags) == TG_ACT_DENY ? -TG_EPERM : 0;
+}
+
+SEC("lsm/file_mprotect")
+int BPF_PROG(tg_wx_gmprot, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot,
+             int ret) {
+  if (ret != 0 || !tg_in_target(&tg_wx_cgrp)) return ret;
+  return tg_wx_on_mprotect(vma, reqprot, prot) == TG_ACT_DENY ? -TG_EPERM : 0;
+}
+
+SEC("lsm/shm_shmat")
+int BPF_PROG(tg_wx_gshmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg, int ret) {
+  if (ret != 0 || !tg_in_target(&tg_wx_cgrp)) return ret;
+  return tg_wx_on_shmat(shmflg) == TG_ACT_DENY ? -TG_EPERM : 0;
+}
+
+/*
+ * observe: audit only, at the raw sys_exit tracepoint, filtered to the target (see
+ * policy_families.bpf.c). What a system call's arguments show: mmap/mprotect/pkey_mprotect
+ * asking PROT_WRITE|PROT_EXEC, shmat with SHM_EXEC. A call that succeeded is a would_deny; one
+ * that failed with -EPERM is systemd's MemoryDenyWriteExecute= (denied_by_seccomp, when asked;
+ * seccomp also refuses any PROT_EXEC mprotect, counted the same). Not visible here, unlike
+ * the LSM hooks: READ_IMPLIES_EXEC, memfd/file double mappings, adding exec to a mapping.
+ * Allowed calls are not counted (every mmap of the cgroup would be).
+ */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tg_wx_obs, struct pt_regs *regs, long ret) {
+  long nr = regs->orig_ax;
+  if (nr != TG_NR_MMAP && nr != TG_NR_MPROTECT && nr != TG_NR_PKEY_MPROTECT && nr != TG_NR_SHMAT) {
+    return 0;
+  }
+  if (!tg_in_target(&tg_wx_cgrp)) return 0;
+  unsigned long arg = regs->dx; /* prot, or shmat's shmflg */
+  __u32 detail;
+  if (nr == TG_NR_SHMAT) {
+    if (!(arg & TG_SHM_EXEC)) return 0;
+    detail = TG_WX_SHMAT_EXEC;
+  } else if (nr == TG_NR_MMAP) {
+    if ((arg & TG_WX) != TG_WX) return 0;
+    detail = TG_WX_MMAP_WX;
+  } else {
+    if ((arg & TG_WX) == TG_WX) {
+      detail = TG_WX_MPROTECT_WX;
+    } else if ((arg & TG_PROT_EXEC) && ret == -TG_ERR_EPERM) {
+      detail = TG_WX_MPROTECT_ADD_X; /* only ever counted as seccomp's refusal */
+    } else {
+      return 0;
+    }
+  }
+  bool seccomp_refused = ret == -TG_ERR_EPERM;
+  if (ret < 0 && ret > -4096 && !seccomp_refused) return 0;
+  if (seccomp_refused) {
+    __u32 zero = 0;
+    struct tg_wx_config *cfg = bpf_map_lookup_elem(&tg_wx_cfg, &zero);
+    if (!cfg || !cfg->observe.seccomp) return 0;
+  }
+  tg_wx_decide_as(detail, arg, arg, seccomp_refused);
+  return 0;
 }

@@ -29,6 +29,7 @@ struct tg_wx_config {
   __u32 mode;      /* enum tg_mode */
   __u32 mechanism; /* enum tg_mechanism */
   struct tg_canary_state canary;
+  struct tg_observe_state observe;
 };
 
 #endif /* TUNNELGUARD_BPF_POLICY_WX_H_ */

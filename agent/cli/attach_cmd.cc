@@ -55,6 +55,9 @@ int Run(AttachFlags f) {
   req.policies = std::move(*policies);
   req.bpffs_dir = f.policy.bpffs_dir;
   req.check_lsm_list = !f.no_lsm_precheck;
+  auto mechanism = ParseMechanismFlag(f.policy);
+  if (!mechanism.ok()) return Fail(mechanism.error());
+  req.mechanism = *mechanism;
   if (auto st = RequireRoot(); !st.ok()) return Fail(st.error());
   auto target = OpenTarget(f.target);
   if (!target.ok()) return Fail(target.error());

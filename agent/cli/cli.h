@@ -38,11 +38,15 @@ struct PolicyFlags {
   std::string families = "inet,inet6";
   std::string wx_memory = "deny";
   std::string bpffs_dir = kDefaultBpffsDir;
+  std::string mechanism = "auto";
+  bool observe_seccomp = false;
 };
 // Returns the --families and --wx-memory options (to tell whether they were given).
 std::pair<CLI::Option*, CLI::Option*> AddPolicyFlags(CLI::App& sub, PolicyFlags& flags);
 // Flags -> policies; every malformed value is rejected here, before anything is touched.
 Result<std::vector<PolicySpec>> BuildPolicies(const PolicyFlags& flags);
+// --mechanism: nullopt for auto (chosen by probing).
+Result<std::optional<Mechanism>> ParseMechanismFlag(const PolicyFlags& flags);
 
 // Applies a `key = value` file (config_file.h) to `sub`'s long flags; flags already given on
 // the command line win. Errors name the file, the line and the key.
@@ -59,6 +63,7 @@ void RegisterAttach(CLI::App& app, Action& action);
 void RegisterDetach(CLI::App& app, Action& action);
 void RegisterStatus(CLI::App& app, Action& action);
 void RegisterEvents(CLI::App& app, Action& action);
+void RegisterCanary(CLI::App& app, Action& action);
 
 }  // namespace tg::cli
 

@@ -38,6 +38,13 @@ std::pair<CLI::Option*, CLI::Option*> AddPolicyFlags(CLI::App& sub, PolicyFlags&
                  ->capture_default_str();
   sub.add_option("--bpffs-dir", flags.bpffs_dir, "where links and maps are pinned")
       ->capture_default_str();
+  sub.add_option("--mechanism", flags.mechanism,
+                 "auto (probe: lsm-cgroup, else lsm-global, else observe for --mode audit), "
+                 "lsm-cgroup, lsm-global, observe (audit only; host-wide cost, see status)")
+      ->capture_default_str();
+  sub.add_flag("--observe-seccomp", flags.observe_seccomp,
+               "observe: also count systemd's own seccomp refusals (RestrictAddressFamilies=, "
+               "MemoryDenyWriteExecute=) as denied_by_seccomp");
   return {families, wx};
 }
 
@@ -56,7 +63,15 @@ Result<std::vector<PolicySpec>> BuildPolicies(const PolicyFlags& f) {
     return MakeError(ErrorKind::kInvalidArgument,
                      "unknown --wx-memory value '" + f.wx_memory + "'; use deny or off");
   }
+  for (PolicySpec& p : policies) p.observe_seccomp = f.observe_seccomp;
   return policies;
+}
+
+Result<std::optional<Mechanism>> ParseMechanismFlag(const PolicyFlags& f) {
+  if (f.mechanism == "auto") return std::optional<Mechanism>();
+  auto m = ParseMechanism(f.mechanism);
+  if (!m.ok()) return m.error();
+  return std::optional<Mechanism>(*m);
 }
 
 int Fail(const Error& error) {

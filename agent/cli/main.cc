@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   RegisterDetach(app, action);
   RegisterStatus(app, action);
   RegisterEvents(app, action);
+  RegisterCanary(app, action);
 
   try {
     app.parse(argc, argv);

@@ -29,6 +29,8 @@ int RunDaemon(const RunFlags& f) {
   if (!upstreams.ok()) return Fail(upstreams.error());
   auto policies = BuildPolicies(f.policy);
   if (!policies.ok()) return Fail(policies.error());
+  auto mechanism = ParseMechanismFlag(f.policy);
+  if (!mechanism.ok()) return Fail(mechanism.error());
   if (auto st = RequireRoot(); !st.ok()) return Fail(st.error());
 
   daemon::DaemonParts parts;
@@ -41,7 +43,7 @@ int RunDaemon(const RunFlags& f) {
   }
   if (!policies->empty()) {
     parts.policy = std::make_unique<daemon::PolicyComponent>(
-        std::move(*policies), f.policy.bpffs_dir, parts.events.get());
+        std::move(*policies), f.policy.bpffs_dir, *mechanism, parts.events.get());
   }
   daemon::DaemonOptions o;
   o.cgroup = f.target.cgroup;

@@ -43,6 +43,13 @@ void PrintText(const StatusReport& r) {
           static_cast<unsigned long long>(p.decisions.would_deny), CanaryText(p).c_str(),
           p.kind == PolicyKind::kAddressFamilies ? (" allowed=" + p.allowed_families).c_str() : "",
           p.problem.empty() ? "" : (" (" + p.problem + ")").c_str());
+      if (p.mechanism == Mechanism::kObserve) {
+        std::printf(
+            "    observe: audit only, cannot deny%s; host-wide cost per system call: getppid "
+            "%.0f ns -> %.0f ns (x%.2f)\n",
+            p.observe_seccomp ? "; counts systemd's seccomp denials" : "", p.observe_bare_ns,
+            p.observe_on_ns, p.observe_bare_ns > 0 ? p.observe_on_ns / p.observe_bare_ns : 0.0);
+      }
     }
   }
   std::printf("events dropped: %llu\n", static_cast<unsigned long long>(r.events_dropped));

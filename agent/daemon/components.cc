@@ -33,8 +33,11 @@ std::vector<std::shared_ptr<prometheus::Collectable>> LatencyComponent::Collecta
 // --- enforcement -----------------------------------------------------------------------------
 
 PolicyComponent::PolicyComponent(std::vector<PolicySpec> policies, std::string bpffs_dir,
-                                 EventHub* hub)
-    : policies_(std::move(policies)), bpffs_dir_(std::move(bpffs_dir)), hub_(hub) {}
+                                 std::optional<Mechanism> mechanism, EventHub* hub)
+    : policies_(std::move(policies)),
+      bpffs_dir_(std::move(bpffs_dir)),
+      mechanism_(mechanism),
+      hub_(hub) {}
 
 PolicyComponent::~PolicyComponent() { StopEvents(); }
 
@@ -64,6 +67,7 @@ Status PolicyComponent::OnTarget(const Cgroup& cgroup) {
       req.policies = policies_;
     }
     req.bpffs_dir = bpffs_dir_;
+    req.mechanism = mechanism_;
     auto attached = AttachPolicies(cgroup, req);
     if (!attached.ok()) {
       const std::string& m = attached.error().message;

@@ -58,7 +58,8 @@ TEST_F(EnforceHostTest, AttachSaysEnforcementUnavailableAndLeavesNoPins) {
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.err,
             "tunnelguard: enforcement unavailable: kernel refused lsm_cgroup program: "
-            "EPERM\n");
+            "EPERM; lsm_global: kernel refused lsm program: EPERM (--mode audit works without "
+            "BPF-LSM, through the observe mechanism)\n");
   EXPECT_FALSE(Exists(bpffs_)) << "attach left " << bpffs_ << " behind";
   EXPECT_EQ(r.out, "");
 }
@@ -69,13 +70,16 @@ TEST_F(EnforceHostTest, LibraryAttachReportsTheSameCause) {
   ASSERT_TRUE(cg.ok()) << cg.error().message;
   AttachRequest req;
   req.bpffs_dir = bpffs_;
-  req.policies = {{PolicyKind::kAddressFamilies, Mode::kAudit, 0b110},
-                  {PolicyKind::kWxMemory, Mode::kAudit, 0}};
+  req.policies = {{PolicyKind::kAddressFamilies, Mode::kEnforce, 0b110},
+                  {PolicyKind::kWxMemory, Mode::kEnforce, 0}};
   auto r = AttachPolicies(*cg, req);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kUnsupported);
   EXPECT_EQ(r.error().sys_errno, EPERM);
-  EXPECT_EQ(r.error().message, "enforcement unavailable: kernel refused lsm_cgroup program: EPERM");
+  EXPECT_EQ(r.error().message,
+            "enforcement unavailable: kernel refused lsm_cgroup program: EPERM; lsm_global: "
+            "kernel refused lsm program: EPERM (--mode audit works without BPF-LSM, through the "
+            "observe mechanism)");
   EXPECT_FALSE(Exists(bpffs_));
 }
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -109,6 +110,10 @@ TEST(Canary, AttachRunsItAndStatusShowsIt) {
     EXPECT_EQ(p["canary"]["result"], "passed") << p.dump();
     EXPECT_EQ(p["decisions"]["deny"], 0) << p.dump();
   }
+  // On demand (or from a timer): the same proof.
+  const CliResult c = RunCli(TG_CLI_PATH, {"canary", "--cgroup", Cgroups().target});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.out.find("canary passed in "), std::string::npos) << c.out;
   EXPECT_EQ(RunCli(TG_CLI_PATH, {"detach", "--all"}).exit_code, 0);
 }
 
@@ -147,6 +152,31 @@ TEST(NoBpfLsm, CanaryCatchesTheSilentNoOpWithoutThePreCheck) {
   for (const CanaryCheck& c : again->checks) EXPECT_FALSE(c.passed) << c.observed;
   EXPECT_EQ(RunCli(TG_CLI_PATH, {"detach", "--all"}).exit_code, 0);
   EXPECT_FALSE(Exists(kBpffsDir));
+}
+
+// Without bpf among the LSMs, audit still works: through the observe mechanism.
+TEST(NoBpfLsm, AuditFallsBackToObserveAndCountsExactly) {
+  TG_REQUIRE_ROOT();
+  const CliResult r =
+      RunCli(TG_CLI_PATH, {"attach", "--cgroup", Cgroups().target, "--mode", "audit"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("with observe"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("canary passed"), std::string::npos) << r.out;
+  EXPECT_EQ(RunInChild(In(Cgroups().target),
+                       [] {
+                         for (int i = 0; i < 1000; ++i) {
+                           const int s = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+                           if (s < 0) return 1;
+                           ::close(s);
+                         }
+                         return 0;
+                       }),
+            0);
+  const auto j = nlohmann::json::parse(RunCli(TG_CLI_PATH, {"status", "--json"}).out);
+  const auto& p = j["targets"][0]["policies"][0];
+  EXPECT_EQ(p["mechanism"], "observe");
+  EXPECT_EQ(p["details"]["unix"]["would_deny"], 1000) << p.dump();
+  EXPECT_EQ(RunCli(TG_CLI_PATH, {"detach", "--all"}).exit_code, 0);
 }
 
 }  // namespace

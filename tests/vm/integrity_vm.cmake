@@ -3,6 +3,7 @@
 tg_vm_gtest(tg_vm_integrity SOURCES
   canary_test.cc
   persistence_test.cc
+  lsm_global_test.cc
   guest_ops.cc
   guest_support.cc
   systemd_seccomp.cc

@@ -1,0 +1,162 @@
+// The observe mechanism on this host's kernel (no trampolines, so no BPF-LSM; tp_btf loads):
+// `attach --mode audit` succeeds with observe, counts forbidden attempts from inside the target
+// exactly and none from outside, counts systemd's own seccomp refusals exactly with
+// --observe-seccomp, reports its host-wide cost, and `--mode enforce` fails plainly.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cgroup.h"
+#include "cli_runner.h"
+#include "lsm_probe.h"
+#include "test_support.h"
+#include "vm/systemd_seccomp.h"
+
+namespace tg {
+namespace {
+
+using ::tg::testing::CliResult;
+using ::tg::testing::RunCli;
+
+constexpr int kCalls = 10000;
+
+// Forks a child that joins `cgroup` (optionally under systemd's filters), runs `op` and exits
+// with its result.
+int InChild(const std::string& cgroup, bool systemd_filter, const std::function<int()>& op) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open((cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(250);
+    ::close(fd);
+    if (systemd_filter &&
+        !testing::InstallSystemdFilters((1ull << AF_INET) | (1ull << AF_INET6)).empty()) {
+      ::_exit(251);
+    }
+    ::_exit(op());
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// kCalls socket(AF_UNIX) and kCalls W+X mmaps; 0 when every call gave `expect_errno`.
+int ForbiddenCalls(int expect_errno) {
+  for (int i = 0; i < kCalls; ++i) {
+    const int s = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+    if ((s < 0 ? errno : 0) != expect_errno) return 1;
+    if (s >= 0) ::close(s);
+    void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    if ((p == MAP_FAILED ? errno : 0) != expect_errno) return 2;
+    if (p != MAP_FAILED) ::munmap(p, 4096);
+  }
+  return 0;
+}
+
+class ObserveHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TG_REQUIRE_ROOT();
+    TG_REQUIRE(!LsmProbe::Load(AF_UNIX).ok(), "this kernel has BPF-LSM: observe is not chosen");
+    auto m = FindCgroup2Mount();
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    const std::string suffix = std::to_string(::getpid());
+    target_ = *m + "/tg-observe-" + suffix;
+    outside_ = *m + "/tg-observe-out-" + suffix;
+    bpffs_ = "/sys/fs/bpf/tg-observe-" + suffix;
+    ASSERT_EQ(::mkdir(target_.c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir(outside_.c_str(), 0755), 0);
+  }
+  void TearDown() override {
+    RunCli(TG_CLI_PATH, {"detach", "--all", "--bpffs-dir", bpffs_});
+    ::rmdir(target_.c_str());
+    ::rmdir(outside_.c_str());
+  }
+  nlohmann::json Policy(const std::string& name) {
+    const CliResult s = RunCli(TG_CLI_PATH, {"status", "--json", "--bpffs-dir", bpffs_});
+    const auto j = nlohmann::json::parse(s.out);
+    for (const auto& p : j["targets"][0]["policies"]) {
+      if (p["name"] == name) return p;
+    }
+    return {};
+  }
+  std::string target_, outside_, bpffs_;
+};
+
+TEST_F(ObserveHostTest, AuditCountsInsideExactlyAndNothingOutside) {
+  const CliResult a = RunCli(
+      TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit", "--bpffs-dir", bpffs_});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.out.find("address_families: audit on " + target_ + " with observe"),
+            std::string::npos)
+      << a.out;
+  EXPECT_NE(a.out.find("canary passed"), std::string::npos) << a.out;
+
+  EXPECT_EQ(InChild(target_, false, [] { return ForbiddenCalls(0); }), 0);
+  EXPECT_EQ(InChild(outside_, false, [] { return ForbiddenCalls(0); }), 0);
+
+  const auto fam = Policy("address_families");
+  EXPECT_EQ(fam["mechanism"], "observe");
+  EXPECT_EQ(fam["active"], true) << fam.dump();
+  EXPECT_EQ(fam["decisions"]["would_deny"], kCalls) << fam.dump();
+  EXPECT_EQ(fam["details"]["unix"]["would_deny"], kCalls) << fam.dump();
+  EXPECT_EQ(fam["decisions"]["deny"], 0);
+  EXPECT_EQ(fam["observe"]["can_deny"], false);
+  const auto wx = Policy("wx_memory");
+  EXPECT_EQ(wx["decisions"]["would_deny"], kCalls) << wx.dump();
+  EXPECT_EQ(wx["details"]["mmap_wx"]["would_deny"], kCalls) << wx.dump();
+  const auto cost = wx["observe"]["host_wide_cost"];
+  EXPECT_GT(cost["getppid_ns_without"].get<double>(), 0.0) << wx.dump();
+  EXPECT_GT(cost["ratio"].get<double>(), 1.0) << wx.dump();
+  std::printf("observe host-wide cost: getppid %.0f ns -> %.0f ns (x%.2f)\n",
+              cost["getppid_ns_without"].get<double>(), cost["getppid_ns_with"].get<double>(),
+              cost["ratio"].get<double>());
+}
+
+TEST_F(ObserveHostTest, SystemdSeccompRefusalsAreCountedExactlyWhenAsked) {
+  const CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit",
+                                           "--observe-seccomp", "--bpffs-dir", bpffs_});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  // systemd's RestrictAddressFamilies=AF_INET AF_INET6 and MemoryDenyWriteExecute=yes.
+  EXPECT_EQ(InChild(target_, true,
+                    [] {
+                      for (int i = 0; i < kCalls; ++i) {
+                        if (::socket(AF_UNIX, SOCK_DGRAM, 0) >= 0 || errno != EAFNOSUPPORT) {
+                          return 1;
+                        }
+                        if (::mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED ||
+                            errno != EPERM) {
+                          return 2;
+                        }
+                      }
+                      return 0;
+                    }),
+            0);
+  const auto fam = Policy("address_families");
+  EXPECT_EQ(fam["details"]["unix"]["denied_by_seccomp"], kCalls) << fam.dump();
+  EXPECT_EQ(fam["decisions"]["would_deny"], 0) << fam.dump();
+  const auto wx = Policy("wx_memory");
+  EXPECT_EQ(wx["details"]["mmap_wx"]["denied_by_seccomp"], kCalls) << wx.dump();
+  EXPECT_EQ(wx["observe"]["seccomp_denials_counted"], true);
+}
+
+TEST_F(ObserveHostTest, EnforceFailsPlainly) {
+  const CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mechanism", "observe",
+                                           "--bpffs-dir", bpffs_});
+  EXPECT_EQ(a.exit_code, 3) << a.err;
+  EXPECT_NE(a.err.find("can only audit, it cannot deny"), std::string::npos) << a.err;
+  struct stat st {};
+  EXPECT_NE(::stat(bpffs_.c_str(), &st), 0);
+}
+
+}  // namespace
+}  // namespace tg
