@@ -102,6 +102,15 @@ int ForbiddenFamily(uint64_t allowed) {
 
 // The helper's attempts. Only plain system calls: it runs in a fork of a possibly
 // multithreaded process. Each returns 0 on success or the errno.
+// observe sees a socket() that created a socket (socketpair of most families fails after the
+// sockets were made, and a failed call is not counted); outside the agent's own seccomp.
+int AttemptSocket(int family) {
+  const int fd = ::socket(family, SOCK_DGRAM, 0);
+  if (fd < 0) return errno;
+  ::close(fd);
+  return 0;
+}
+
 int AttemptSocketpair(int family) {
   int sv[2];
   if (::socketpair(family, SOCK_DGRAM, 0, sv) != 0) return errno;
@@ -142,7 +151,8 @@ struct HelperResults {
 // any attempt, and collects its results. The helper is a fork, not an exec: whatever seccomp
 // filter this process runs under, it keeps across exec anyway, and the attempts are chosen to
 // pass systemd's filters (canary.h).
-Result<HelperResults> RunHelper(const std::string& procs, int family, bool wx, bool wx_anon) {
+Result<HelperResults> RunHelper(const std::string& procs, int family, bool family_socket, bool wx,
+                                bool wx_anon) {
   int go[2];
   int back[2];
   if (::pipe2(go, O_CLOEXEC) != 0) return FromErrno(errno, "canary: pipe");
@@ -155,7 +165,9 @@ Result<HelperResults> RunHelper(const std::string& procs, int family, bool wx, b
     char byte = 0;
     if (::read(go_r.get(), &byte, 1) != 1 || byte != 'g') ::_exit(1);
     HelperResults r;
-    if (family >= 0) r.family_errno = AttemptSocketpair(family);
+    if (family >= 0) {
+      r.family_errno = family_socket ? AttemptSocket(family) : AttemptSocketpair(family);
+    }
     if (wx) r.wx_errno = wx_anon ? AttemptWxAnon() : AttemptExecMemfd();
     const bool sent = ::write(back_w.get(), &r, sizeof(r)) == static_cast<ssize_t>(sizeof(r));
     ::_exit(sent ? 0 : 1);
@@ -320,14 +332,20 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
     int family = -1;
     bool wx = false;
     bool wx_anon = false;
+    bool family_socket = false;
+    bool observe = false;
     for (const PinnedConfig& c : configs) {
-      if (c.kind == PolicyKind::kAddressFamilies) family = ForbiddenFamily(c.fam.allowed);
+      observe = observe || c.observe();
+      if (c.kind == PolicyKind::kAddressFamilies) {
+        family = ForbiddenFamily(c.fam.allowed);
+        family_socket = c.observe();
+      }
       if (c.kind == PolicyKind::kWxMemory) {
         wx = true;
         wx_anon = c.observe();
       }
     }
-    auto results = RunHelper(cg->path() + "/cgroup.procs", family, wx, wx_anon);
+    auto results = RunHelper(cg->path() + "/cgroup.procs", family, family_socket, wx, wx_anon);
     if (!results.ok()) return results.error();
 
     for (size_t i = 0; i < configs.size(); ++i) {
@@ -347,7 +365,8 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
           std::string name = FamilyToName(family);
           for (char& ch : name)
             ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-          check.attempt = "socketpair(AF_" + name + ")";
+          check.attempt =
+              std::string(family_socket ? "socket" : "socketpair") + "(AF_" + name + ")";
           check.observed = Observed(results->family_errno, delta);
           check.passed = Judge(check.mode, results->family_errno, EAFNOSUPPORT, delta);
         }
@@ -361,7 +380,13 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
     }
     report.passed = std::all_of(report.checks.begin(), report.checks.end(),
                                 [](const CanaryCheck& c) { return c.passed; });
-    if (!report.passed) report.cause = LikelyCause(cg->path());
+    if (!report.passed) {
+      report.cause = observe
+                         ? "the observe mechanism did not see the attempt from " + cg->path() +
+                               " (under systemd's seccomp filters a refused call is seen only with "
+                               "--observe-seccomp); see 'tunnelguard status'"
+                         : LikelyCause(cg->path());
+    }
   }  // the canary cgroup is removed here
   report.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);

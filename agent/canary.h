@@ -4,6 +4,7 @@
 // attempt per attached policy from a child cgroup of the target:
 //   address_families: socketpair() of a built-in family outside the allow-list;
 //   wx_memory:        an executable mapping of an unsealed memfd (W^X of the memory object).
+// (The observe mechanism sees system call arguments only: socket() and a W+X anonymous mmap.)
 // Both attempts pass the seccomp filters of the shipped units (systemd's
 // RestrictAddressFamilies= filters socket() only; MemoryDenyWriteExecute= filters W+X prot
 // bits, and an R+X file mapping has none), so they reach the LSM hooks even when the agent or

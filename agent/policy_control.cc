@@ -277,6 +277,22 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
       continue;
     }
     if (pinned == Pinned::kComplete) {
+      const auto pinned_mechanism =
+          PinnedMechanism(PolicyDir(base, target.id, kind) + "/" + ManifestFor(kind).config_map);
+      if (request.mechanism && pinned_mechanism && *request.mechanism != *pinned_mechanism) {
+        return MakeError(ErrorKind::kInvalidArgument,
+                         std::string(PolicyName(kind)) + " on " + target.path + " is pinned with " +
+                             std::string(MechanismName(*pinned_mechanism)) +
+                             "; a mechanism cannot change in place: detach first");
+      }
+      if (pinned_mechanism == Mechanism::kObserve && spec->mode == Mode::kEnforce) {
+        // Writing enforce into an observer's config would count denials nothing made.
+        return MakeError(ErrorKind::kUnsupported,
+                         "enforcement unavailable: " + std::string(PolicyName(kind)) + " on " +
+                             target.path +
+                             " is pinned with observe, which can only audit; detach first to "
+                             "enforce with BPF-LSM");
+      }
       auto m = UpdatePinnedConfig(base, target.id, *spec);
       if (!m.ok()) return m.error();
       result.mechanism = *m;

@@ -149,6 +149,30 @@ TEST_F(ObserveHostTest, SystemdSeccompRefusalsAreCountedExactlyWhenAsked) {
   EXPECT_EQ(wx["observe"]["seccomp_denials_counted"], true);
 }
 
+TEST_F(ObserveHostTest, AdoptionKeepsObserveAndRefusesEnforceOrAnotherMechanism) {
+  ASSERT_EQ(
+      RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit", "--bpffs-dir", bpffs_})
+          .exit_code,
+      0);
+  EXPECT_EQ(InChild(target_, false, [] { return ForbiddenCalls(0); }), 0);
+  const CliResult again =
+      RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit", "--families",
+                           "inet,inet6,unix", "--bpffs-dir", bpffs_});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("address_families: adopted the pinned links"), std::string::npos)
+      << again.out;
+  const CliResult other = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit",
+                                               "--mechanism", "lsm-global", "--bpffs-dir", bpffs_});
+  EXPECT_NE(other.exit_code, 0);
+  // Counters continued; unix is now allowed, so the second round adds no would_deny.
+  EXPECT_EQ(InChild(target_, false, [] { return ForbiddenCalls(0); }), 0);
+  const auto fam = Policy("address_families");
+  EXPECT_EQ(fam["details"]["unix"]["would_deny"], kCalls) << fam.dump();
+  EXPECT_EQ(fam["allowed_families"], "unix,inet,inet6") << fam.dump();
+  const auto wx = Policy("wx_memory");
+  EXPECT_EQ(wx["details"]["mmap_wx"]["would_deny"], 2 * kCalls) << wx.dump();
+}
+
 TEST_F(ObserveHostTest, EnforceFailsPlainly) {
   const CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mechanism", "observe",
                                            "--bpffs-dir", bpffs_});
