@@ -228,6 +228,8 @@ t0=$(ticks_of "$agent_pid"); w0=$(now_ns)
 t1=$(ticks_of "$agent_pid"); w1=$(now_ns)
 rss_kib=$(awk '/^VmRSS/ { print $2 }' "/proc/$agent_pid/status")
 hwm_kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$agent_pid/status")
+# RSS counts the shared libraries' pages (gRPC, protobuf, libbpf); RssAnon is the agent's own.
+anon_kib=$(awk '/^RssAnon/ { print $2 }' "/proc/$agent_pid/status")
 map_bytes=0 map_count=0
 for mid in $(for id in $(bpftool cgroup show "$cgroup" | awk '/tg_/ { print $1 }'); do
                bpftool prog show id "$id" -j | jq -r '.map_ids[]?'; done | sort -u); do
@@ -236,11 +238,11 @@ for mid in $(for id in $(bpftool cgroup show "$cgroup" | awk '/tg_/ { print $1 }
 done
 fp_requests=$(jq .requests "$work/fp-client.json")
 fp_json=$(jq -n --argjson ticks $((t1 - t0)) --argjson hz "$(getconf CLK_TCK)" --argjson ns $((w1 - w0)) \
-  --argjson rss "$rss_kib" --argjson hwm "$hwm_kib" --argjson mb "$map_bytes" --argjson mc "$map_count" \
+  --argjson rss "$rss_kib" --argjson hwm "$hwm_kib" --argjson anon "$anon_kib" --argjson mb "$map_bytes" --argjson mc "$map_count" \
   --argjson reqs "$fp_requests" --argjson target "$rate" \
   '{target_rps: $target, achieved_rps: ($reqs / ($ns / 1e9)), seconds: ($ns / 1e9),
     agent_cpu_percent_of_one_core: (100 * ($ticks / $hz) / ($ns / 1e9)), agent_rss_mib: ($rss / 1024),
-    agent_peak_rss_mib: ($hwm / 1024), bpf_map_memlock_kib: ($mb / 1024), bpf_maps: $mc}')
+    agent_peak_rss_mib: ($hwm / 1024), agent_rss_anon_mib: ($anon / 1024), bpf_map_memlock_kib: ($mb / 1024), bpf_maps: $mc}')
 
 # --- 4. scrape and API ----------------------------------------------------------------------
 echo "== 4. /metrics and tunnelctl stats (agent still running, series populated by section 2)"
@@ -330,9 +332,10 @@ printf '   probe cost (kernel BPF stats): %s ns/request gross, %s runs/request, 
   "$(r .request_path.empty_program_ns_per_run)" "$(r '.request_path.probe_net_ns_per_request | floor')"
 printf '   requests in the stats run: wrk completed %s, the agent counted %s\n' \
   "$(r .request_path.stats_run_requests_wrk)" "$(r .request_path.stats_run_requests_agent)"
-printf '2. footprint at %s req/s (achieved %.0f) for %ss: agent CPU %.2f %% of one core, RSS %.1f MiB (peak %.1f), BPF maps %.0f KiB in %s maps\n' \
+printf '2. footprint at %s req/s (achieved %.0f) for %ss: agent CPU %.2f %% of one core, RSS %.1f MiB (peak %.1f, anonymous %.1f), BPF maps %.0f KiB in %s maps\n' \
   "$(r .footprint.target_rps)" "$(r .footprint.achieved_rps)" "$(r '.footprint.seconds | floor')" \
   "$(r .footprint.agent_cpu_percent_of_one_core)" "$(r .footprint.agent_rss_mib)" "$(r .footprint.agent_peak_rss_mib)" \
+  "$(r .footprint.agent_rss_anon_mib)" \
   "$(r .footprint.bpf_map_memlock_kib)" "$(r .footprint.bpf_maps)"
 printf '4. /metrics: %.2f ms median for %s bytes (%s tunnelguard_ lines); tunnelctl stats --json round trip (process included): %.1f ms median\n' \
   "$(r .scrape.metrics_ms_median)" "$(r .scrape.metrics_bytes)" "$(r .scrape.tunnelguard_series)" "$(r .scrape.tunnelctl_stats_ms_median)"
