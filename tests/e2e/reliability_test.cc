@@ -370,11 +370,11 @@ TEST_F(ReliabilityTest, TunnelCgroupRecreatedTwentyTimes) {
   probe.Stop();
   EXPECT_EQ(probe.failures(), 0) << probe.first_failure();
   // Under 100 ms throughout — but this host is shared (load ~8 on 2 CPUs), and a run-queue wait
-  // can hold any thread back now and then: allow 1 % of calls over 100 ms, none over 1 s. A
-  // stall at each re-creation (20 of ~700 calls) still fails this.
+  // can hold any thread back now and then (up to ~590 ms seen): allow 1 % of calls over 100 ms,
+  // none over 2 s. A stall at each re-creation (20 of ~800 calls) still fails this.
   EXPECT_LE(probe.slow() * 100, probe.calls())
       << probe.slow() << " of " << probe.calls() << " GetStatus calls took >= 100 ms";
-  EXPECT_LT(probe.max_ms(), 1000.0) << "slowest GetStatus of " << probe.calls();
+  EXPECT_LT(probe.max_ms(), 2000.0) << "slowest GetStatus of " << probe.calls();
   std::cout << "recreate: " << probe.calls() << " GetStatus calls, " << probe.slow()
             << " >= 100 ms, slowest " << probe.max_ms() << " ms\n";
   StopAndExpectNothingLeft(held);
