@@ -190,6 +190,16 @@ grpc::Status AgentService::WatchEvents(grpc::ServerContext* context,
             "unknown policy or action; policies: address_families, wx_memory; actions: deny, "
             "would_deny"};
   }
+  if (event_streams_.fetch_add(1) >= kMaxEventStreams) {
+    event_streams_.fetch_sub(1);
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED, "too many event streams open (at most " +
+                                                      std::to_string(kMaxEventStreams) +
+                                                      "); close one and retry"};
+  }
+  struct Release {
+    std::atomic<int>* n;
+    ~Release() { n->fetch_sub(1); }
+  } release{&event_streams_};
   // A bounded queue per stream: a reader that falls behind loses the oldest events (counted in
   // dropped_before), never slows the agent or other readers.
   auto sub = api_->Subscribe(request->policy(), request->action());

@@ -3,6 +3,8 @@
 #ifndef TUNNELGUARD_AGENT_GRPC_SERVICE_H_
 #define TUNNELGUARD_AGENT_GRPC_SERVICE_H_
 
+#include <atomic>
+
 #include "daemon/agent_api.h"
 #include "tunnelguard/v1/agent.grpc.pb.h"
 #include "unix_server.h"
@@ -32,6 +34,7 @@ class AgentService final : public tunnelguard::v1::Agent::Service {
  private:
   daemon::AgentApi* api_;
   const PeerRegistry* peers_;
+  std::atomic<int> event_streams_{0};  // open WatchEvents calls, at most kMaxEventStreams
 };
 
 }  // namespace tg::grpcapi

@@ -39,6 +39,11 @@ class PeerRegistry {
 // Limits that keep one client from costing the agent unbounded memory or threads.
 inline constexpr int kMaxMessageBytes = 1 << 20;
 inline constexpr int kMaxServerThreads = 16;
+// Each event stream holds a server thread for as long as it is open (the synchronous API), so
+// streams get at most half the threads: status, stats and mode calls always find one free.
+// Without this, 16 `tunnelctl events --follow` made every other call fail with "Server
+// Threadpool Exhausted" (tests/e2e/reliability_test.cc).
+inline constexpr int kMaxEventStreams = kMaxServerThreads / 2;
 
 class UnixServer {
  public:

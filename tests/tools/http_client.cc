@@ -6,6 +6,7 @@
 //                  [--requests N] [--connections K]          N requests over K connections
 //                  [--duration S] [--rate R]                 or: run S seconds at R req/s total
 //                  [--churn N] [--linger0]                   or: N connect+close, no requests
+//                  [--churn-request]                         with --churn: one request each
 //                  [--syncnt N]                              SYN retries (connect-timeout tests)
 //                  [--realtime]                              SCHED_FIFO: timings free of run-queue
 //                  waits
@@ -50,6 +51,7 @@ struct Config {
   double rate = 0;
   long churn = 0;
   bool linger0 = false;
+  bool churn_request = false;
   int syncnt = 0;
   bool realtime = false;
 };
@@ -159,10 +161,19 @@ void Worker(const Config& cfg, const tg::tools::Endpoint& ep, long count, int64_
 }
 
 void Churn(const Config& cfg, const tg::tools::Endpoint& ep, Stats& stats) {
+  const std::string request = "GET " + cfg.path + " HTTP/1.1\r\nHost: " + cfg.host +
+                              "\r\nUser-Agent: tg-http-client\r\n\r\n";
+  std::string buf;
   for (long i = 0; i < cfg.churn; ++i) {
     int64_t took = 0;
     const int fd = Connect(cfg, ep, stats, &took);
     if (fd < 0) continue;
+    if (cfg.churn_request) {
+      // Short connections as a tunnel without keep-alive makes them: one request, the whole
+      // response read, then close.
+      const int64_t t = Request(fd, request, buf, stats);
+      if (t >= 0) stats.request_ns.push_back(t);
+    }
     if (cfg.linger0) {
       const linger abort_now{1, 0};  // RST instead of FIN: no TIME_WAIT, no port exhaustion
       ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_now, sizeof(abort_now));
@@ -191,7 +202,7 @@ int Usage(const std::string& why) {
   std::fprintf(stderr,
                "tg-http-client: %s\nusage: tg-http-client --port P [--host ADDR] [--cgroup DIR] "
                "[--path /] [--requests N] [--connections K] [--duration S] [--rate R] "
-               "[--churn N] [--linger0] [--syncnt N] [--realtime]\n",
+               "[--churn N] [--churn-request] [--linger0] [--syncnt N] [--realtime]\n",
                why.c_str());
   return 2;
 }
@@ -225,6 +236,8 @@ int main(int argc, char** argv) {
       cfg.churn = std::atol(argv[++i]);
     } else if (a == "--realtime") {
       cfg.realtime = true;
+    } else if (a == "--churn-request") {
+      cfg.churn_request = true;
     } else if (a == "--linger0") {
       cfg.linger0 = true;
     } else if (a == "--syncnt" && has) {

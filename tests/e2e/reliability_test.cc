@@ -1,0 +1,625 @@
+// The agent under churn and faults (issue 9): 100,000 short connections counted exactly, the
+// tunnel's cgroup re-created 20 times, the agent SIGKILLed 20 times at random points, bad
+// input of every kind, oversized gRPC messages, event streams nobody reads, and a soak
+// (TG_SOAK_SECONDS, default 20). Every loop is bounded in count and time; all traffic is on
+// loopback. Leaks are judged by BPF object ids: the programs, maps and links the agent held
+// (from its /proc/PID/fdinfo) must be gone from the kernel once it has exited — ids, not
+// names, because other tunnelguard runs on the same host may load tg_* programs meanwhile.
+// (A denial flood needs the observe mechanism of issue 4; it is not here yet.)
+#include <bpf/bpf.h>
+#include <dirent.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cli_runner.h"
+#include "grpc/unix_server.h"
+#include "latency_fixtures.h"
+#include "subprocess.h"
+#include "test_support.h"
+#include "tunnelguard/v1/agent.grpc.pb.h"
+
+namespace tg {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::FreeTcpPort;
+using testing::HttpGet;
+using testing::RunClient;
+using testing::RunCommand;
+using testing::StartNginx;
+using testing::Subprocess;
+using testing::TempDir;
+using testing::TestCgroup;
+using testing::WaitFor;
+namespace v1 = tunnelguard::v1;
+
+// BPF objects a process holds open, read from /proc/PID/fdinfo (prog, map and link fds).
+struct BpfIds {
+  std::set<uint32_t> progs, maps, links;
+  void Merge(const BpfIds& o) {
+    progs.insert(o.progs.begin(), o.progs.end());
+    maps.insert(o.maps.begin(), o.maps.end());
+    links.insert(o.links.begin(), o.links.end());
+  }
+};
+
+BpfIds HeldBy(pid_t pid) {
+  BpfIds ids;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return ids;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(dir + "/" + e->d_name);
+    std::string key;
+    uint32_t value = 0;
+    for (std::string line; std::getline(f, line);) {
+      std::istringstream in(line);
+      if (!(in >> key >> value)) continue;
+      if (key == "prog_id:") ids.progs.insert(value);
+      if (key == "map_id:") ids.maps.insert(value);
+      if (key == "link_id:") ids.links.insert(value);
+    }
+  }
+  ::closedir(d);
+  return ids;
+}
+
+// Every tg_* program loaded on the host now (libbpf's id walk).
+std::set<uint32_t> HostTgPrograms() {
+  std::set<uint32_t> out;
+  uint32_t id = 0;
+  while (bpf_prog_get_next_id(id, &id) == 0) {
+    const int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+        std::string(info.name).rfind("tg_", 0) == 0) {
+      out.insert(id);
+    }
+    ::close(fd);
+  }
+  return out;
+}
+
+bool MapExists(uint32_t id) {
+  const int fd = bpf_map_get_fd_by_id(id);
+  if (fd >= 0) ::close(fd);
+  return fd >= 0 || errno != ENOENT;
+}
+
+bool LinkExists(uint32_t id) {
+  const int fd = bpf_link_get_fd_by_id(id);
+  if (fd >= 0) ::close(fd);
+  return fd >= 0 || errno != ENOENT;
+}
+
+// What of `held` is still in the kernel, as "prog 12, map 40" ("" when nothing is).
+std::string StillThere(const BpfIds& held) {
+  std::string out;
+  const auto host = HostTgPrograms();
+  for (uint32_t p : held.progs) {
+    if (host.count(p) != 0) out += "prog " + std::to_string(p) + " ";
+  }
+  for (uint32_t m : held.maps) {
+    if (MapExists(m)) out += "map " + std::to_string(m) + " ";
+  }
+  for (uint32_t l : held.links) {
+    if (LinkExists(l)) out += "link " + std::to_string(l) + " ";
+  }
+  return out;
+}
+
+// Keys in the hash-type maps `pid` holds (arrays are always full and sk_storage lives on the
+// sockets, so only hash maps can grow). Walks at most max_entries keys per map.
+uint64_t HashMapEntries(pid_t pid) {
+  uint64_t total = 0;
+  for (uint32_t id : HeldBy(pid).maps) {
+    const int fd = bpf_map_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+        (info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH ||
+         info.type == BPF_MAP_TYPE_PERCPU_HASH || info.type == BPF_MAP_TYPE_LRU_PERCPU_HASH)) {
+      std::vector<char> key(info.key_size), next(info.key_size);
+      const void* prev = nullptr;
+      for (uint32_t n = 0; n < info.max_entries && bpf_map_get_next_key(fd, prev, next.data()) == 0;
+           ++n) {
+        ++total;
+        key.swap(next);
+        prev = key.data();
+      }
+    }
+    ::close(fd);
+  }
+  return total;
+}
+
+long RssKib(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+class ReliabilityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TG_REQUIRE_ROOT();
+    cg_ = std::make_unique<TestCgroup>("tg-reliability-test");
+    ASSERT_TRUE(cg_->ok());
+    port_ = FreeTcpPort();
+    auto nginx = StartNginx(dir_.path(), port_, 0);
+    ASSERT_TRUE(nginx.has_value());
+    nginx_.emplace(std::move(*nginx));
+    metrics_port_ = FreeTcpPort();
+    socket_ = dir_.path() + "/tg.sock";
+  }
+  // Starts `tunnelguard run` measuring the test cgroup (no policies: this host refuses
+  // BPF-LSM) and waits until it reports the target present.
+  void StartAgent() {
+    agent_.reset();
+    agent_.emplace(Subprocess::Start({TG_BINARY, "run", "--cgroup", cg_->path(), "--upstream",
+                                      "web=127.0.0.1:" + std::to_string(port_), "--metrics-listen",
+                                      "127.0.0.1:" + std::to_string(metrics_port_), "--grpc-socket",
+                                      socket_, "--families", "off", "--wx-memory", "off"},
+                                     {{}, dir_.path() + "/agent.log", ""}));
+  }
+  bool TargetPresent(milliseconds timeout) {
+    return WaitFor(
+        [&] {
+          v1::GetStatusResponse r;
+          return Status(&r).ok() && r.target_present();
+        },
+        timeout);
+  }
+  std::unique_ptr<v1::Agent::Stub> Stub() {
+    return v1::Agent::NewStub(
+        grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials()));
+  }
+  grpc::Status Status(v1::GetStatusResponse* r, milliseconds deadline = milliseconds(2000)) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    return Stub()->GetStatus(&ctx, v1::GetStatusRequest(), r);
+  }
+  std::optional<v1::UpstreamStats> Web() {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(2));
+    v1::GetStatsResponse r;
+    if (!Stub()->GetStats(&ctx, v1::GetStatsRequest(), &r).ok() || r.upstreams_size() != 1) {
+      return std::nullopt;
+    }
+    return r.upstreams(0);
+  }
+  std::string AgentLog() const {
+    std::ifstream f(dir_.path() + "/agent.log");
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+  // Runs the client in the cgroup; returns its request count (-1 on failure).
+  long Client(const std::vector<std::string>& args) {
+    std::vector<std::string> a = {"--port", std::to_string(port_)};
+    a.insert(a.end(), args.begin(), args.end());
+    std::string out;
+    auto r = RunClient(a, cg_->path(), dir_.path(), &out);
+    if (!r) ADD_FAILURE() << out;
+    return r ? (*r)["requests"].get<long>() : -1;
+  }
+  // Stops the agent with SIGTERM and checks that nothing it held is left in the kernel.
+  void StopAndExpectNothingLeft(BpfIds held) {
+    held.Merge(HeldBy(agent_->pid()));
+    agent_->Signal(SIGTERM);
+    ASSERT_TRUE(agent_->Wait(seconds(10)).has_value()) << AgentLog();
+    std::string left;
+    // Freeing after the last reference is deferred (RCU); give it a moment.
+    EXPECT_TRUE(WaitFor([&] { return (left = StillThere(held)).empty(); }, seconds(3)))
+        << "left behind: " << left;
+    EXPECT_FALSE(held.progs.empty()) << "the agent held no BPF programs: nothing was checked";
+  }
+
+  TempDir dir_;
+  std::unique_ptr<TestCgroup> cg_;
+  int port_ = 0, metrics_port_ = 0;
+  std::string socket_;
+  std::optional<Subprocess> nginx_, agent_;
+};
+
+// Polls GetStatus every 20 ms on its own thread and records the slowest answer and failures:
+// the agent must stay responsive whatever the test does to it.
+class Responsiveness {
+ public:
+  explicit Responsiveness(std::function<grpc::Status(milliseconds)> call)
+      : call_(std::move(call)), thread_([this] { Loop(); }) {}
+  ~Responsiveness() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  double max_ms() const { return max_ms_; }
+  int calls() const { return calls_; }
+  int failures() const { return failures_; }
+  int slow() const { return slow_; }  // calls that took 100 ms or more
+  std::string first_failure() const { return first_failure_; }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const grpc::Status st = call_(milliseconds(1000));
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      ++calls_;
+      max_ms_ = std::max(max_ms_.load(), ms);
+      if (ms >= 100.0) ++slow_;
+      if (!st.ok()) {
+        if (failures_++ == 0) first_failure_ = st.error_message();
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  std::function<grpc::Status(milliseconds)> call_;
+  std::atomic<bool> stop_{false};
+  std::atomic<double> max_ms_{0};
+  std::atomic<int> calls_{0}, failures_{0}, slow_{0};
+  std::string first_failure_;
+  std::thread thread_;
+};
+
+TEST_F(ReliabilityTest, HundredThousandShortConnectionsCountedExactly) {
+  StartAgent();
+  ASSERT_TRUE(TargetPresent(seconds(15))) << AgentLog();
+  // A warm-up, so the RSS baseline includes the first scrape's and call's allocations.
+  ASSERT_EQ(Client({"--requests", "10"}), 10);
+  ASSERT_TRUE(HttpGet(metrics_port_, "/metrics").has_value());
+  const auto before = Web();
+  ASSERT_TRUE(before.has_value());
+  const long rss_before = RssKib(agent_->pid());
+
+  constexpr long kConnections = 100000;
+  std::string out;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = RunClient(
+      {"--port", std::to_string(port_), "--churn", std::to_string(kConnections), "--churn-request"},
+      cg_->path(), dir_.path(), &out);
+  ASSERT_TRUE(r.has_value()) << out;
+  ASSERT_EQ((*r)["connections"], kConnections) << out;
+  ASSERT_EQ((*r)["requests"], kConnections) << out;
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  // Every connection closed; the agent's flow state goes back to the baseline.
+  std::optional<v1::UpstreamStats> after;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        after = Web();
+        return after && after->open_connections() == before->open_connections();
+      },
+      seconds(5)))
+      << (after ? after->DebugString() : "no stats");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->requests() - before->requests(), static_cast<uint64_t>(kConnections));
+  EXPECT_EQ(after->connections() - before->connections(), static_cast<uint64_t>(kConnections));
+  EXPECT_EQ(after->connections_closed() - before->connections_closed(),
+            static_cast<uint64_t>(kConnections));
+  EXPECT_EQ(after->request_latency_seconds().p99() > 0, true);
+  EXPECT_EQ(after->failures_reset() + after->failures_refused() + after->failures_aborted(), 0u);
+  // The agent keeps no per-connection state in user space: RSS must not grow with churn.
+  const long rss_after = RssKib(agent_->pid());
+  EXPECT_LT(rss_after - rss_before, 4 * 1024)
+      << "RSS grew from " << rss_before << " KiB to " << rss_after << " KiB";
+  std::cout << "churn: " << kConnections << " connections in " << took << " s; agent RSS "
+            << rss_before << " -> " << rss_after << " KiB\n";
+  StopAndExpectNothingLeft({});
+}
+
+TEST_F(ReliabilityTest, TunnelCgroupRecreatedTwentyTimes) {
+  StartAgent();
+  ASSERT_TRUE(TargetPresent(seconds(15))) << AgentLog();
+  // One channel for the whole run, as tunnelctl --watch or a dashboard would keep.
+  auto probe_stub = Stub();
+  Responsiveness probe([&probe_stub](milliseconds d) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + d);
+    v1::GetStatusResponse r;
+    return probe_stub->GetStatus(&ctx, v1::GetStatusRequest(), &r);
+  });
+  BpfIds held = HeldBy(agent_->pid());
+  const size_t progs_first = held.progs.size();
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE("incarnation " + std::to_string(i));
+    // The tunnel runs a little, then stops (its processes leave; systemd removes the cgroup)
+    // and starts again (a new cgroup, a new id).
+    ASSERT_EQ(Client({"--requests", "20", "--connections", "2"}), 20);
+    std::optional<v1::UpstreamStats> web;
+    // Counters continue across incarnations (Prometheus counters only go up).
+    const uint64_t want = 20 * static_cast<uint64_t>(i + 1);
+    ASSERT_TRUE(WaitFor([&] { return (web = Web()) && web->requests() == want; }, seconds(3)))
+        << (web ? web->DebugString() : "no stats") << AgentLog();
+    ASSERT_EQ(::rmdir(cg_->path().c_str()), 0) << std::strerror(errno);
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          v1::GetStatusResponse r;
+          return Status(&r).ok() && !r.target_present();
+        },
+        seconds(5)));
+    ASSERT_EQ(::mkdir(cg_->path().c_str(), 0755), 0);
+    ASSERT_TRUE(TargetPresent(seconds(5))) << AgentLog();
+    const BpfIds now = HeldBy(agent_->pid());
+    // The same number of programs each time: old incarnations' programs are let go.
+    EXPECT_EQ(now.progs.size(), progs_first) << "incarnation " << i;
+    held.Merge(now);
+  }
+  // Metrics resume on the last incarnation.
+  ASSERT_EQ(Client({"--requests", "20"}), 20);
+  std::optional<v1::UpstreamStats> web;
+  EXPECT_TRUE(WaitFor([&] { return (web = Web()) && web->requests() == 20 * 21; }, seconds(3)))
+      << (web ? web->DebugString() : "no stats");
+  probe.Stop();
+  EXPECT_EQ(probe.failures(), 0) << probe.first_failure();
+  // Under 100 ms throughout — but this host is shared (load ~8 on 2 CPUs), and a run-queue wait
+  // can hold any thread back now and then (up to ~590 ms seen): allow 1 % of calls over 100 ms,
+  // none over 2 s. A stall at each re-creation (20 of ~800 calls) still fails this.
+  EXPECT_LE(probe.slow() * 100, probe.calls())
+      << probe.slow() << " of " << probe.calls() << " GetStatus calls took >= 100 ms";
+  EXPECT_LT(probe.max_ms(), 2000.0) << "slowest GetStatus of " << probe.calls();
+  std::cout << "recreate: " << probe.calls() << " GetStatus calls, " << probe.slow()
+            << " >= 100 ms, slowest " << probe.max_ms() << " ms\n";
+  StopAndExpectNothingLeft(held);
+}
+
+TEST_F(ReliabilityTest, KilledTwentyTimesAtRandomPointsComesBack) {
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> delay_ms(0, 400);  // start-up takes ~100-300 ms
+  BpfIds held;
+  for (int i = 0; i < 20; ++i) {
+    StartAgent();
+    const int d = delay_ms(rng);
+    std::this_thread::sleep_for(milliseconds(d));
+    held.Merge(HeldBy(agent_->pid()));
+    agent_->Signal(SIGKILL);
+    ASSERT_TRUE(agent_->Wait(seconds(5)).has_value());
+  }
+  // What the killed agents held goes with them (nothing here is pinned).
+  std::string left;
+  EXPECT_TRUE(WaitFor([&] { return (left = StillThere(held)).empty(); }, seconds(3)))
+      << "left behind by killed agents: " << left;
+  // The socket file of the last one is stale; the next agent takes it over and measures.
+  StartAgent();
+  ASSERT_TRUE(TargetPresent(seconds(15))) << AgentLog();
+  ASSERT_EQ(Client({"--requests", "50", "--connections", "2"}), 50);
+  std::optional<v1::UpstreamStats> web;
+  EXPECT_TRUE(WaitFor([&] { return (web = Web()) && web->requests() == 50; }, seconds(3)))
+      << (web ? web->DebugString() : "no stats");
+  EXPECT_TRUE(HttpGet(metrics_port_, "/metrics").has_value());
+  StopAndExpectNothingLeft({});
+}
+
+// Flags and config files that must be refused: exit 2, one clear line, nothing created.
+TEST_F(ReliabilityTest, BadInputIsRefusedWithOneClearLine) {
+  const std::string conf_dir = dir_.path() + "/conf";
+  ::mkdir(conf_dir.c_str(), 0755);
+  auto conf = [&](const std::string& name, const std::string& text) {
+    std::ofstream(conf_dir + "/" + name) << text;
+    return conf_dir + "/" + name;
+  };
+  const std::string sock = dir_.path() + "/bad/tg.sock";
+  const std::vector<std::string> base = {"run",           "--cgroup",    cg_->path(),
+                                         "--grpc-socket", sock,          "--metrics-listen",
+                                         "127.0.0.1:0",   "--bpffs-dir", dir_.path() + "/bad/pins"};
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;  // in the one line on stderr
+    int exit_code = 2;   // bad flags or arguments; 1 when the file cannot be read
+  };
+  const std::vector<Case> cases = {
+      {{"--mode", "enforcing"}, "--mode"},
+      {{"--families", "inet,carrier-pigeon"}, "carrier-pigeon"},
+      {{"--wx-memory", "maybe"}, "--wx-memory"},
+      {{"--metrics-listen", "localhost"}, "--metrics-listen"},
+      {{"--metrics-listen", "127.0.0.1:99999"}, "--metrics-listen"},
+      {{"--upstream", "web=not-an-address:80"}, "--upstream"},
+      {{"--upstream", "web=127.0.0.1"}, "--upstream"},
+      {{"--no-such-flag"}, "--no-such-flag"},
+      {{"--config", conf("typo.conf", "famlies = inet\n")}, "typo.conf:1: unknown key 'famlies'"},
+      // (A bad policy value in a file is refused but without file:line: it is checked after
+      // parsing, in BuildPolicies. Reported in bench/README.md.)
+      {{"--config", conf("value.conf", "# ok\nmode = sometimes\n")}, "sometimes"},
+      {{"--config", conf("noeq.conf", "mode enforce\n")}, "noeq.conf:1"},
+      {{"--config", conf("quote.conf", "mode = \"enforce\n")}, "quote.conf:1"},
+      {{"--config", conf("dup.conf", "mode = audit\nmode = enforce\n")}, "dup.conf:2"},
+      {{"--config", conf_dir + "/missing.conf"}, "missing.conf: No such file", 1},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    std::string shown;
+    for (const auto& a : c.args) shown += a + " ";
+    const auto r = testing::RunCli(TG_BINARY, args);
+    EXPECT_EQ(r.exit_code, c.exit_code) << shown << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << shown << "\n" << r.err;
+    // One line: the reason, not a usage dump.
+    EXPECT_LE(std::count(r.err.begin(), r.err.end(), '\n'), 2) << shown << "\n" << r.err;
+    struct stat st {};
+    EXPECT_NE(::stat(sock.c_str(), &st), 0) << shown << " left the API socket behind";
+    EXPECT_NE(::stat((dir_.path() + "/bad/pins").c_str(), &st), 0) << shown << " made pins";
+  }
+}
+
+// A target that is missing, or a bpffs directory that is not on bpffs: the agent says so and
+// keeps serving (it waits for the tunnel; enforcement degrades with a reason).
+TEST_F(ReliabilityTest, MissingCgroupAndNonBpffsDirAreReportedNotFatal) {
+  agent_.emplace(Subprocess::Start(
+      {TG_BINARY, "run", "--cgroup", "/tg-reliability-absent-" + std::to_string(::getpid()),
+       "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port_), "--grpc-socket", socket_,
+       "--bpffs-dir", dir_.path() + "/not-bpffs"},
+      {{}, dir_.path() + "/agent.log", ""}));
+  v1::GetStatusResponse r;
+  ASSERT_TRUE(WaitFor([&] { return Status(&r).ok(); }, seconds(15))) << AgentLog();
+  EXPECT_FALSE(r.target_present());
+  EXPECT_TRUE(HttpGet(metrics_port_, "/metrics").has_value());
+  EXPECT_NE(AgentLog().find("waiting for target"), std::string::npos) << AgentLog();
+  EXPECT_TRUE(agent_->Running());
+}
+
+TEST_F(ReliabilityTest, OversizedAndInvalidRequestsLeaveTheAgentUp) {
+  StartAgent();
+  ASSERT_TRUE(TargetPresent(seconds(15))) << AgentLog();
+  auto stub = Stub();
+  {
+    // 2 MiB in one field: over the 1 MiB message limit, refused before any handler runs.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    v1::SetModeRequest req;
+    req.set_policy(std::string(2 << 20, 'x'));
+    req.set_mode("audit");
+    v1::SetModeResponse resp;
+    const auto st = stub->SetMode(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    v1::WatchEventsRequest req;
+    req.set_policy(std::string(1 << 21, 'p'));
+    auto reader = stub->WatchEvents(&ctx, req);
+    v1::Event e;
+    EXPECT_FALSE(reader->Read(&e));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  {
+    // Under the limit but invalid: a clear INVALID_ARGUMENT, not a crash.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    v1::WatchEventsRequest req;
+    req.set_policy(std::string(512 << 10, 'p'));
+    auto reader = stub->WatchEvents(&ctx, req);
+    v1::Event e;
+    EXPECT_FALSE(reader->Read(&e));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    v1::SetModeRequest req;
+    req.set_policy("wx_memory");
+    req.set_mode(std::string(100000, '\xff'));  // not even UTF-8
+    v1::SetModeResponse resp;
+    const auto st = stub->SetMode(&ctx, req, &resp);
+    EXPECT_FALSE(st.ok());
+  }
+  v1::GetStatusResponse r;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(Status(&r).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(100));
+  EXPECT_TRUE(agent_->Running());
+  EXPECT_EQ(Client({"--requests", "10"}), 10);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto w = Web();
+        return w && w->requests() == 10;
+      },
+      seconds(3)));
+}
+
+// Event streams whose clients never read: the agent stays up and other calls stay fast, even
+// with more such streams than the API has threads (the streams beyond kMaxEventStreams are
+// refused with RESOURCE_EXHAUSTED and a reason).
+TEST_F(ReliabilityTest, ClientsThatNeverReadTheirEventStreams) {
+  StartAgent();
+  ASSERT_TRUE(TargetPresent(seconds(15))) << AgentLog();
+  constexpr int kStreams = 24;  // > kMaxServerThreads (16)
+  auto stub = Stub();
+  // Each stream on its own thread, never read, ended by its deadline; a refused one returns at
+  // once with its status (Finish on one thread per call, so no deadline masks another's status).
+  std::vector<grpc::Status> results(kStreams);
+  std::vector<std::thread> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    streams.emplace_back([&, i] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + seconds(3));
+      auto reader = stub->WatchEvents(&ctx, v1::WatchEventsRequest());
+      results[static_cast<size_t>(i)] = reader->Finish();
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(500));  // let the agent open every stream
+  for (int i = 0; i < 10; ++i) {
+    v1::GetStatusResponse r;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto st = Status(&r, milliseconds(1000));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_LT(took, milliseconds(100)) << "call " << i;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(Client({"--requests", "10"}), 10);
+  EXPECT_TRUE(agent_->Running());
+  for (auto& t : streams) t.join();
+  int refused = 0;
+  std::string codes;
+  for (const auto& st : results) {
+    codes += std::to_string(st.error_code()) + ":" + st.error_message() + "; ";
+    if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++refused;
+      EXPECT_NE(st.error_message().find("too many event streams"), std::string::npos)
+          << st.error_message();
+    }
+  }
+  EXPECT_EQ(refused, kStreams - grpcapi::kMaxEventStreams) << codes;
+}
+
+// Steady traffic for TG_SOAK_SECONDS (default 20; set 600 for the 10-minute soak): the agent's
+// RSS and the kernel maps' fill stay flat.
+TEST_F(ReliabilityTest, SoakKeepsRssAndMapsFlat) {
+  int secs = 20;
+  if (const char* s = std::getenv("TG_SOAK_SECONDS")) secs = std::max(4, std::atoi(s));
+  StartAgent();
+  ASSERT_TRUE(TargetPresent(seconds(15))) << AgentLog();
+  // 16 keep-alive connections at 2,000 req/s in all; the client churns nothing, so the flow
+  // state must hold exactly 16 entries throughout.
+  Subprocess::Options o;
+  o.output_path = dir_.path() + "/soak-client.out";
+  auto client = Subprocess::Start(
+      {TG_HTTP_CLIENT, "--port", std::to_string(port_), "--cgroup", cg_->path(), "--connections",
+       "16", "--rate", "2000", "--duration", std::to_string(secs + 30) + "s"},  // killed below
+      o);
+  std::vector<long> rss;
+  std::vector<uint64_t> open, entries;
+  const auto end = std::chrono::steady_clock::now() + seconds(secs);
+  while (std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(seconds(1));
+    rss.push_back(RssKib(agent_->pid()));
+    entries.push_back(HashMapEntries(agent_->pid()));
+    if (auto w = Web()) open.push_back(w->open_connections());
+    ASSERT_TRUE(HttpGet(metrics_port_, "/metrics").has_value());  // scrapes are part of the load
+  }
+  ASSERT_TRUE(client.Running()) << "the client stopped early";
+  client.Signal(SIGKILL);
+  ASSERT_TRUE(client.Wait(seconds(5)).has_value());
+  ASSERT_GE(rss.size(), 4u);
+  // After the first quarter (allocator warm-up), RSS stays within 2 MiB.
+  const auto warm = rss.begin() + static_cast<long>(rss.size() / 4);
+  const long lo = *std::min_element(warm, rss.end()), hi = *std::max_element(warm, rss.end());
+  EXPECT_LT(hi - lo, 2048) << "RSS " << lo << ".." << hi << " KiB";
+  for (size_t i = 1; i < open.size(); ++i) EXPECT_EQ(open[i], 16u) << "second " << i;
+  for (size_t i = 1; i < entries.size(); ++i) {
+    EXPECT_EQ(entries[i], entries[0]) << "hash map entries at second " << i;
+  }
+  std::cout << "soak: " << secs << " s, RSS " << lo << ".." << hi << " KiB, hash map entries "
+            << entries.front() << "\n";
+}
+
+}  // namespace
+}  // namespace tg
