@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "daemon/components.h"
 #include "daemon/daemon.h"
+#include "families.h"
 #include "grpc/unix_server.h"
 #include "log.h"
 #include "metrics_server.h"
@@ -86,6 +87,27 @@ void RegisterRun(CLI::App& app, Action& action) {
         return parsed.ok() ? std::string() : parsed.error().message;
       });
   AddPolicyFlags(*sub, flags->policy);
+  // Checked at parse time too, so a bad value in --config names its file, line and key.
+  auto checked = [sub](const char* name, auto parse) {
+    sub->get_option(name)->check([parse](const std::string& v) {
+      auto r = parse(v);
+      return r.ok() ? std::string() : r.error().message;
+    });
+  };
+  checked("--mode", [](const std::string& v) { return ParseMode(v); });
+  checked("--families", [](const std::string& v) {
+    return v == "off" ? Result<uint64_t>(uint64_t{0}) : ParseFamilies(v);
+  });
+  checked("--wx-memory", [](const std::string& v) -> Result<bool> {
+    if (v == "deny" || v == "off") return v == "deny";
+    return MakeError(ErrorKind::kInvalidArgument, "unknown value '" + v + "'; use deny or off");
+  });
+  checked("--mechanism", [](const std::string& v) -> Result<bool> {
+    if (v == "auto") return true;
+    auto m = ParseMechanism(v);
+    if (!m.ok()) return m.error();
+    return true;
+  });
   sub->add_option("--canary-interval", flags->canary_interval,
                   "prove enforcement again every SECONDS with a real forbidden attempt")
       ->capture_default_str()

@@ -144,7 +144,16 @@ void PolicyComponent::MaybeRunCanary(std::chrono::steady_clock::duration interva
   if (!target.ok()) return;  // the tunnel went away; the main loop notices
   auto report = RunCanary(bpffs_dir_, *target);
   if (!report.ok()) {
-    log::Error("canary: could not run: {}", report.error().message);
+    // E.g. under the shipped unit's ProtectControlGroups=yes the agent cannot make the canary
+    // cgroup; the proof then comes from `attach` in the tunnel's ExecStartPre= (and
+    // `tunnelguard canary`), whose result is pinned and exported as it is.
+    if (!canary_unavailable_logged_) {
+      log::Warning(
+          "canary: cannot run from the agent ({}); reporting the pinned result of the "
+          "last `tunnelguard attach`/`tunnelguard canary` instead",
+          report.error().message);
+      canary_unavailable_logged_ = true;
+    }
     return;
   }
   if (!report->passed) {  // RunCanary logs a pass itself
@@ -211,6 +220,10 @@ std::vector<std::shared_ptr<prometheus::Collectable>> PolicyComponent::Collectab
       }
     }
     in.attached = Attached();
+    for (const PolicyStatus& p : in.attached) {
+      // No canary of our own yet (or none possible): the pinned result of the last one.
+      if (in.verified.count(p.kind) == 0) in.verified[p.kind] = p.canary_result == "passed";
+    }
     return in;
   };
   return {std::make_shared<exporter::PolicyCollector>(read)};

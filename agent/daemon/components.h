@@ -78,6 +78,7 @@ class PolicyComponent : public TargetComponent {
   std::string target_path_;  // reopened for each canary run
   std::optional<CanaryReport> canary_;
   std::chrono::steady_clock::time_point next_canary_{};
+  bool canary_unavailable_logged_ = false;
   std::thread events_;
 };
 

@@ -106,6 +106,7 @@ grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
       p->set_active(st.active);
       p->set_enforced(st.active && st.mode == Mode::kEnforce &&
                       st.mechanism != Mechanism::kObserve);
+      p->set_canary(st.canary_result == "never" ? "not_run" : st.canary_result);
       FillDecisions(st.decisions, p->mutable_decisions());
       response->set_events_dropped(response->events_dropped() + st.events_dropped);
     }
