@@ -1,0 +1,134 @@
+// Enforcement as Prometheus and tunnelctl see it, natively on a host without usable BPF-LSM:
+// `tunnelguard run --mode audit` falls back to the observe mechanism (syscall exit
+// tracepoints), counts would_deny exactly, streams the events, and says it cannot deny.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "subprocess.h"
+#include "test_support.h"
+
+namespace tg {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::FreeTcpPort;
+using testing::HttpGet;
+using testing::RunCommand;
+using testing::Subprocess;
+using testing::TempDir;
+using testing::TestCgroup;
+using testing::WaitFor;
+
+constexpr int kAttempts = 1000;
+
+std::string Encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '_' || c == '.' || c == '-') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof(buf), "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents) {
+  TG_REQUIRE_ROOT();
+  TG_REQUIRE(::access("/usr/bin/python3", X_OK) == 0, "needs Debian's python3 (install-deps)");
+  TempDir dir;
+  TestCgroup cg("tg-audit-test");
+  ASSERT_TRUE(cg.ok());
+  const int metrics_port = FreeTcpPort();
+  const std::string socket = dir.path() + "/tg.sock";
+  auto agent =
+      Subprocess::Start({TG_BINARY, "run", "--cgroup", cg.path(), "--mode", "audit", "--wx-memory",
+                         "off", "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port),
+                         "--grpc-socket", socket, "--upstream", "web=127.0.0.1:1"},
+                        {{}, dir.path() + "/agent.log", ""});
+  const std::string ctl = std::string(TUNNELCTL_BINARY) + " --socket " + socket + " ";
+  auto log = [&] {
+    std::ifstream f(dir.path() + "/agent.log");
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  std::string status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        status = RunCommand(ctl + "status --json").second;
+        return status.find("\"active\": true") != std::string::npos;
+      },
+      milliseconds(20000)))
+      << status << log();
+  const auto st = nlohmann::json::parse(status);
+  EXPECT_EQ(st["policies"][0]["mechanism"], "observe") << status;
+  EXPECT_EQ(st["policies"][0]["enforced"], false) << "observe cannot deny";
+
+  // A reader of the event stream, started before the attempts.
+  auto events = Subprocess::Start(
+      {TUNNELCTL_BINARY, "--socket", socket, "events", "--follow", "--policy", "address_families"},
+      {{}, dir.path() + "/events.txt", ""});
+  std::this_thread::sleep_for(milliseconds(500));
+
+  // kAttempts AF_UNIX sockets from a process in the cgroup: allowed (audit), each counted.
+  auto py = Subprocess::Start({"/usr/bin/python3", "-c",
+                               "import socket\nfor _ in range(" + std::to_string(kAttempts) +
+                                   "): socket.socket(socket.AF_UNIX).close()"},
+                              {{}, dir.path() + "/py.log", cg.path()});
+  ASSERT_EQ(py.Wait(milliseconds(30000)), 0);
+
+  const std::string series =
+      "tunnelguard_policy_decisions_total{policy=\"address_families\",action=\"would_deny\","
+      "detail=\"unix\"} " +
+      std::to_string(kAttempts);
+  std::string body;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        body = HttpGet(metrics_port, "/metrics").value_or("");
+        return body.find(series) != std::string::npos;
+      },
+      milliseconds(5000)))
+      << series << " not in\n"
+      << body;
+  EXPECT_NE(body.find("tunnelguard_policy_enforced{policy=\"address_families\"} 0"),
+            std::string::npos);
+  EXPECT_NE(body.find("tunnelguard_policy_info{policy=\"address_families\",mode=\"audit\","
+                      "mechanism=\"observe\"} 1"),
+            std::string::npos)
+      << body;
+
+  // The same count through a real Prometheus.
+  const int prom_port = FreeTcpPort();
+  std::ofstream(dir.path() + "/prometheus.yml")
+      << "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tunnelguard\n"
+      << "    static_configs:\n      - targets: ['127.0.0.1:" << metrics_port << "']\n";
+  auto prom = Subprocess::Start({"prometheus", "--config.file=" + dir.path() + "/prometheus.yml",
+                                 "--storage.tsdb.path=" + dir.path() + "/tsdb",
+                                 "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+                                {{}, dir.path() + "/prometheus.log", ""});
+  const std::string promql =
+      "sum(tunnelguard_policy_decisions_total{policy=\"address_families\","
+      "action=\"would_deny\"})";
+  std::string answer;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        answer = HttpGet(prom_port, "/api/v1/query?query=" + Encode(promql)).value_or("");
+        return answer.find("\"" + std::to_string(kAttempts) + "\"]") != std::string::npos;
+      },
+      milliseconds(30000)))
+      << answer;
+
+  // Every attempt also reached the event stream (or is counted as dropped), with the process.
+  events.Signal(SIGTERM);
+  events.Wait(milliseconds(5000));
+  std::ifstream f(dir.path() + "/events.txt");
+  const std::string text(std::istreambuf_iterator<char>(f), {});
+  EXPECT_NE(text.find("would_deny unix"), std::string::npos) << text;
+  EXPECT_NE(text.find("(python3)"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace tg
