@@ -42,7 +42,7 @@ std::vector<prometheus::MetricFamily> PolicyFamilies(const PolicyMetricsInput& i
     AddGauge(enforced, {{"policy", name}}, can_deny ? 1 : 0);
     const auto v = in.verified.find(kind);
     AddGauge(verified, {{"policy", name}}, v != in.verified.end() && v->second ? 1 : 0);
-    for (Action a : {Action::kDeny, Action::kWouldDeny}) {
+    for (Action a : {Action::kDeny, Action::kWouldDeny, Action::kDeniedBySeccomp}) {
       const auto e = in.events.find({kind, a});
       AddCounter(events, {{"policy", name}, {"action", std::string(ActionName(a))}},
                  e == in.events.end() ? 0 : static_cast<double>(e->second));
@@ -57,7 +57,10 @@ std::vector<prometheus::MetricFamily> PolicyFamilies(const PolicyMetricsInput& i
     }
     for (const auto& [detail, d] : p->by_detail) {
       const std::pair<const char*, uint64_t> actions[] = {
-          {"allow", d.allow}, {"deny", d.deny}, {"would_deny", d.would_deny}};
+          {"allow", d.allow},
+          {"deny", d.deny},
+          {"would_deny", d.would_deny},
+          {"denied_by_seccomp", d.denied_by_seccomp}};
       for (const auto& [action, n] : actions) {
         if (n == 0) continue;
         AddCounter(decisions, {{"policy", name}, {"action", action}, {"detail", detail}},
