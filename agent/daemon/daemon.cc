@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 
 #include <algorithm>
@@ -34,6 +35,46 @@ Result<UniqueFd> BlockStopSignals() {
   UniqueFd fd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!fd.valid()) return FromErrno(errno, "signalfd");
   return fd;
+}
+
+// Wakes the loop the moment a cgroup appears in (or leaves) the directory that holds the target
+// — its slice — so a restarted tunnel is re-attached within milliseconds of systemd creating
+// its cgroup, not at the next poll. mkdir(2) on cgroupfs goes through the VFS, which reports it.
+class ParentWatch {
+ public:
+  ParentWatch() : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {}
+  void Watch(const std::string& dir) {
+    if (!fd_.valid() || dir.empty() || dir == dir_) return;
+    if (wd_ >= 0) ::inotify_rm_watch(fd_.get(), wd_);
+    wd_ = ::inotify_add_watch(fd_.get(), dir.c_str(), IN_CREATE | IN_DELETE | IN_ONLYDIR);
+    dir_ = wd_ >= 0 ? dir : "";
+  }
+  int fd() const { return fd_.get(); }
+  void Drain() const {
+    char buf[4096];
+    while (::read(fd_.get(), buf, sizeof(buf)) > 0) {
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+  int wd_ = -1;
+  std::string dir_;
+};
+
+std::string Parent(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos || slash == 0 ? "" : path.substr(0, slash);
+}
+
+// Where the target's cgroup will appear: known from its last sight, or from --cgroup.
+std::string TargetParent(const DaemonOptions& o, const Result<Cgroup>& cg) {
+  if (cg.ok()) return Parent(cg->path);
+  if (o.cgroup.empty()) return "";
+  auto mount = FindCgroup2Mount();
+  if (!mount.ok()) return "";
+  const bool absolute = o.cgroup.rfind(*mount + "/", 0) == 0;
+  return Parent(absolute ? o.cgroup : *mount + (o.cgroup[0] == '/' ? "" : "/") + o.cgroup);
 }
 
 std::string TargetName(const DaemonOptions& o) { return o.cgroup.empty() ? o.unit : o.cgroup; }
@@ -200,8 +241,10 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
   bool ready = false;
   auto next_sample = std::chrono::steady_clock::now();
   std::string status;
+  ParentWatch parent_watch;
   for (;;) {
     auto cg = Resolve(options);
+    parent_watch.Watch(TargetParent(options, cg));
     if (cg.ok() && cg->id != current_id) {
       if (last_id != 0) {
         log::Notice("target {} re-created: cgroup {} (id {}, was {})", target, cg->relative, cg->id,
@@ -244,11 +287,13 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
       next_sample = now + std::chrono::seconds(5);
     }
 
-    struct pollfd pfd = {signals->get(), POLLIN, 0};
-    const int n = ::poll(&pfd, 1, static_cast<int>(period.count()));
+    struct pollfd pfds[2] = {{signals->get(), POLLIN, 0}, {parent_watch.fd(), POLLIN, 0}};
+    const int n = ::poll(pfds, parent_watch.fd() >= 0 ? 2 : 1, static_cast<int>(period.count()));
     if (n > 0) {
+      if (pfds[1].revents != 0) parent_watch.Drain();  // re-resolve at once
       struct signalfd_siginfo si {};
-      if (::read(signals->get(), &si, sizeof(si)) == sizeof(si)) {
+      if ((pfds[0].revents & POLLIN) != 0 &&
+          ::read(signals->get(), &si, sizeof(si)) == sizeof(si)) {
         log::Notice("received signal {}, stopping", si.ssi_signo);
         break;
       }
