@@ -124,8 +124,12 @@ say "lsm=$lsm timeout=${timeout_s}s command: ${cmd[*]}"
 boot() {
   boot_rc=0
   # panic=-1 plus -no-reboot turns a guest panic into a QEMU exit; timeout bounds a hang.
+  # thread=single: one host thread runs both vCPUs. With multi-threaded TCG, the kernel's
+  # live code patching (text_poke_bp: static keys at boot, BPF trampolines when LSM programs
+  # attach) raced and oopsed at an int3 (seen in early boot on 7.2 and in a trampoline on 7.3
+  # while a test attached); 2 vCPUs are kept so tests still run concurrently in the guest.
   timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 \
-    -accel tcg,thread=multi -cpu max -m 1G -smp 2 \
+    -accel tcg,thread=single -cpu max -m 1G -smp 2 \
     -nodefaults -no-user-config -display none -monitor none -serial stdio -no-reboot \
     -kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$cmdline" \
     </dev/null >"$1" 2>&1 || boot_rc=$?
