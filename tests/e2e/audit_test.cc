@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "prometheus.h"
 #include "subprocess.h"
 #include "test_support.h"
 
@@ -22,20 +23,6 @@ using testing::TestCgroup;
 using testing::WaitFor;
 
 constexpr int kAttempts = 1000;
-
-std::string Encode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || c == '_' || c == '.' || c == '-') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents) {
   TG_REQUIRE_ROOT();
@@ -101,21 +88,14 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
       << body;
 
   // The same count through a real Prometheus.
-  const int prom_port = FreeTcpPort();
-  std::ofstream(dir.path() + "/prometheus.yml")
-      << "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tunnelguard\n"
-      << "    static_configs:\n      - targets: ['127.0.0.1:" << metrics_port << "']\n";
-  auto prom = Subprocess::Start({"prometheus", "--config.file=" + dir.path() + "/prometheus.yml",
-                                 "--storage.tsdb.path=" + dir.path() + "/tsdb",
-                                 "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-                                {{}, dir.path() + "/prometheus.log", ""});
+  testing::TestPrometheus prom(dir.path(), metrics_port);
   const std::string promql =
       "sum(tunnelguard_policy_decisions_total{policy=\"address_families\","
       "action=\"would_deny\"})";
   std::string answer;
   EXPECT_TRUE(WaitFor(
       [&] {
-        answer = HttpGet(prom_port, "/api/v1/query?query=" + Encode(promql)).value_or("");
+        answer = prom.Query(promql);
         return answer.find("\"" + std::to_string(kAttempts) + "\"]") != std::string::npos;
       },
       milliseconds(30000)))

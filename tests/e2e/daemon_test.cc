@@ -9,6 +9,7 @@
 
 #include <fstream>
 
+#include "prometheus.h"
 #include "subprocess.h"
 #include "test_support.h"
 #include "unique_fd.h"
@@ -156,26 +157,17 @@ TEST_F(DaemonTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
   }
 
   // A real Prometheus, scraping every second.
-  const int prom_port = FreeTcpPort();
-  std::ofstream(dir_.path() + "/prometheus.yml")
-      << "global:\n  scrape_interval: 1s\n"
-      << "scrape_configs:\n  - job_name: tunnelguard\n    static_configs:\n"
-      << "      - targets: ['127.0.0.1:" << port_ << "']\n";
-  auto prom = Subprocess::Start({"prometheus", "--config.file=" + dir_.path() + "/prometheus.yml",
-                                 "--storage.tsdb.path=" + dir_.path() + "/tsdb",
-                                 "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-                                {{}, dir_.path() + "/prometheus.log", ""});
-  std::optional<std::string> result;
+  testing::TestPrometheus prom(dir_.path(), port_);
+  std::string result;
   const bool scraped = WaitFor(
       [&] {
-        result = HttpGet(prom_port, "/api/v1/query?query=tunnelguard_build_info%3D%3D1");
-        return result && result->find("\"version\":\"") != std::string::npos;
+        result = prom.Query("tunnelguard_build_info==1");
+        return result.find("\"version\":\"") != std::string::npos;
       },
       milliseconds(30000));
-  EXPECT_TRUE(scraped) << (result ? *result : "no answer from Prometheus");
-  auto up = HttpGet(prom_port, "/api/v1/query?query=up%7Bjob%3D%22tunnelguard%22%7D");
-  ASSERT_TRUE(up.has_value());
-  EXPECT_NE(up->find("\"1\"]"), std::string::npos) << *up;
+  EXPECT_TRUE(scraped) << (result.empty() ? "no answer from Prometheus" : result);
+  const std::string up = prom.Query("up{job=\"tunnelguard\"}");
+  EXPECT_NE(up.find("\"1\"]"), std::string::npos) << up;
 }
 
 TEST_F(DaemonTest, ConfigFileSetsFlagsAndFlagsWin) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "latency_fixtures.h"
+#include "prometheus.h"
 #include "subprocess.h"
 #include "test_support.h"
 
@@ -26,21 +27,6 @@ using testing::Subprocess;
 using testing::TempDir;
 using testing::TestCgroup;
 using testing::WaitFor;
-
-// Percent-encodes a PromQL expression for a query string.
-std::string Encode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || c == '_' || c == '.' || c == '-') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 class TrafficTest : public ::testing::Test {
  protected:
@@ -136,17 +122,8 @@ TEST_F(TrafficTest, PrometheusAndTunnelctlSeeExactCountsAndTheKnownDelay) {
 
   // A real Prometheus: the request count equals what the client sent; the median is near the
   // known delay.
-  const int prom_port = FreeTcpPort();
-  std::ofstream(dir_.path() + "/prometheus.yml")
-      << "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tunnelguard\n"
-      << "    static_configs:\n      - targets: ['127.0.0.1:" << metrics_port_ << "']\n";
-  auto prom = Subprocess::Start({"prometheus", "--config.file=" + dir_.path() + "/prometheus.yml",
-                                 "--storage.tsdb.path=" + dir_.path() + "/tsdb",
-                                 "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-                                {{}, dir_.path() + "/prometheus.log", ""});
-  auto query = [&](const std::string& promql) {
-    return HttpGet(prom_port, "/api/v1/query?query=" + Encode(promql)).value_or("");
-  };
+  testing::TestPrometheus prom(dir_.path(), metrics_port_);
+  auto query = [&](const std::string& promql) { return prom.Query(promql); };
   std::string count;
   ASSERT_TRUE(WaitFor(
       [&] {

@@ -1,0 +1,43 @@
+#include "prometheus.h"
+
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+
+namespace tg::testing {
+namespace {
+
+Subprocess StartServer(const std::string& dir, int target_port, int port) {
+  std::ofstream(dir + "/prometheus.yml")
+      << "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tunnelguard\n"
+      << "    static_configs:\n      - targets: ['127.0.0.1:" << target_port << "']\n";
+  return Subprocess::Start({"prometheus", "--config.file=" + dir + "/prometheus.yml",
+                            "--storage.tsdb.path=" + dir + "/tsdb",
+                            "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+                           {{}, dir + "/prometheus.log", ""});
+}
+
+}  // namespace
+
+TestPrometheus::TestPrometheus(const std::string& dir, int target_port)
+    : port_(FreeTcpPort()), server_(StartServer(dir, target_port, port_)) {}
+
+std::string TestPrometheus::Query(const std::string& promql) const {
+  return HttpGet(port_, "/api/v1/query?query=" + UrlEncode(promql)).value_or("");
+}
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '_' || c == '.' || c == '-') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof(buf), "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace tg::testing

@@ -1,0 +1,30 @@
+// A real Prometheus for tests: Debian's server scraping one target every second, in a temp
+// dir, on a free port, gone with the object; and instant queries through its HTTP API.
+#ifndef TUNNELGUARD_TESTS_SUPPORT_PROMETHEUS_H_
+#define TUNNELGUARD_TESTS_SUPPORT_PROMETHEUS_H_
+
+#include <string>
+
+#include "subprocess.h"
+
+namespace tg::testing {
+
+class TestPrometheus {
+ public:
+  // Scrapes 127.0.0.1:target_port as job "tunnelguard"; files live under `dir`.
+  TestPrometheus(const std::string& dir, int target_port);
+  // The raw JSON answer of /api/v1/query for a PromQL expression ("" when unreachable).
+  std::string Query(const std::string& promql) const;
+  int port() const { return port_; }
+
+ private:
+  int port_ = 0;
+  Subprocess server_;
+};
+
+// Percent-encodes a query-string value.
+std::string UrlEncode(const std::string& s);
+
+}  // namespace tg::testing
+
+#endif  // TUNNELGUARD_TESTS_SUPPORT_PROMETHEUS_H_
