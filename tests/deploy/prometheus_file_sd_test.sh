@@ -22,7 +22,11 @@ for attempt in 1 2 3 4 5; do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
+  # A failed start (e.g. the port was taken) is retried: its exit status must not end the
+  # script under set -e.
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=
 done
 [ -n "$pid" ] || fail "prometheus did not start:"$'\n'"$(tail -5 "$TMP/prom.log")"
 
