@@ -146,7 +146,11 @@ Result<std::vector<uint64_t>> ReadPerCpuCounters(const std::string& path, uint32
   return sums;
 }
 
-Result<bool> CgroupExists(uint64_t cgroup_id) {
+namespace {
+
+// Opens a cgroup v2 directory by its id: the id is its kernfs file handle. An open error
+// keeps its errno in Error::sys_errno.
+Result<UniqueFd> OpenCgroupById(uint64_t cgroup_id) {
   auto mount = FindCgroup2Mount();
   if (!mount.ok()) return mount.error();
   UniqueFd mount_fd(::open(mount->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -159,26 +163,26 @@ Result<bool> CgroupExists(uint64_t cgroup_id) {
   h.fh.handle_type = kFileIdKernfs;
   std::memcpy(h.fh.f_handle, &cgroup_id, sizeof(cgroup_id));
   UniqueFd fd(::open_by_handle_at(mount_fd.get(), &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.valid()) return true;
+  if (!fd.valid()) {
+    return FromErrno(errno, "cannot look up cgroup id " + std::to_string(cgroup_id));
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<bool> CgroupExists(uint64_t cgroup_id) {
+  auto fd = OpenCgroupById(cgroup_id);
+  if (fd.ok()) return true;
   // kernfs answers ESTALE (or ENOENT) for an id that no longer names a node.
-  if (errno == ESTALE || errno == ENOENT) return false;
-  return FromErrno(errno, "cannot look up cgroup id " + std::to_string(cgroup_id));
+  if (fd.error().sys_errno == ESTALE || fd.error().sys_errno == ENOENT) return false;
+  return fd.error();
 }
 
 std::string CgroupPathFromId(uint64_t cgroup_id) {
-  auto mount = FindCgroup2Mount();
-  if (!mount.ok()) return "";
-  UniqueFd mount_fd(::open(mount->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!mount_fd.valid()) return "";
-  union {
-    struct file_handle fh;
-    char storage[sizeof(struct file_handle) + sizeof(uint64_t)];
-  } h{};
-  h.fh.handle_bytes = sizeof(uint64_t);
-  h.fh.handle_type = kFileIdKernfs;
-  std::memcpy(h.fh.f_handle, &cgroup_id, sizeof(cgroup_id));
-  UniqueFd fd(::open_by_handle_at(mount_fd.get(), &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return "";
+  auto opened = OpenCgroupById(cgroup_id);
+  if (!opened.ok()) return "";
+  const UniqueFd& fd = *opened;
   char buf[PATH_MAX];
   const std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
   const ssize_t n = ::readlink(proc.c_str(), buf, sizeof(buf) - 1);
