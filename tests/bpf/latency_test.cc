@@ -69,14 +69,16 @@ struct AccuracyCase {
   int requests;
   int connections;
 };
+// Names the case in test listings (ctest shows it) instead of gtest's byte dump.
+void PrintTo(const AccuracyCase& c, std::ostream* os) { *os << c.delay; }
 
 class LatencyAccuracyTest : public LatencyTest,
                             public ::testing::WithParamInterface<AccuracyCase> {};
 
 TEST_P(LatencyAccuracyTest, QuantilesMatchTheClientAndCountsAreExact) {
   const AccuracyCase& c = GetParam();
-  const int port = testing::FreeTcpPort();
-  auto server = StartDelayServer("127.0.0.1", port, c.delay, Log("server.log"));
+  int port = 0;
+  auto server = StartDelayServer("127.0.0.1", &port, c.delay, Log("server.log"));
   ASSERT_TRUE(server.has_value());
   Attach("web=127.0.0.1:" + std::to_string(port));
 
@@ -136,8 +138,8 @@ TEST_F(LatencyTest, NginxAtFullRateCountsEveryRequestOverAHundredConnections) {
 }
 
 TEST_F(LatencyTest, IPv6UpstreamIsMeasured) {
-  const int port = testing::FreeTcpPort();
-  auto server = StartDelayServer("::1", port, "2ms", Log("server.log"));
+  int port = 0;
+  auto server = StartDelayServer("::1", &port, "2ms", Log("server.log"));
   TG_REQUIRE(server.has_value(), "no IPv6 loopback on this host");
   Attach("web=127.0.0.1:" + std::to_string(port) + ",web=[::1]:" + std::to_string(port));
   auto client = RunClient(
@@ -152,8 +154,8 @@ TEST_F(LatencyTest, IPv6UpstreamIsMeasured) {
 }
 
 TEST_F(LatencyTest, IPv4MappedDestinationCountsAsTheIPv4Upstream) {
-  const int port = testing::FreeTcpPort();
-  auto server = StartDelayServer("127.0.0.1", port, "1ms", Log("server.log"));
+  int port = 0;
+  auto server = StartDelayServer("127.0.0.1", &port, "1ms", Log("server.log"));
   ASSERT_TRUE(server.has_value());
   Attach("web=127.0.0.1:" + std::to_string(port));
   // An AF_INET6 socket connecting to ::ffff:127.0.0.1, as dual-stack clients do.
@@ -167,8 +169,8 @@ TEST_F(LatencyTest, IPv4MappedDestinationCountsAsTheIPv4Upstream) {
 }
 
 TEST_F(LatencyTest, ProcessesOutsideTheCgroupAreNotCounted) {
-  const int port = testing::FreeTcpPort();
-  auto server = StartDelayServer("127.0.0.1", port, "0ms", Log("server.log"));
+  int port = 0;
+  auto server = StartDelayServer("127.0.0.1", &port, "0ms", Log("server.log"));
   ASSERT_TRUE(server.has_value());
   Attach("web=127.0.0.1:" + std::to_string(port));
   auto outside = RunClient(
@@ -185,8 +187,8 @@ TEST_F(LatencyTest, ProcessesOutsideTheCgroupAreNotCounted) {
 }
 
 TEST_F(LatencyTest, OtherPortsAreNotUpstreams) {
-  const int port = testing::FreeTcpPort();
-  auto server = StartDelayServer("127.0.0.1", port, "0ms", Log("server.log"));
+  int port = 0;
+  auto server = StartDelayServer("127.0.0.1", &port, "0ms", Log("server.log"));
   ASSERT_TRUE(server.has_value());
   Attach("web=127.0.0.1:" + std::to_string(port == 65535 ? 1 : port + 1));
   auto inside =
@@ -243,8 +245,8 @@ TEST_F(LatencyTest, TlsCountsRequestsNotHandshakeTurns) {
 }
 
 TEST_F(LatencyTest, KeepsCountingAfterTheCgroupIsRemovedAndRecreated) {
-  const int port = testing::FreeTcpPort();
-  auto server = StartDelayServer("127.0.0.1", port, "1ms", Log("server.log"));
+  int port = 0;
+  auto server = StartDelayServer("127.0.0.1", &port, "1ms", Log("server.log"));
   ASSERT_TRUE(server.has_value());
   const std::string path = cg_->path() + "/tunnel";
   ASSERT_EQ(::mkdir(path.c_str(), 0755), 0);
@@ -284,8 +286,8 @@ TEST_F(LatencyTest, KeepsCountingAfterTheCgroupIsRemovedAndRecreated) {
 }
 
 TEST_F(LatencyTest, FlowStateFollowsOpenConnectionsAndReturnsToBaselineAfterChurn) {
-  const int port = testing::FreeTcpPort();
-  auto server = StartDelayServer("127.0.0.1", port, "0ms", Log("server.log"));
+  int port = 0;
+  auto server = StartDelayServer("127.0.0.1", &port, "0ms", Log("server.log"));
   ASSERT_TRUE(server.has_value());
   Attach("web=127.0.0.1:" + std::to_string(port), /*census=*/true);
   auto baseline = probe_->FlowCount();
@@ -323,8 +325,8 @@ TEST_F(LatencyTest, FlowStateFollowsOpenConnectionsAndReturnsToBaselineAfterChur
 }
 
 TEST_F(LatencyTest, ConnectionsOpenBeforeAttachAreAdopted) {
-  const int port = testing::FreeTcpPort();
-  auto server = StartDelayServer("127.0.0.1", port, "1ms", Log("server.log"));
+  int port = 0;
+  auto server = StartDelayServer("127.0.0.1", &port, "1ms", Log("server.log"));
   ASSERT_TRUE(server.has_value());
   // A keep-alive pool that is already running when tunnelguard starts (the agent restarted).
   Subprocess::Options o;
@@ -360,8 +362,8 @@ TEST_F(LatencyTest, RefusedConnectsAreCounted) {
 }
 
 TEST_F(LatencyTest, ResetsAreCountedAndAreNotRequests) {
-  const int port = testing::FreeTcpPort();
-  auto server = StartDelayServer("127.0.0.1", port, "0ms", Log("server.log"));
+  int port = 0;
+  auto server = StartDelayServer("127.0.0.1", &port, "0ms", Log("server.log"));
   ASSERT_TRUE(server.has_value());
   Attach("web=127.0.0.1:" + std::to_string(port));
   auto client = RunClient({"--port", std::to_string(port), "--requests", "5", "--path", "/reset"},

@@ -34,9 +34,9 @@ class TrafficTest : public ::testing::Test {
     TG_REQUIRE_ROOT();
     cg_ = std::make_unique<TestCgroup>("tg-traffic-test");
     ASSERT_TRUE(cg_->ok());
-    upstream_port_ = FreeTcpPort();
+    upstream_port_ = 0;
     auto server =
-        StartDelayServer("127.0.0.1", upstream_port_, "10ms", dir_.path() + "/server.log");
+        StartDelayServer("127.0.0.1", &upstream_port_, "10ms", dir_.path() + "/server.log");
     ASSERT_TRUE(server.has_value());
     server_.emplace(std::move(*server));
     metrics_port_ = FreeTcpPort();

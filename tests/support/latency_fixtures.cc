@@ -50,14 +50,33 @@ bool WaitForListener(const std::string& host, int port) {
   return WaitFor([&] { return CanConnect(host, port); }, std::chrono::seconds(5));
 }
 
-std::optional<Subprocess> StartDelayServer(const std::string& host, int port,
+std::optional<Subprocess> StartDelayServer(const std::string& host, int* port,
                                            const std::string& delay, const std::string& log) {
   Subprocess::Options o;
   o.output_path = log;
   auto p = Subprocess::Start(
-      {TG_DELAY_SERVER, "--host", host, "--port", std::to_string(port), "--mix", delay}, o);
-  if (!WaitForListener(host, port)) return std::nullopt;
+      {TG_DELAY_SERVER, "--host", host, "--port", std::to_string(*port), "--mix", delay}, o);
+  // Its own "listening HOST PORT" line, not merely something accepting on the port: with a
+  // port picked in advance, another process may have taken it in between, and connecting
+  // would then reach that process instead (one flaky accuracy failure was exactly that).
+  int bound = 0;
+  const bool up = WaitFor(
+      [&] {
+        std::istringstream lines(ReadFile(log));
+        for (std::string word, addr; lines >> word;) {
+          if (word == "listening" && lines >> addr >> bound) return true;
+        }
+        return !p.Running();
+      },
+      std::chrono::seconds(5));
+  if (!up || bound <= 0 || (*port != 0 && bound != *port)) return std::nullopt;
+  *port = bound;
   return p;
+}
+
+std::optional<Subprocess> StartDelayServer(const std::string& host, int port,
+                                           const std::string& delay, const std::string& log) {
+  return StartDelayServer(host, &port, delay, log);
 }
 
 std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_port) {

@@ -16,8 +16,13 @@ namespace tg::testing {
 // True once something accepts TCP connections on host:port (polls up to 5 s).
 bool WaitForListener(const std::string& host, int port);
 
-// tg-delay-server on host:port answering after `delay` ("10ms" or "1ms:50,100ms:50").
+// tg-delay-server on host:port answering after `delay` ("10ms" or "1ms:50,100ms:50"); nullopt
+// unless the server itself reports listening on that port.
 std::optional<Subprocess> StartDelayServer(const std::string& host, int port,
+                                           const std::string& delay, const std::string& log);
+// The same on a port the server picks itself (*port == 0; the chosen port is stored there):
+// no window in which another process can take a port chosen in advance.
+std::optional<Subprocess> StartDelayServer(const std::string& host, int* port,
                                            const std::string& delay, const std::string& log);
 
 // Debian's nginx with its own config in `dir`: plain HTTP on `port`, and (tls_port > 0) HTTPS
