@@ -1,5 +1,6 @@
 #include "daemon.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
@@ -259,6 +260,9 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
           if (c == parts.policy.get()) problem = st.error().message;
         }
       }
+      // Loading the BPF objects parsed the kernel's BTF (several MiB, freed by libbpf once
+      // loaded); hand those heap pages back instead of keeping them resident for good.
+      ::malloc_trim(0);
       current_id = last_id = cg->id;
       api.SetTarget(&*cg, problem);
       last_wait_reason.clear();
