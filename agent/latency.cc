@@ -111,6 +111,17 @@ Status LatencyProbe::Attach(int cgroup_fd) {
   return Status::Ok();
 }
 
+std::vector<uint32_t> LatencyProbe::ProgramIds() const {
+  std::vector<uint32_t> ids;
+  for (const bpf_program* p :
+       {skel_->progs.tg_lat_sockops, skel_->progs.tg_lat_egress, skel_->progs.tg_lat_ingress}) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0) ids.push_back(info.id);
+  }
+  return ids;
+}
+
 void LatencyProbe::Detach() {
   ingress_.reset();
   egress_.reset();

@@ -82,6 +82,9 @@ class LatencyProbe {
 
   const std::vector<Upstream>& upstreams() const { return upstreams_; }
 
+  // Kernel ids of the loaded programs (loaded once; stable for the probe's lifetime).
+  std::vector<uint32_t> ProgramIds() const;
+
  private:
   Skeleton<latency> skel_;
   std::vector<Upstream> upstreams_;

@@ -1,11 +1,14 @@
 #include "pin_layout.h"
 
+#include <bpf/bpf.h>
 #include <dirent.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
 
 #include <algorithm>
 #include <memory>
+
+#include "unique_fd.h"
 
 namespace tg {
 
@@ -51,6 +54,21 @@ Status CheckOnBpffs(const std::string& dir) {
                    "bpffs is not mounted at " + mount_point + " (" + dir +
                        " would not be on a bpf filesystem); mount it with 'mount -t bpf bpf " +
                        mount_point + "' or pass --bpffs-dir under a bpffs mount");
+}
+
+std::vector<uint32_t> PinnedProgramIds(const std::string& base, uint64_t cgroup_id) {
+  std::vector<uint32_t> ids;
+  for (PolicyKind kind : kAllPolicyKinds) {
+    const std::string dir = PolicyDir(base, cgroup_id, kind);
+    for (const auto& program : ManifestFor(kind).AllPrograms()) {
+      UniqueFd link(bpf_obj_get((dir + "/" + LinkPinName(program)).c_str()));
+      if (!link.valid()) continue;  // this mechanism's links are not the pinned ones
+      bpf_link_info info{};
+      uint32_t len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0) ids.push_back(info.prog_id);
+    }
+  }
+  return ids;
 }
 
 std::vector<uint64_t> PinnedTargets(const std::string& base) {

@@ -54,6 +54,10 @@ std::string LinkPinName(const std::string& program);  // "link_<program>"
 // ancestor must be a bpf filesystem. The error names the mount command that fixes it.
 Status CheckOnBpffs(const std::string& dir);
 
+// Kernel ids of the programs behind the pinned links of one target (every policy, every
+// mechanism's links that exist); none when nothing is pinned.
+std::vector<uint32_t> PinnedProgramIds(const std::string& base, uint64_t cgroup_id);
+
 // The cgroup ids that have a target directory under `base` (none when base is missing).
 std::vector<uint64_t> PinnedTargets(const std::string& base);
 

@@ -2,9 +2,11 @@
 
 #include <bpf/bpf.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,28 +61,36 @@ std::vector<prometheus::MetricFamily> BpfStatsCollector::Collect() const {
   auto capacity = NewFamily("tunnelguard_bpf_map_max_entries",
                             "Capacity of each tunnelguard BPF map.", MetricType::Gauge);
 
-  // Programs of the same name (one per attached target) are added up.
+  // Programs of the same name are added up (one per hook, whichever mechanism holds them);
+  // a map shared by several programs is counted once.
   std::map<std::string, std::pair<uint64_t, uint64_t>> progs;
-  for (uint32_t id = 0; bpf_prog_get_next_id(id, &id) == 0;) {
+  std::set<uint32_t> map_ids;
+  for (uint32_t id : program_ids_()) {
     UniqueFd fd(bpf_prog_get_fd_by_id(id));
-    if (!fd.valid()) continue;
+    if (!fd.valid()) continue;  // gone since it was listed (detached in between)
+    std::vector<uint32_t> ids(64);
     bpf_prog_info info{};
+    info.nr_map_ids = static_cast<uint32_t>(ids.size());
+    info.map_ids = reinterpret_cast<uintptr_t>(ids.data());
     uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0 || !Ours(info.name)) continue;
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) continue;
     auto& p = progs[info.name];
     p.first += info.run_cnt;
     p.second += info.run_time_ns;
+    ids.resize(std::min<size_t>(info.nr_map_ids, ids.size()));
+    map_ids.insert(ids.begin(), ids.end());
   }
   for (const auto& [name, p] : progs) {
     AddCounter(runs, {{"program", name}}, static_cast<double>(p.first));
     AddCounter(run_time, {{"program", name}}, static_cast<double>(p.second) / 1e9);
   }
   std::map<std::string, std::pair<uint64_t, uint64_t>> maps;
-  for (uint32_t id = 0; bpf_map_get_next_id(id, &id) == 0;) {
+  for (uint32_t id : map_ids) {
     UniqueFd fd(bpf_map_get_fd_by_id(id));
     if (!fd.valid()) continue;
     bpf_map_info info{};
     uint32_t len = sizeof(info);
+    // .rodata/.bss of the objects are programs' maps too; only the named tg_* maps are ours.
     if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0 || !Ours(info.name)) continue;
     auto& m = maps[info.name];
     m.second += info.max_entries;

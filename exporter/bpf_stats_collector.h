@@ -1,6 +1,7 @@
-// tunnelguard_bpf_*: what tunnelguard's own BPF programs and maps cost, from the kernel's
-// per-program statistics (run count, run time) and map info. Every tunnelguard program and map
-// is named tg_*, so they are found by name among all the host's BPF objects.
+// tunnelguard_bpf_*: what this agent's BPF programs and maps cost, from the kernel's
+// per-program statistics (run count, run time) and map info. The programs are the ones the
+// agent holds now (asked at each scrape; another agent's or a test's tg_* programs on the
+// same host are not counted), the maps those programs use.
 //
 // Run time and count are only counted while kernel BPF statistics are on; they add their own
 // timing to every run, so the agent turns them on only when asked (--bpf-stats), holding a
@@ -11,6 +12,10 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include <cstdint>
+#include <functional>
+#include <vector>
+
 #include "result.h"
 #include "unique_fd.h"
 
@@ -18,7 +23,12 @@ namespace tg::exporter {
 
 class BpfStatsCollector : public prometheus::Collectable {
  public:
+  using ProgramIds = std::function<std::vector<uint32_t>()>;
+  explicit BpfStatsCollector(ProgramIds program_ids) : program_ids_(std::move(program_ids)) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  ProgramIds program_ids_;
 };
 
 // Turns kernel BPF run-time statistics on for as long as the returned fd is open.

@@ -171,6 +171,11 @@ std::optional<CanaryReport> PolicyComponent::LastCanary() const {
   return canary_;
 }
 
+std::vector<uint32_t> PolicyComponent::ProgramIds() const {
+  const uint64_t id = cgroup_id_.load();
+  return id == 0 ? std::vector<uint32_t>{} : PinnedProgramIds(bpffs_dir_, id);
+}
+
 std::vector<PolicyStatus> PolicyComponent::Attached() const {
   const uint64_t id = cgroup_id_;
   if (id == 0) return {};

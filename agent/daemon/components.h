@@ -30,6 +30,7 @@ class LatencyComponent : public TargetComponent {
   Status OnTarget(const Cgroup& cgroup) override;
   void OnShutdown(bool detach) override;
   std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() override;
+  std::vector<uint32_t> ProgramIds() const override { return probe_.ProgramIds(); }
   Result<LatencySnapshot> Snapshot() const { return probe_.Snapshot(); }
 
  private:
@@ -46,6 +47,8 @@ class PolicyComponent : public TargetComponent {
   Status OnTarget(const Cgroup& cgroup) override;
   void OnShutdown(bool detach) override;
   std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() override;
+  // The programs behind the current target's pinned links (read from the pins each time).
+  std::vector<uint32_t> ProgramIds() const override;
 
   // The current target's policies as the pins say (empty while there is no target).
   std::vector<PolicyStatus> Attached() const;

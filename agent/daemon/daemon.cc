@@ -208,7 +208,14 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
   }
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables;
   collectables.push_back(std::make_shared<exporter::BuildInfoCollector>());
-  collectables.push_back(std::make_shared<exporter::BpfStatsCollector>());
+  collectables.push_back(std::make_shared<exporter::BpfStatsCollector>([&components] {
+    std::vector<uint32_t> ids;
+    for (const auto* c : components) {
+      const auto held = c->ProgramIds();
+      ids.insert(ids.end(), held.begin(), held.end());
+    }
+    return ids;
+  }));
   for (auto* c : components) {
     for (auto& collectable : c->Collectables()) collectables.push_back(collectable);
   }

@@ -29,6 +29,10 @@ class TargetComponent {
   virtual void OnShutdown(bool detach) = 0;
   // Collectables this component exports (read at scrape time).
   virtual std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() = 0;
+  // Kernel ids of the BPF programs this component holds now (loaded or adopted from pins):
+  // tunnelguard_bpf_* report these and their maps, not every tg_* program on the host.
+  // Called from the scrape thread.
+  virtual std::vector<uint32_t> ProgramIds() const = 0;
 };
 
 struct DaemonOptions {

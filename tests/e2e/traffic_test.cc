@@ -9,10 +9,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "latency.h"
 #include "latency_fixtures.h"
 #include "prometheus.h"
 #include "subprocess.h"
 #include "test_support.h"
+#include "upstreams.h"
 
 namespace tg {
 namespace {
@@ -107,6 +109,13 @@ TEST_F(TrafficTest, PrometheusAndTunnelctlSeeExactCountsAndTheKnownDelay) {
   EXPECT_NE(table.find("entrypoint = web (300 requests)"), std::string::npos) << table;
   EXPECT_NE(table.find("8192 -> 16383"), std::string::npos) << table;  // 10 ms in usecs
 
+  // Another loader's tg_* programs and maps on the same host (here: this test's own probe for
+  // three upstreams) are not the agent's: its figures cover only what it holds.
+  auto upstreams = ParseUpstreams("a=127.0.0.1:1,b=127.0.0.1:2,c=127.0.0.1:3");
+  ASSERT_TRUE(upstreams.ok());
+  auto foreign = LatencyProbe::Load(*upstreams);
+  ASSERT_TRUE(foreign.ok()) << foreign.error().message;
+
   // /metrics passes promtool's linter with every series populated.
   auto body = HttpGet(metrics_port_, "/metrics");
   ASSERT_TRUE(body.has_value());
@@ -118,7 +127,11 @@ TEST_F(TrafficTest, PrometheusAndTunnelctlSeeExactCountsAndTheKnownDelay) {
     if (line.find("tunnelguard_") != std::string::npos) ours += line + "\n";
   }
   EXPECT_EQ(ours, "") << lint;
-  EXPECT_NE(body->find("tunnelguard_bpf_program_runs_total{program=\"tg_"), std::string::npos);
+  EXPECT_NE(body->find("tunnelguard_bpf_program_runs_total{program=\"tg_lat_egress\"}"),
+            std::string::npos);
+  EXPECT_NE(body->find("tunnelguard_bpf_map_max_entries{map=\"tg_lat_ctrs\"} 1\n"),
+            std::string::npos)
+      << "one upstream: one counter slot, whatever else is loaded on the host";
 
   // A real Prometheus: the request count equals what the client sent; the median is near the
   // known delay.
