@@ -434,9 +434,8 @@ TEST_F(ReliabilityTest, BadInputIsRefusedWithOneClearLine) {
       {{"--upstream", "web=127.0.0.1"}, "--upstream"},
       {{"--no-such-flag"}, "--no-such-flag"},
       {{"--config", conf("typo.conf", "famlies = inet\n")}, "typo.conf:1: unknown key 'famlies'"},
-      // (A bad policy value in a file is refused but without file:line: it is checked after
-      // parsing, in BuildPolicies. Reported in bench/README.md.)
-      {{"--config", conf("value.conf", "# ok\nmode = sometimes\n")}, "sometimes"},
+      {{"--config", conf("value.conf", "# ok\nmode = sometimes\n")},
+       "value.conf:2: bad value for 'mode'"},
       {{"--config", conf("noeq.conf", "mode enforce\n")}, "noeq.conf:1"},
       {{"--config", conf("quote.conf", "mode = \"enforce\n")}, "quote.conf:1"},
       {{"--config", conf("dup.conf", "mode = audit\nmode = enforce\n")}, "dup.conf:2"},
