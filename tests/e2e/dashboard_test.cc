@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -118,8 +119,9 @@ std::vector<PanelQuery> PanelQueries(const std::string& dashboard, const std::st
   return queries;
 }
 
-Outcome Run(const TestPrometheus& prom, const PanelQuery& q, double at) {
-  Outcome o{q};
+Outcome RunQuery(const TestPrometheus& prom, const PanelQuery& q, double at) {
+  Outcome o;
+  o.query = q;
   for (const auto& m : MetricNames(q.expr)) {
     const auto it = NotProducedHere().find(m);
     if (it != NotProducedHere().end()) o.reason = it->second;
@@ -147,7 +149,7 @@ Outcome Run(const TestPrometheus& prom, const PanelQuery& q, double at) {
 std::vector<Outcome> RunAll(const TestPrometheus& prom, const std::vector<PanelQuery>& queries,
                             double at) {
   std::vector<Outcome> out;
-  for (const auto& q : queries) out.push_back(Run(prom, q, at));
+  for (const auto& q : queries) out.push_back(RunQuery(prom, q, at));
   return out;
 }
 
@@ -193,7 +195,7 @@ std::string Table(const std::string& dashboard, const std::vector<Outcome>& outc
   int foreign = 0;
   for (const auto& o : outcomes) {
     char line[512];
-    std::snprintf(line, sizeof(line), "  %3d %-46.46s %s  %3d (%d)%s%s\n", o.query.id,
+    std::snprintf(line, sizeof(line), "  %3d %-48.48s %s  %3d (%d)%s%s\n", o.query.id,
                   o.query.title.c_str(), o.query.ref.c_str(), o.series, o.finite,
                   o.reason.empty() ? "" : "  not checkable here: ", o.reason.c_str());
     t += line;
@@ -403,7 +405,7 @@ TEST_F(DashboardTest, EveryPanelQueryReturnsDataFromARealAgent) {
       for (size_t p = 0; (p = typo.expr.find("tunnelguard_", p)) != std::string::npos; p += 4) {
         typo.expr.replace(p, 12, "tunelguard_");
       }
-      const Outcome o = Run(*prom_, typo, Now());
+      const Outcome o = RunQuery(*prom_, typo, Now());
       EXPECT_EQ(o.finite, 0) << "panel " << q.id << " " << q.ref
                              << " has data with its metric names misspelt: " << typo.expr;
     }
