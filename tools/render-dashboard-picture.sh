@@ -50,7 +50,7 @@ rate_interval=$(( 2 * step > 10 ? 2 * step : 10 ))
 hm_step=$(( step > 5 ? step : 5 ))
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${RENDER_KEEP:-}" ] || rm -rf "$work"' EXIT
 
 # queries ID INTERVAL: the panel's targets as {title, refId, expr, legend} lines.
 queries() {
@@ -162,37 +162,46 @@ policy_tile() {  # policy_tile X W TITLE FILE YES NO
 } >"$work/tiles.gp"
 
 # --- the picture ------------------------------------------------------------------------------
+# Time ticks at round seconds: ~8 on a wide graph, ~4 on a narrow one.
+nice_tick() { for t in 5 10 15 30 60 120 300 600 900 1800 3600 7200 21600 43200 86400; do
+  [ "$t" -ge "$1" ] && { echo "$t"; return; }; done; echo 86400; }
+tick_wide=$(nice_tick $((range / 8))); tick_narrow=$(nice_tick $((range / 4)))
+xfmt=$([ "$range" -le 900 ] && echo '%H:%M:%S' || echo '%H:%M')
 span=$(awk "BEGIN { m = $range / 60; printf(m == int(m) ? \"%d min\" : \"%.1f min\", m) }")
 cat >"$work/plot.gp" <<GP
-set terminal pngcairo size 1600,1000 background rgb '#111217' font 'DejaVu Sans,10'
+set terminal pngcairo size 1600,1000 background rgb '#111217' font 'DejaVu Sans,10' noenhanced
 set output '$out'
 set datafile separator "\t"
 set datafile missing "NaN"
 fg = '#ccccdc'; grid = '#2c3235'
 set border 3 lc rgb grid
 set tics textcolor rgb fg nomirror
-set key textcolor rgb fg top left horizontal samplen 1.5 spacing 1 noautotitle
+set key textcolor rgb fg top left Left reverse horizontal samplen 1.5 spacing 1 noautotitle
 set grid lc rgb grid
-set xdata time; set timefmt "%s"; set format x "%H:%M"
+set xdata time; set timefmt "%s"; set format x "$xfmt"
 set xrange ["$start":"$end"]
 set title textcolor rgb fg font ',12'
 set multiplot
 set label 1 "tunnelguard — $span of demo traffic, instance $instance (rendered from Prometheus, not a screenshot)" at screen 0.01,0.975 tc rgb fg font ',13'
 load '$work/tiles.gp'
-set size 0.01,0.01; set origin 0,0; unset border; unset tics; unset key
+set size 0.1,0.1; set origin 0,0; set margins 0,0,0,0; unset border; unset tics; unset key
 plot [0:1][0:1] NaN
 unset object; unset label
 set border 3 lc rgb grid; set tics textcolor rgb fg nomirror; set key
 set xtics; set ytics
 set lmargin 10; set rmargin 3; set tmargin 2.2; set bmargin 2
+# headroom above the lines for the legend, as Grafana's legend below the graph would give
+set offsets 0, 0, graph 0.3, 0
 array colors[8] = ['#73bf69', '#f2cc0c', '#f2495c', '#8ab8ff', '#ff9830', '#b877d9', '#5794f2', '#fade2a']
 
 # row 1: request latency quantiles | requests/s
 set size 0.6,0.29; set origin 0,0.55
 set title "$(title 8)"
-set logscale y; set format y "%g ms"
+set xtics $tick_wide
+set logscale y; set format y "%g ms"; set offsets 0, 0, 0, 0
 plot for [i=0:$n_lat-1] '$work/latency.dat' index i using 1:(\$2*1000) with lines lw 2 lc rgb colors[i % 8 + 1] title columnheader(1)
-unset logscale y; set format y "%g"
+unset logscale y; set format y "%g"; set offsets 0, 0, graph 0.3, 0
+set xtics $tick_narrow
 set size 0.4,0.29; set origin 0.6,0.55
 set title "$(title 14) (req/s)"
 set yrange [0:*]
@@ -202,30 +211,38 @@ set yrange [*:*]
 # row 2: latency heatmap | denials by policy and detail
 set size 0.6,0.29; set origin 0,0.26
 set title "$(title 10) (requests per ${hm_step} s in each bucket)"
+set xtics $tick_wide
 set palette defined (0 '#3b1e6b', 0.35 '#c2366b', 0.7 '#f58c3c', 1 '#fbe89c')
 set logscale cb; set cbtics textcolor rgb fg; set colorbox user origin 0.575,0.29 size 0.008,0.22
 set ytics (${hm_ytics}) font ',8'
 set yrange [-0.5:$hm_rows-0.5]
+set offsets 0, 0, 0, 0
 unset key
-plot '$work/heatmap.dat' using 1:2:3 with image notitle
+plot '$work/heatmap.dat' using 1:2:($hm_step/2.0):(0.5):3 with boxxy fs solid 1.0 noborder lc palette notitle
 set ytics autofreq font ''; set yrange [*:*]; unset logscale cb; unset colorbox; set key
+set offsets 0, 0, graph 0.3, 0
 set size 0.4,0.29; set origin 0.6,0.26
 set title "$(title 21) (/s)"
+set xtics $tick_narrow
 set yrange [0:*]
 plot for [i=0:$n_den-1] '$work/denials.dat' index i using 1:2 with lines lw 2 lc rgb colors[(i + 2) % 8 + 1] title columnheader(1)
 set yrange [*:*]
 
 # row 3: enforced and verified over time (state timeline) | connections
 set size 0.6,0.25; set origin 0,0.0
-set title "$(title 20) (green: yes, red: NO — audit mode on a kernel without BPF-LSM)"
+set title "$(title 20) (green: yes, red: NO)"
+set xtics $tick_wide
 set ytics (${state_ytics}) font ',9'
 set yrange [-0.6:$n_state-0.4]
+set offsets 0, 0, 0, 0
 set lmargin 28
 unset key; unset grid
-plot for [i=0:$n_state-1] '$work/state.dat' index i using 1:(i):($step/2.0):(0.38):(column(2) > 0.5 ? 0x73bf69 : 0xf2495c) with boxxy fs solid 0.85 noborder lc rgb variable notitle
+plot for [i=0:$n_state-1] '$work/state.dat' index i using 1:(i):($step/2.0 + 0.3):(0.38):(column(2) > 0.5 ? 0x73bf69 : 0xf2495c) with boxxy fs solid 0.85 noborder lc rgb variable notitle
 set lmargin 10; set grid; set key; set ytics autofreq font ''; set yrange [*:*]
+set offsets 0, 0, graph 0.3, 0
 set size 0.4,0.25; set origin 0.6,0.0
 set title "$(title 15)"
+set xtics $tick_narrow
 set yrange [0:*]
 plot for [i=0:$n_con-1] '$work/connections.dat' index i using 1:2 with lines lw 2 lc rgb colors[(i + 3) % 8 + 1] title columnheader(1)
 unset multiplot
