@@ -21,8 +21,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <iterator>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -201,15 +201,15 @@ std::string Table(const std::string& dashboard, const std::vector<Outcome>& outc
     t += line;
     foreign += o.reason.empty() ? 0 : 1;
   }
-  t += "  " + std::to_string(outcomes.size()) + " queries: " +
-       std::to_string(outcomes.size() - static_cast<size_t>(foreign)) + " checked, " +
-       std::to_string(foreign) + " need Traefik's or cloudflared's metrics, not checkable here\n";
+  t += "  " + std::to_string(outcomes.size()) +
+       " queries: " + std::to_string(outcomes.size() - static_cast<size_t>(foreign)) +
+       " checked, " + std::to_string(foreign) +
+       " need Traefik's or cloudflared's metrics, not checkable here\n";
   return t;
 }
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string ReadFile(const std::string& path) {
@@ -250,10 +250,10 @@ class DashboardTest : public ::testing::Test {
     metrics_port_ = FreeTcpPort();
     instance_ = "127.0.0.1:" + std::to_string(metrics_port_);
     agent_.emplace(Subprocess::Start(
-        {TG_BINARY, "run", "--cgroup", cg_->path(), "--mode", "audit", "--families",
-         "inet,inet6", "--wx-memory", "deny", "--upstream",
-         "web=127.0.0.1:" + std::to_string(nginx_port_), "--metrics-listen", instance_,
-         "--grpc-socket", dir_.path() + "/tg.sock", "--bpf-stats", "--canary-interval", "10"},
+        {TG_BINARY, "run", "--cgroup", cg_->path(), "--mode", "audit", "--families", "inet,inet6",
+         "--wx-memory", "deny", "--upstream", "web=127.0.0.1:" + std::to_string(nginx_port_),
+         "--metrics-listen", instance_, "--grpc-socket", dir_.path() + "/tg.sock", "--bpf-stats",
+         "--canary-interval", "10"},
         {{}, dir_.path() + "/agent.log", ""}));
     // Both policies active (with their mechanism) before Prometheus's first scrape.
     std::string body;
@@ -275,8 +275,8 @@ class DashboardTest : public ::testing::Test {
 
   void StartBackend(const std::string& mix) {
     backend_.reset();  // SIGKILL and reap the previous one: its port is ours again
-    auto b = testing::StartDelayServer("127.0.0.1", backend_port_, mix,
-                                       dir_.path() + "/backend.log");
+    auto b =
+        testing::StartDelayServer("127.0.0.1", backend_port_, mix, dir_.path() + "/backend.log");
     ASSERT_TRUE(b.has_value()) << ReadFile(dir_.path() + "/backend.log");
     backend_.emplace(std::move(*b));
   }
@@ -284,10 +284,10 @@ class DashboardTest : public ::testing::Test {
   // The stand-in tunnel: keep-alive connections at a steady rate, in the tunnel's cgroup.
   void StartClient(const std::string& rate) {
     client_.reset();
-    client_.emplace(Subprocess::Start(
-        {TG_HTTP_CLIENT, "--port", std::to_string(nginx_port_), "--connections", "4", "--rate",
-         rate, "--duration", "3600", "--cgroup", cg_->path()},
-        {{}, dir_.path() + "/client.out", ""}));
+    client_.emplace(
+        Subprocess::Start({TG_HTTP_CLIENT, "--port", std::to_string(nginx_port_), "--connections",
+                           "4", "--rate", rate, "--duration", "3600", "--cgroup", cg_->path()},
+                          {{}, dir_.path() + "/client.out", ""}));
   }
 
   // One tick of the rest of the workload, from inside the cgroup: a few short connections
@@ -295,9 +295,9 @@ class DashboardTest : public ::testing::Test {
   // refuse: AF_UNIX and AF_NETLINK sockets, anonymous W+X mappings (audit: allowed, counted).
   void Tick(int unix_sockets) {
     std::string out;
-    ASSERT_TRUE(testing::RunClient({"--port", std::to_string(nginx_port_), "--churn", "5",
-                                    "--churn-request"},
-                                   cg_->path(), dir_.path(), &out)
+    ASSERT_TRUE(testing::RunClient(
+                    {"--port", std::to_string(nginx_port_), "--churn", "5", "--churn-request"},
+                    cg_->path(), dir_.path(), &out)
                     .has_value())
         << out;
     const std::string py =
