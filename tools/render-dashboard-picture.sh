@@ -162,10 +162,10 @@ policy_tile() {  # policy_tile X W TITLE FILE YES NO
 } >"$work/tiles.gp"
 
 # --- the picture ------------------------------------------------------------------------------
-# Time ticks at round seconds: ~8 on a wide graph, ~4 on a narrow one.
+# Time ticks at round seconds: ~8 on a wide graph, ~5 on a narrow one.
 nice_tick() { for t in 5 10 15 30 60 120 300 600 900 1800 3600 7200 21600 43200 86400; do
   [ "$t" -ge "$1" ] && { echo "$t"; return; }; done; echo 86400; }
-tick_wide=$(nice_tick $((range / 8))); tick_narrow=$(nice_tick $((range / 4)))
+tick_wide=$(nice_tick $((range / 8))); tick_narrow=$(nice_tick $((range / 6)))
 xfmt=$([ "$range" -le 900 ] && echo '%H:%M:%S' || echo '%H:%M')
 span=$(awk "BEGIN { m = $range / 60; printf(m == int(m) ? \"%d min\" : \"%.1f min\", m) }")
 cat >"$work/plot.gp" <<GP
