@@ -13,6 +13,7 @@
 // demo traffic in phases of different backend delays and rates, then render the README picture
 // from that data with tools/render-dashboard-picture.sh (see README.md).
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -247,14 +248,34 @@ class DashboardTest : public ::testing::Test {
     ASSERT_TRUE(nginx.has_value()) << ReadFile(dir_.path() + "/nginx/error.log");
     nginx_.emplace(std::move(*nginx));
 
+    // Pins of its own: the default /sys/fs/bpf/tunnelguard is shared with every other agent
+    // and test on the host (another's `detach --all` there once took this test's policies).
+    bpffs_ = "/sys/fs/bpf/tg-dashboard-test-" + std::to_string(::getpid());
     metrics_port_ = FreeTcpPort();
     instance_ = "127.0.0.1:" + std::to_string(metrics_port_);
-    agent_.emplace(Subprocess::Start(
-        {TG_BINARY, "run", "--cgroup", cg_->path(), "--mode", "audit", "--families", "inet,inet6",
-         "--wx-memory", "deny", "--upstream", "web=127.0.0.1:" + std::to_string(nginx_port_),
-         "--metrics-listen", instance_, "--grpc-socket", dir_.path() + "/tg.sock", "--bpf-stats",
-         "--canary-interval", "10"},
-        {{}, dir_.path() + "/agent.log", ""}));
+    agent_.emplace(Subprocess::Start({TG_BINARY,
+                                      "run",
+                                      "--cgroup",
+                                      cg_->path(),
+                                      "--mode",
+                                      "audit",
+                                      "--families",
+                                      "inet,inet6",
+                                      "--wx-memory",
+                                      "deny",
+                                      "--upstream",
+                                      "web=127.0.0.1:" + std::to_string(nginx_port_),
+                                      "--metrics-listen",
+                                      instance_,
+                                      "--grpc-socket",
+                                      dir_.path() + "/tg.sock",
+                                      "--bpffs-dir",
+                                      bpffs_,
+                                      "--detach-on-exit",
+                                      "--bpf-stats",
+                                      "--canary-interval",
+                                      "10"},
+                                     {{}, dir_.path() + "/agent.log", ""}));
     // Both policies active (with their mechanism) before Prometheus's first scrape.
     std::string body;
     ASSERT_TRUE(WaitFor(
@@ -271,6 +292,17 @@ class DashboardTest : public ::testing::Test {
     ASSERT_TRUE(WaitFor([&] { return prom_->Query("up==1").find(instance_) != std::string::npos; },
                         milliseconds(30000)))
         << ReadFile(dir_.path() + "/prometheus/prometheus.log");
+  }
+
+  void TearDown() override {
+    if (agent_) {
+      agent_->Signal(SIGTERM);  // --detach-on-exit removes its pins
+      agent_->Wait(milliseconds(5000));
+    }
+    if (!bpffs_.empty()) {
+      RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs_);
+      ::rmdir(bpffs_.c_str());
+    }
   }
 
   void StartBackend(const std::string& mix) {
@@ -326,7 +358,7 @@ class DashboardTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<TestCgroup> cg_;
   int backend_port_ = 0, nginx_port_ = 0, metrics_port_ = 0;
-  std::string instance_;
+  std::string instance_, bpffs_;
   std::optional<Subprocess> backend_, nginx_, agent_, client_;
   std::unique_ptr<TestPrometheus> prom_;
 };
