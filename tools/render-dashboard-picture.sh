@@ -16,6 +16,7 @@
 #   --instance: the agent's `instance` label (default: every instance, Grafana's "All")
 #   --start/--end: the time range (default: the last 5 minutes)
 # Needs curl, jq and gnuplot (Debian: gnuplot-nox; tools/install-deps.sh installs them).
+# RENDER_KEEP=1 keeps the data and the gnuplot script (their directory is printed).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -50,7 +51,7 @@ rate_interval=$(( 2 * step > 10 ? 2 * step : 10 ))
 hm_step=$(( step > 5 ? step : 5 ))
 
 work=$(mktemp -d)
-trap '[ -n "${RENDER_KEEP:-}" ] || rm -rf "$work"' EXIT
+trap '[ -n "${RENDER_KEEP:-}" ] && echo "render-dashboard-picture: kept $work" || rm -rf "$work"' EXIT
 
 # queries ID INTERVAL: the panel's targets as {title, refId, expr, legend} lines.
 queries() {
