@@ -17,6 +17,8 @@ PACKAGES=(
   # nix-instantiate for the NixOS module, node/npm for the Grafana schema check, jq and
   # python3-yaml for the provisioning files
   systemd nix-bin jq nodejs python3-yaml
+  # the README's dashboard picture (tools/render-dashboard-picture.sh)
+  gnuplot-nox
   # the end-to-end test under real systemd (a Debian 12 container booted with systemd-nspawn)
   debootstrap systemd-container
 )

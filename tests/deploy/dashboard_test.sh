@@ -35,12 +35,13 @@ tsc_check() {
   (cd "$NODE_DIR" && ./node_modules/.bin/tsc -p tsconfig.json)
 }
 
-# promql_rules DASHBOARD OUT: a rules file with one recording rule per expr.
+# promql_rules DASHBOARD OUT: a rules file with one recording rule per expr; the queries come
+# from grafana/panel-queries.jq (shared with the e2e check that runs them against a real agent),
+# with its default values for the variables.
 promql_rules() {
-  jq '[.panels[] | (., (.panels // [])[]) | .targets // [] | .[] | .expr | select(. != null)]
-      | {groups: [{name: "dashboard", rules: [to_entries[] | {record: "dashboard:expr_\(.key)",
-         expr: (.value | gsub("\\$__(rate_interval|interval)"; "5m") | gsub("\\$__range"; "1h")
-                       | gsub("\\$\\{?[a-z_]+\\}?"; ".*"))}]}]}' "$1" >"$2"
+  jq -c -f "$G/panel-queries.jq" --argjson vars '{}' "$1" |
+    jq -s '{groups: [{name: "dashboard", rules: [to_entries[] |
+             {record: "dashboard:expr_\(.key)", expr: .value.expr}]}]}' >"$2"
 }
 
 mapfile -t dashboards < <(cd "$REPO" && git ls-files 'dashboards/*.json')

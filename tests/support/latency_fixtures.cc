@@ -79,7 +79,8 @@ std::optional<Subprocess> StartDelayServer(const std::string& host, int port,
   return StartDelayServer(host, &port, delay, log);
 }
 
-std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_port) {
+std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_port,
+                                     int backend_port) {
   ::chmod(dir.c_str(), 0755);  // nginx's workers (www-data) read the site from here
   ::mkdir((dir + "/www").c_str(), 0755);
   std::ofstream(dir + "/www/index.html") << "hello from nginx\n";
@@ -94,6 +95,15 @@ std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_p
           "/cert.pem;\n    ssl_certificate_key " + dir + "/key.pem;\n    root " + dir +
           "/www;\n  }\n";
   }
+  std::string plain = "    root " + dir + "/www;\n";
+  std::string upstream;
+  if (backend_port > 0) {
+    upstream = "  upstream backend { server 127.0.0.1:" + std::to_string(backend_port) +
+               "; keepalive 16; }\n";
+    plain =
+        "    location / {\n      proxy_pass http://backend;\n      proxy_http_version 1.1;\n"
+        "      proxy_set_header Connection \"\";\n    }\n";
+  }
   std::ofstream(dir + "/nginx.conf")
       // One process (no master): the test's SIGKILL on teardown then leaves no orphaned
       // worker behind holding the port.
@@ -102,7 +112,8 @@ std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_p
       << "  client_body_temp_path " << dir << ";\n  proxy_temp_path " << dir << ";\n"
       << "  fastcgi_temp_path " << dir << ";\n  uwsgi_temp_path " << dir << ";\n"
       << "  scgi_temp_path " << dir << ";\n  keepalive_requests 1000000;\n"
-      << "  server {\n    listen 127.0.0.1:" << port << ";\n    root " << dir << "/www;\n  }\n"
+      << upstream << "  server {\n    listen 127.0.0.1:" << port << ";\n"
+      << plain << "  }\n"
       << tls << "}\n";
   Subprocess::Options o;
   o.output_path = dir + "/nginx.out";

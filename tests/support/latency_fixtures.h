@@ -26,8 +26,11 @@ std::optional<Subprocess> StartDelayServer(const std::string& host, int* port,
                                            const std::string& delay, const std::string& log);
 
 // Debian's nginx with its own config in `dir`: plain HTTP on `port`, and (tls_port > 0) HTTPS
-// with a freshly generated self-signed certificate on `tls_port`.
-std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_port);
+// with a freshly generated self-signed certificate on `tls_port`. With backend_port > 0 the
+// plain server is a keep-alive reverse proxy to 127.0.0.1:backend_port (Traefik's job in
+// front of a service, as in tools/demo.sh) instead of serving a static page.
+std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_port,
+                                     int backend_port = 0);
 
 // Runs tg-http-client with `args` (inside `cgroup` when not empty: it joins it itself) and
 // returns its JSON report, or nullopt (with the output in `*output`) when it failed.

@@ -26,6 +26,12 @@ std::string TestPrometheus::Query(const std::string& promql) const {
   return HttpGet(port_, "/api/v1/query?query=" + UrlEncode(promql)).value_or("");
 }
 
+std::string TestPrometheus::QueryAt(const std::string& promql, double unix_seconds) const {
+  char t[32];
+  std::snprintf(t, sizeof(t), "%.3f", unix_seconds);
+  return HttpGet(port_, "/api/v1/query?query=" + UrlEncode(promql) + "&time=" + t).value_or("");
+}
+
 std::string UrlEncode(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {

@@ -15,6 +15,8 @@ class TestPrometheus {
   TestPrometheus(const std::string& dir, int target_port);
   // The raw JSON answer of /api/v1/query for a PromQL expression ("" when unreachable).
   std::string Query(const std::string& promql) const;
+  // The same, evaluated at `unix_seconds` (several queries then see the same instant).
+  std::string QueryAt(const std::string& promql, double unix_seconds) const;
   int port() const { return port_; }
 
  private:
