@@ -17,8 +17,8 @@ namespace {
 
 bool Ours(const char* name) { return std::strncmp(name, "tg_", 3) == 0; }
 
-// Keys in a hash-like map, counted by walking it (bounded by max_entries). Other map types
-// have no countable keys (arrays are always full; sk_storage is per socket).
+// Keys in a hash-like map, counted by walking it (bounded by max_entries); arrays are always
+// full; other map types (sk_storage: per socket; ring buffers) have no countable keys.
 std::optional<uint64_t> CountEntries(int fd, const bpf_map_info& info) {
   switch (info.type) {
     case BPF_MAP_TYPE_HASH:
@@ -92,9 +92,13 @@ std::vector<prometheus::MetricFamily> BpfStatsCollector::Collect() const {
     uint32_t len = sizeof(info);
     // .rodata/.bss of the objects are programs' maps too; only the named tg_* maps are ours.
     if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0 || !Ours(info.name)) continue;
+    // Maps without countable keys (sk_storage: per socket, max_entries 0) are left out rather
+    // than exported as 0 of 0, which a fill ratio turns into NaN.
+    const auto n = CountEntries(fd.get(), info);
+    if (!n) continue;
     auto& m = maps[info.name];
+    m.first += *n;
     m.second += info.max_entries;
-    if (auto n = CountEntries(fd.get(), info)) m.first += *n;
   }
   for (const auto& [name, m] : maps) {
     AddGauge(entries, {{"map", name}}, static_cast<double>(m.first));
