@@ -288,7 +288,10 @@ class DashboardTest : public ::testing::Test {
         milliseconds(20000)))
         << body << ReadFile(dir_.path() + "/agent.log");
     ::mkdir((dir_.path() + "/prometheus").c_str(), 0755);
-    prom_ = std::make_unique<TestPrometheus>(dir_.path() + "/prometheus", metrics_port_);
+    // The shipped alert rules too, as an operator would load them beside the dashboard.
+    prom_ = std::make_unique<TestPrometheus>(
+        dir_.path() + "/prometheus", metrics_port_,
+        std::vector<std::string>{TG_SOURCE_DIR "/deploy/prometheus/tunnelguard.rules.yml"});
     ASSERT_TRUE(WaitFor([&] { return prom_->Query("up==1").find(instance_) != std::string::npos; },
                         milliseconds(30000)))
         << ReadFile(dir_.path() + "/prometheus/prometheus.log");
@@ -442,6 +445,42 @@ TEST_F(DashboardTest, EveryPanelQueryReturnsDataFromARealAgent) {
                              << " has data with its metric names misspelt: " << typo.expr;
     }
   }
+}
+
+// The shipped alert rules (deploy/prometheus/tunnelguard.rules.yml), loaded into the same
+// Prometheus: every rule evaluates without error against the real agent's series, and the
+// ones this situation must trigger do — the host cannot enforce (audit via observe), so
+// "enforcement inactive" is pending or firing, and the workload's refused attempts make "audit
+// would deny" pending — while "agent down" and "no policy" stay quiet.
+TEST_F(DashboardTest, ShippedAlertRulesEvaluateAgainstARealAgent) {
+  Traffic(seconds(8), 5);
+  ASSERT_FALSE(HasFatalFailure());
+  std::map<std::string, std::string> state;  // alert -> inactive | pending | firing
+  std::string rules, unhealthy;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        rules = prom_->Get("/api/v1/rules");
+        const auto j = nlohmann::json::parse(rules, nullptr, false);
+        if (j.is_discarded() || !j.contains("data")) return false;
+        state.clear();
+        unhealthy.clear();
+        for (const auto& g : j["data"]["groups"]) {
+          for (const auto& r : g["rules"]) {
+            const std::string name = r.value("name", "");
+            if (r.value("health", "") != "ok") unhealthy += name + " ";
+            if (r.value("type", "") == "alerting") state[name] = r.value("state", "");
+          }
+        }
+        return unhealthy.empty() && state["TunnelguardEnforcementInactive"] != "inactive" &&
+               state["TunnelguardAuditWouldDeny"] != "inactive";
+      },
+      milliseconds(30000)))
+      << "unhealthy: " << unhealthy << "\n" << rules;
+  EXPECT_GE(state.size(), 8U) << rules;  // every alert of the file was loaded
+  EXPECT_EQ(state["TunnelguardAgentDown"], "inactive");
+  EXPECT_EQ(state["TunnelguardNoPolicy"], "inactive");
+  EXPECT_EQ(state["TunnelguardCanaryFailed"], "inactive");  // observe's canary passes
+  for (const auto& [name, st] : state) std::printf("ALERT %-34s %s\n", name.c_str(), st.c_str());
 }
 
 }  // namespace

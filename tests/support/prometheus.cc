@@ -7,10 +7,17 @@
 namespace tg::testing {
 namespace {
 
-Subprocess StartServer(const std::string& dir, int target_port, int port) {
-  std::ofstream(dir + "/prometheus.yml")
-      << "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tunnelguard\n"
-      << "    static_configs:\n      - targets: ['127.0.0.1:" << target_port << "']\n";
+Subprocess StartServer(const std::string& dir, int target_port, int port,
+                       const std::vector<std::string>& rule_files) {
+  std::ofstream config(dir + "/prometheus.yml");
+  config << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n";
+  if (!rule_files.empty()) {
+    config << "rule_files:\n";
+    for (const auto& f : rule_files) config << "  - '" << f << "'\n";
+  }
+  config << "scrape_configs:\n  - job_name: tunnelguard\n"
+         << "    static_configs:\n      - targets: ['127.0.0.1:" << target_port << "']\n";
+  config.close();
   return Subprocess::Start({"prometheus", "--config.file=" + dir + "/prometheus.yml",
                             "--storage.tsdb.path=" + dir + "/tsdb",
                             "--web.listen-address=127.0.0.1:" + std::to_string(port)},
@@ -19,8 +26,13 @@ Subprocess StartServer(const std::string& dir, int target_port, int port) {
 
 }  // namespace
 
-TestPrometheus::TestPrometheus(const std::string& dir, int target_port)
-    : port_(FreeTcpPort()), server_(StartServer(dir, target_port, port_)) {}
+TestPrometheus::TestPrometheus(const std::string& dir, int target_port,
+                               const std::vector<std::string>& rule_files)
+    : port_(FreeTcpPort()), server_(StartServer(dir, target_port, port_, rule_files)) {}
+
+std::string TestPrometheus::Get(const std::string& path) const {
+  return HttpGet(port_, path).value_or("");
+}
 
 std::string TestPrometheus::Query(const std::string& promql) const {
   return HttpGet(port_, "/api/v1/query?query=" + UrlEncode(promql)).value_or("");

@@ -4,6 +4,7 @@
 #define TUNNELGUARD_TESTS_SUPPORT_PROMETHEUS_H_
 
 #include <string>
+#include <vector>
 
 #include "subprocess.h"
 
@@ -11,12 +12,16 @@ namespace tg::testing {
 
 class TestPrometheus {
  public:
-  // Scrapes 127.0.0.1:target_port as job "tunnelguard"; files live under `dir`.
-  TestPrometheus(const std::string& dir, int target_port);
+  // Scrapes 127.0.0.1:target_port as job "tunnelguard"; files live under `dir`. Rule files
+  // (e.g. deploy/prometheus/tunnelguard.rules.yml) are evaluated every second.
+  TestPrometheus(const std::string& dir, int target_port,
+                 const std::vector<std::string>& rule_files = {});
   // The raw JSON answer of /api/v1/query for a PromQL expression ("" when unreachable).
   std::string Query(const std::string& promql) const;
   // The same, evaluated at `unix_seconds` (several queries then see the same instant).
   std::string QueryAt(const std::string& promql, double unix_seconds) const;
+  // The raw JSON answer of GET `path` (e.g. "/api/v1/rules"; "" when unreachable).
+  std::string Get(const std::string& path) const;
   int port() const { return port_; }
 
  private:
