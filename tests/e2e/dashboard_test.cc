@@ -475,7 +475,8 @@ TEST_F(DashboardTest, ShippedAlertRulesEvaluateAgainstARealAgent) {
                state["TunnelguardAuditWouldDeny"] != "inactive";
       },
       milliseconds(30000)))
-      << "unhealthy: " << unhealthy << "\n" << rules;
+      << "unhealthy: " << unhealthy << "\n"
+      << rules;
   EXPECT_GE(state.size(), 8U) << rules;  // every alert of the file was loaded
   EXPECT_EQ(state["TunnelguardAgentDown"], "inactive");
   EXPECT_EQ(state["TunnelguardNoPolicy"], "inactive");
