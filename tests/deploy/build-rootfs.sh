@@ -65,7 +65,7 @@ if [ $cpio_too = 1 ] && [ ! "$CACHE/rootfs.cpio" -nt "$CACHE/stamp" ]; then
   # The guest unpacks this into RAM under TCG: what it never reads is left out.
   (cd "$ROOTFS" && find . -mindepth 1 \( -path ./usr/share/doc -o -path ./usr/share/man \
       -o -path ./usr/share/locale -o -path ./usr/share/info -o -path ./var/cache/apt \
-      -o -path ./var/lib/apt/lists \) -prune -o -print |
+      -o -path ./var/lib/apt/lists -o -path ./usr/lib/x86_64-linux-gnu/gconv \) -prune -o -print |
     LC_ALL=C sort | cpio -o -H newc --quiet) >"$CACHE/rootfs.cpio.tmp"
   mv "$CACHE/rootfs.cpio.tmp" "$CACHE/rootfs.cpio"
 fi

@@ -95,8 +95,8 @@ int main(int argc, char** argv) {
   std::printf("TG-STANDIN first-act mono_us=%lld socket=%s socketpair=%s pid=%d\n", first_act,
               sock.c_str(), pair.c_str(), static_cast<int>(::getpid()));
   std::fflush(stdout);
-  ::execl(kClient, kClient, "--host", "127.0.0.1", "--port", "80", "--duration", "86400",
-          "--rate", "20", "--connections", "2", static_cast<char*>(nullptr));
+  ::execl(kClient, kClient, "--host", "127.0.0.1", "--port", "80", "--duration", "86400", "--rate",
+          "20", "--connections", "2", static_cast<char*>(nullptr));
   std::fprintf(stderr, "tg-tunnel-standin: exec %s: %s\n", kClient, std::strerror(errno));
   return 1;
 }

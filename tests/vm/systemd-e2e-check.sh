@@ -17,6 +17,7 @@
 # *TimestampMonotonic properties and of journalctl -o short-monotonic).
 #
 # Usage (in the guest): systemd-e2e-check.sh REPO_DIR BUILD_DIR   (host paths, copied in)
+# shellcheck disable=SC2016  # single-quoted `bash -c` bodies expand in the inner shell
 set -u
 R=${1:?usage: systemd-e2e-check.sh REPO_DIR BUILD_DIR}
 B=${2:?usage: systemd-e2e-check.sh REPO_DIR BUILD_DIR}
@@ -47,6 +48,8 @@ tunnel_journal() { journalctl --no-pager -u cloudflared-tunnel.service -o short-
 # The stand-in's first-act lines (journal), one per start.
 first_acts() { journalctl --no-pager -u cloudflared-tunnel.service -o cat | grep '^TG-STANDIN first-act'; }
 n_first_acts() { first_acts | wc -l; }
+# Used by the `bash -c` checks below.
+export -f prop first_acts
 dump() {
   say "--- journal (tunnelguard, cloudflared-tunnel), monotonic ---"
   journalctl --no-pager -u tunnelguard.service -u cloudflared-tunnel.service -o short-monotonic | tail -n 80
@@ -86,7 +89,7 @@ for _ in $(seq 600); do
   if [ "$(metric "$REQS")" -gt 0 ]; then t_metric=$(mono); break; fi
   sleep 0.05
 done
-[ -n "$t_metric" ] && ok "latency: $REQS > 0" || bad "latency: $REQS stayed 0 for 30 s"
+if [ -n "$t_metric" ]; then ok "latency: $REQS > 0"; else bad "latency: $REQS stayed 0 for 30 s"; fi
 
 agent_exec=$(prop tunnelguard.service ExecMainStartTimestampMonotonic)
 agent_ready=$(prop tunnelguard.service ActiveEnterTimestampMonotonic)
