@@ -7,7 +7,9 @@
 //       filter already refuses the socket() (it filters socket() only), so the socketpair() is
 //       what proves BPF-LSM enforcement is in force from the first instruction on. Prints
 //         TG-STANDIN first-act mono_us=<CLOCK_MONOTONIC µs> socket=<result> socketpair=<result>
-//       (result: EAFNOSUPPORT, another errno name, or "allowed"), then execs
+//       (result: EAFNOSUPPORT, another errno name, or "allowed") on stdout and into
+//       $RUNTIME_DIRECTORY/first-act when systemd sets RUNTIME_DIRECTORY (stdout may not reach
+//       the journal: see tests/vm/README.md, "The tunnel's stdout"), then execs
 //       /usr/bin/tg-http-client (the client loop: keep-alive requests to 127.0.0.1:80, where
 //       nginx stands in for Traefik's `web` entry point) for a day at 20 req/s.
 //   tg-tunnel-standin --probe SECONDS
@@ -17,6 +19,7 @@
 //       while the agent restarts.
 //   tg-tunnel-standin --monotonic
 //       Prints CLOCK_MONOTONIC in µs: the clock of systemd's *TimestampMonotonic properties.
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,9 +95,21 @@ int main(int argc, char** argv) {
     std::printf("%lld\n", first_act);
     return 0;
   }
-  std::printf("TG-STANDIN first-act mono_us=%lld socket=%s socketpair=%s pid=%d\n", first_act,
-              sock.c_str(), pair.c_str(), static_cast<int>(::getpid()));
+  char record[256];
+  const int len = std::snprintf(
+      record, sizeof(record), "TG-STANDIN first-act mono_us=%lld socket=%s socketpair=%s pid=%d\n",
+      first_act, sock.c_str(), pair.c_str(), static_cast<int>(::getpid()));
+  std::fputs(record, stdout);
   std::fflush(stdout);
+  if (const char* dir = std::getenv("RUNTIME_DIRECTORY"); dir != nullptr && len > 0) {
+    const std::string path = std::string(dir) + "/first-act";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ::write(fd, record, static_cast<size_t>(len)) != len) {
+      std::fprintf(stderr, "tg-tunnel-standin: cannot write %s: %s\n", path.c_str(),
+                   std::strerror(errno));
+    }
+    if (fd >= 0) ::close(fd);
+  }
   ::execl(kClient, kClient, "--host", "127.0.0.1", "--port", "80", "--duration", "86400", "--rate",
           "20", "--connections", "2", static_cast<char*>(nullptr));
   std::fprintf(stderr, "tg-tunnel-standin: exec %s: %s\n", kClient, std::strerror(errno));
