@@ -128,8 +128,15 @@ check "policies enforced and verified by the canary (metrics)" bash -c "
     grep -qx \"tunnelguard_policy_enforced{policy=\\\"\$p\\\"} 1\" <<<\"\$m\" || exit 1
     grep -qx \"tunnelguard_policy_verified{policy=\\\"\$p\\\"} 1\" <<<\"\$m\" || exit 1
   done"
+# The agent's denial event for the stand-in's own pid: its socketpair(), refused by the LSM
+# (its socket() never reached the LSM: seccomp refused it first).
+lsm_denied() { journalctl --no-pager -u tunnelguard.service -o cat | grep -q "denied unix socket for pid $1 (cloudflared)"; }
+export -f lsm_denied
+pid_of_act() { sed -n 's/.* pid=\([0-9]*\)$/\1/p' <<<"$1"; }
 deny1=$(metric "$UNIX_DENY")
 check "the first act's LSM denial is counted ($UNIX_DENY = $deny1)" test "$deny1" -ge 1
+check "the agent reported the first act's denial (event for pid $(pid_of_act "$act_line"))" \
+  wait_for 10 lsm_denied "$(pid_of_act "$act_line")"
 
 # The timeline (monotonic µs; +ms from the agent's exec).
 rel() { [ -n "$1" ] && awk -v a="$1" -v b="$agent_exec" 'BEGIN {printf "%+9.1f ms", (a - b) / 1000}' || echo "      n/a"; }
@@ -168,7 +175,9 @@ check "restart: the gate passed again (second 'canary passed')" \
   bash -c '[ "$(journalctl --no-pager -u cloudflared-tunnel.service -o cat | grep -c "canary passed in")" -ge 2 ]'
 check "restart: first act denied again (socket and socketpair EAFNOSUPPORT)" \
   grep -q 'socket=EAFNOSUPPORT socketpair=EAFNOSUPPORT' <<<"$act2"
-check "restart: the new first act's denial is counted" wait_for 10 bash -c "[ \$(metric '$UNIX_DENY') -gt $deny1 ]"
+# (The restarted tunnel has a new cgroup, with new pins and counters: a counter reset.)
+check "restart: the agent reported the new first act's denial (event for pid $(pid_of_act "$act2"))" \
+  wait_for 10 lsm_denied "$(pid_of_act "$act2")"
 check "restart: metrics continue (web requests grow past $reqs1)" wait_for 20 bash -c "[ \$(metric '$REQS') -gt $reqs1 ]"
 
 # --- 4. agent restart: enforcement never lapses in the tunnel's cgroup --------------------
