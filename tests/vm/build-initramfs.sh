@@ -4,8 +4,8 @@
 #
 # It holds static busybox, tests/vm/guest-init.sh as /init, each BINARY at its own absolute
 # path (so a test finds its helpers next to itself as on the host) with every shared library
-# `ldd` lists, the loader included, and /tg/{nonce,cmd.sh,env.sh}. Uncompressed because the
-# guest decompresses far slower (TCG) than it reads a few more megabytes.
+# `ldd` lists, the loader included, and /tg/{nonce,cmd.sh,env.sh,verdict.sh}. Uncompressed
+# because the guest decompresses far slower (TCG) than it reads a few more megabytes.
 #
 # --rootfs CPIO: a guest with real systemd as PID 1. OUT is CPIO (a Debian root file system,
 # tests/deploy/build-rootfs.sh --cpio) followed by a second archive with
@@ -38,6 +38,7 @@ else
   echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
   echo 'root:x:0:' >"$root/etc/group"
 fi
+install -m 0644 "$here/guest-verdict.sh" "$root/tg/verdict.sh"
 install -m 0400 "$nonce_file" "$root/tg/nonce"
 install -m 0644 "$cmd_file" "$root/tg/cmd.sh"
 install -m 0644 "$env_file" "$root/tg/env.sh"

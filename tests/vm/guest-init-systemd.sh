@@ -23,14 +23,8 @@ rm -f /tg/nonce
 . /tg/env.sh
 echo "TG-SYSTEMD-UP uptime=$(cut -d' ' -f1 /proc/uptime)s $(systemctl is-system-running 2>&1)" \
   "lsm=$(cat /sys/kernel/security/lsm)"
-rc=0
-/bin/sh /tg/cmd.sh </dev/null || rc=$?
-echo
-if [ "$rc" = 0 ]; then
-  echo "TG-VERDICT $nonce PASS rc=$rc"
-else
-  echo "TG-VERDICT $nonce FAIL rc=$rc"
-fi
-sync
+# shellcheck source=/dev/null  # tests/vm/guest-verdict.sh
+. /tg/verdict.sh
+tg_run_test "$nonce"
 # The guest's root is RAM: nothing to unmount cleanly, so power off without stopping units.
 systemctl poweroff --force --force
