@@ -5,7 +5,7 @@
 #
 # debootstrap bookworm, variant minbase, plus systemd, dbus, EXTRA_PKGS (comma-separated) and
 # the Debian packages of every shared library a BINARY loads (dpkg -S of ldd's list), so the
-# built binaries run in it unchanged. About a minute the first time (a Debian mirror: the one
+# built binaries run in it unchanged. One to three minutes the first time (a Debian mirror: the one
 # the host's apt sources name for bookworm); rebuilt only when the package list changes
 # (CACHE/stamp). Concurrent callers of one CACHE wait for each other (flock).
 # --cpio also writes CACHE/rootfs.cpio (newc, ownership kept, docs/man pages/locales left out)

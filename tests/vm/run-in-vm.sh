@@ -124,8 +124,8 @@ nonce=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 (umask 077 && printf '%s\n' "$nonce" >"$workdir/nonce")
 initrd=$workdir/initramfs.cpio
 trap 'rm -f "$initrd" "$workdir/nonce"' EXIT
-"$here/build-initramfs.sh" ${rootfs:+--rootfs "$rootfs"} "$initrd" "$workdir/nonce" "$workdir/cmd.sh" "$workdir/env.sh" \
-  "${binaries[@]}"
+"$here/build-initramfs.sh" ${rootfs:+--rootfs "$rootfs"} "$initrd" "$workdir/nonce" \
+  "$workdir/cmd.sh" "$workdir/env.sh" "${binaries[@]}"
 
 cmdline="console=ttyS0 lsm=$lsm panic=-1 oops=panic quiet loglevel=4"
 if [ -n "$rootfs" ]; then
