@@ -92,6 +92,19 @@ Result<std::string> SystemdUnit::ControlGroup() const {
   return std::string(cgroup);
 }
 
+Result<std::string> SystemdUnit::SubState() const {
+  BusError err;
+  char* state = nullptr;
+  const int r =
+      sd_bus_get_property_string(bus_.get(), kSystemd, object_path_.c_str(),
+                                 "org.freedesktop.systemd1.Unit", "SubState", err.get(), &state);
+  std::unique_ptr<char, decltype(&free)> owner(state, &free);
+  if (r < 0) {
+    return MakeError(ErrorKind::kInternal, "cannot read SubState of " + unit_ + ": " + err.Why(r));
+  }
+  return std::string(state != nullptr ? state : "");
+}
+
 Result<SystemdUnit::AddressFamilies> SystemdUnit::RestrictAddressFamilies() const {
   BusError err;
   sd_bus_message* reply = nullptr;

@@ -22,6 +22,8 @@ class SystemdUnit {
 
   // The unit's ControlGroup below the cgroup2 mount; kNotFound when it is not running.
   Result<std::string> ControlGroup() const;
+  // The unit's SubState ("start-pre" while its ExecStartPre= commands run, "running", ...).
+  Result<std::string> SubState() const;
 
   // RestrictAddressFamilies=: (allow_list, names), names like "AF_INET"; both empty when the
   // directive is not set. A deny-list (=~AF_PACKET) has allow_list false and names.

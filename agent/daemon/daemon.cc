@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics_server.h"
 #include "notify.h"
+#include "systemd_unit.h"
 #include "unique_fd.h"
 #include "version.h"
 
@@ -80,8 +81,24 @@ std::string TargetParent(const DaemonOptions& o, const Result<Cgroup>& cg) {
 
 std::string TargetName(const DaemonOptions& o) { return o.cgroup.empty() ? o.unit : o.cgroup; }
 
+// A unit whose ExecStartPre= commands run (SubState "start-pre") is not a target yet: that is
+// the fail-closed drop-in's gate, `tunnelguard attach` inside the unit's cgroup, which needs
+// AF_UNIX (D-Bus for the unit's policy, journald for its output) until it has pinned the
+// policies itself. Attaching from here in that window refused the gate's own sockets and
+// failed the tunnel's start (seen in vm.systemd_e2e); the daemon adopts the gate's pins after.
 Result<Cgroup> Resolve(const DaemonOptions& o) {
-  return o.cgroup.empty() ? OpenUnitCgroup(o.unit) : OpenCgroup(o.cgroup);
+  if (!o.cgroup.empty()) return OpenCgroup(o.cgroup);
+  auto unit = SystemdUnit::Find(o.unit);
+  if (!unit.ok()) return unit.error();
+  if (auto sub = unit->SubState(); sub.ok() && *sub == "start-pre") {
+    return MakeError(ErrorKind::kNotFound,
+                     o.unit +
+                         " is running its ExecStartPre= (the attach gate); adopting its "
+                         "policies once it has started");
+  }
+  auto path = unit->ControlGroup();
+  if (!path.ok()) return path.error();
+  return OpenCgroup(*path);
 }
 
 // The daemon's live state as its faces see it. Written by the main loop, read by gRPC threads.

@@ -9,8 +9,8 @@
 # replacing the gate with a critical journal line; Wants=/After= ordering; an agent restart
 # leaving the tunnel alone; a clean stop.
 # nspawn shares the host's kernel, so BPF-LSM itself is not exercised here (tests/vm does that).
-# The root file system is built once with debootstrap (about a minute) and cached in
-# ROOTFS_CACHE; each run boots it with a throw-away overlay (--volatile=overlay).
+# The root file system is built once with debootstrap (build-rootfs.sh, about a minute) and
+# cached in ROOTFS_CACHE; each run boots it with a throw-away overlay (--volatile=overlay).
 # Usage: systemd_nspawn_test.sh TUNNELGUARD_BINARY ROOTFS_CACHE
 source "$(dirname "$0")/lib.sh"
 if [ "$(id -u)" != 0 ]; then
@@ -18,37 +18,13 @@ if [ "$(id -u)" != 0 ]; then
   echo "SKIP: needs root (systemd-nspawn)" >&2; exit 77
 fi
 require_tool systemd-nspawn systemd-container
-require_tool debootstrap debootstrap
 [ $# -eq 2 ] && [ -x "$1" ] || fail "usage: $0 TUNNELGUARD_BINARY ROOTFS_CACHE"
 BIN=$(realpath "$1")
 CACHE=$2
 SRC=$REPO/deploy
 
-# Runtime libraries of the binary -> Debian packages to include in the root file system.
-libpkgs() {
-  ldd "$BIN" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
-    p=$(realpath "$lib")
-    dpkg -S "$p" 2>/dev/null || dpkg -S "/usr${p#/usr}" 2>/dev/null || dpkg -S "${p#/usr}" 2>/dev/null
-  done | cut -d: -f1 | sort -u | paste -sd, -
-}
-# The host's own Debian mirror for bookworm (from its apt sources), not a hard-coded one.
-mirror() {
-  awk '/^URIs:/ {u = $2} /^Suites:/ && / bookworm( |$)/ {print u; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null ||
-    true
-  awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true
-}
-PKGS="systemd,dbus,curl,$(libpkgs)"
-ROOTFS=$CACHE/rootfs
-if [ ! -f "$CACHE/stamp" ] || [ "$(cat "$CACHE/stamp")" != "$PKGS" ]; then
-  rm -rf "$CACHE"; mkdir -p "$CACHE"
-  m=$(mirror | head -1)
-  [ -n "$m" ] || fail "no bookworm mirror in /etc/apt sources"
-  echo "building the container root (debootstrap bookworm, +$PKGS)" >&2
-  debootstrap --variant=minbase --include="$PKGS" bookworm "$ROOTFS.tmp" "$m" >"$CACHE/debootstrap.log" 2>&1 ||
-    fail "debootstrap failed:"$'\n'"$(tail -5 "$CACHE/debootstrap.log")"
-  mv "$ROOTFS.tmp" "$ROOTFS"
-  echo "$PKGS" >"$CACHE/stamp"
-fi
+# The container's root: bookworm minbase + systemd, dbus, curl and the agent's libraries.
+ROOTFS=$("$REPO/tests/deploy/build-rootfs.sh" "$CACHE" curl "$BIN") || exit $?
 
 # PID 1 of a real host mounts bpffs at /sys/fs/bpf; this host may not have done so.
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || fail "cannot mount bpffs at /sys/fs/bpf"

@@ -1,32 +1,47 @@
 #!/usr/bin/env bash
-# build-initramfs.sh OUT NONCE_FILE CMD_FILE ENV_FILE BINARY...: writes the VM test guest's
-# initramfs (uncompressed cpio newc) to OUT.
+# build-initramfs.sh [--rootfs CPIO] OUT NONCE_FILE CMD_FILE ENV_FILE BINARY...: writes the VM
+# test guest's initramfs (uncompressed cpio newc) to OUT.
 #
 # It holds static busybox, tests/vm/guest-init.sh as /init, each BINARY at its own absolute
 # path (so a test finds its helpers next to itself as on the host) with every shared library
-# `ldd` lists, the loader included, and /tg/{nonce,cmd.sh,env.sh}. Uncompressed because the
-# guest decompresses far slower (TCG) than it reads a few more megabytes.
+# `ldd` lists, the loader included, and /tg/{nonce,cmd.sh,env.sh,verdict.sh}. Uncompressed
+# because the guest decompresses far slower (TCG) than it reads a few more megabytes.
+#
+# --rootfs CPIO: a guest with real systemd as PID 1. OUT is CPIO (a Debian root file system,
+# tests/deploy/build-rootfs.sh --cpio) followed by a second archive with
+# tests/vm/guest-init-systemd.sh as /init, tests/vm/tg-vm-test.service, /tg/ and the BINARYs
+# (their libraries come from the root's packages); the kernel unpacks both, in order.
 set -euo pipefail
 
-[ $# -ge 4 ] || { echo "usage: $0 OUT NONCE_FILE CMD_FILE ENV_FILE BINARY..." >&2; exit 2; }
+rootfs_cpio=''
+if [ "${1:-}" = --rootfs ]; then rootfs_cpio=$2; shift 2; fi
+[ $# -ge 4 ] || { echo "usage: $0 [--rootfs CPIO] OUT NONCE_FILE CMD_FILE ENV_FILE BINARY..." >&2; exit 2; }
 out=$1 nonce_file=$2 cmd_file=$3 env_file=$4
 shift 4
 here=$(cd "$(dirname "$0")" && pwd)
 
-busybox=/bin/busybox  # busybox-static's; the dynamic busybox package uses the same path
-ldd "$busybox" >/dev/null 2>&1 && {
-  echo "build-initramfs: $busybox is not static; install busybox-static" >&2; exit 3; }
-
 root=$(mktemp -d "${out}.root.XXXXXX")
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,tg,etc}
-cp "$busybox" "$root/bin/busybox"
-install -m 0755 "$here/guest-init.sh" "$root/init"
+if [ -n "$rootfs_cpio" ]; then
+  # Only what this archive adds: a directory entry would reset an existing directory's mode
+  # (/tmp) when the kernel unpacks it over the root file system.
+  mkdir -p "$root"/{tg,dev,etc/systemd/system}
+  install -m 0755 "$here/guest-init-systemd.sh" "$root/init"
+  install -m 0644 "$here/tg-vm-test.service" "$root/etc/systemd/system/tg-vm-test.service"
+else
+  busybox=/bin/busybox  # busybox-static's; the dynamic busybox package uses the same path
+  ldd "$busybox" >/dev/null 2>&1 && {
+    echo "build-initramfs: $busybox is not static; install busybox-static" >&2; exit 3; }
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,tg,etc}
+  cp "$busybox" "$root/bin/busybox"
+  install -m 0755 "$here/guest-init.sh" "$root/init"
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+  echo 'root:x:0:' >"$root/etc/group"
+fi
+install -m 0644 "$here/guest-verdict.sh" "$root/tg/verdict.sh"
 install -m 0400 "$nonce_file" "$root/tg/nonce"
 install -m 0644 "$cmd_file" "$root/tg/cmd.sh"
 install -m 0644 "$env_file" "$root/tg/env.sh"
-echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
-echo 'root:x:0:' >"$root/etc/group"
 
 # Copies a file to the same absolute path in the guest, following symlinks (the guest has no
 # merged-/usr links; each path ldd prints becomes a real file there).
@@ -59,7 +74,7 @@ for bin in "$@"; do
   [ -x "$bin" ] || { echo "build-initramfs: $bin is not an executable" >&2; exit 3; }
   bin=$(readlink -f "$bin")
   put "$bin"
-  put_libs "$bin"
+  [ -n "$rootfs_cpio" ] || put_libs "$bin"
 done
 
 # /dev/console must exist before devtmpfs is mounted, or /init starts without stdout. A
@@ -75,7 +90,10 @@ newc_entry() {  # name mode rdevmajor rdevminor
   head -c "$pad" /dev/zero
 }
 
-(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet) >"$out.tmp"
+{
+  [ -z "$rootfs_cpio" ] || cat "$rootfs_cpio"
+  (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet)
+} >"$out.tmp"
 {
   newc_entry dev/console $((0020000 | 0600)) 5 1
   newc_entry TRAILER!!! 0 0 0

@@ -38,14 +38,7 @@ rm -f /tg/nonce
 . /tg/env.sh
 
 echo "TG-START $nonce kernel=$(uname -r) uptime=$(cut -d" " -f1 /proc/uptime)s lsm=$(cat /sys/kernel/security/lsm)"
-rc=0
-/bin/sh /tg/cmd.sh </dev/null || rc=$?
-# A test's last line may lack a newline; keep the verdict on a line of its own.
-echo
-if [ "$rc" = 0 ]; then
-  echo "TG-VERDICT $nonce PASS rc=$rc"
-else
-  echo "TG-VERDICT $nonce FAIL rc=$rc"
-fi
-sync
+# shellcheck source=/dev/null  # tests/vm/guest-verdict.sh
+. /tg/verdict.sh
+tg_run_test "$nonce"
 poweroff -f

@@ -4,12 +4,16 @@
 #
 #   run-in-vm.sh --kernel {6.1|6.12|newest} [--lsm LIST] [--timeout S] [--workdir DIR]
 #                [--env NAME=VALUE]... [--file PATH]... [--append KERNEL_ARGS]
-#                -- COMMAND [ARGS...]
+#                [--rootfs CPIO [--memory SIZE]] -- COMMAND [ARGS...]
 #   run-in-vm.sh --kernel KEY --fetch-only      (only puts the kernel into the cache)
 #
 # COMMAND is a host executable (a built test binary; it and every --file are copied into the
 # guest at their own absolute paths, with the shared libraries ldd lists) or, without a
 # slash, a busybox applet (`sleep`, `sh`). ARGS are passed unchanged.
+# --rootfs CPIO boots real systemd as PID 1 instead of busybox: CPIO is a Debian root file
+# system (tests/deploy/build-rootfs.sh --cpio) unpacked into RAM; COMMAND runs from a unit once
+# the system is up, and without a slash is a command of that root. --memory: guest RAM (1G;
+# 2G with --rootfs).
 #
 # Exit codes (ctest reads them):
 #   0   the guest printed "TG-VERDICT <nonce> PASS"
@@ -23,10 +27,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 kernel='' lsm=lockdown,capability,landlock,yama,apparmor,bpf timeout_s=120 workdir='' append=''
-fetch_only=0
+fetch_only=0 rootfs='' memory=''
 envs=() files=()
 usage() {
-  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -39,6 +43,8 @@ while [ $# -gt 0 ]; do
     --file) files+=("$2"); shift 2 ;;
     --append) append=$2; shift 2 ;;
     --fetch-only) fetch_only=1; shift ;;
+    --rootfs) rootfs=$2; shift 2 ;;
+    --memory) memory=$2; shift 2 ;;
     --) shift; break ;;
     *) usage ;;
   esac
@@ -62,9 +68,14 @@ cannot_run() {
 for tool in qemu-system-x86_64 cpio timeout flock; do
   command -v "$tool" >/dev/null || cannot_run "$tool not found (tools/install-deps.sh installs it)"
 done
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+if [ -n "$rootfs" ]; then
+  [ -f "$rootfs" ] || cannot_run "no root file system archive $rootfs (tests/deploy/build-rootfs.sh --cpio)"
+  rootfs=$(readlink -f "$rootfs")
+  memory=${memory:-2G}
+elif [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
   cannot_run "no static /bin/busybox (tools/install-deps.sh installs busybox-static)"
 fi
+memory=${memory:-1G}
 
 kdir=$("$here/fetch-kernel.sh" "$kernel") || cannot_run "no $kernel kernel (fetch-kernel.sh failed)"
 # shellcheck disable=SC1091
@@ -113,12 +124,17 @@ nonce=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 (umask 077 && printf '%s\n' "$nonce" >"$workdir/nonce")
 initrd=$workdir/initramfs.cpio
 trap 'rm -f "$initrd" "$workdir/nonce"' EXIT
-"$here/build-initramfs.sh" "$initrd" "$workdir/nonce" "$workdir/cmd.sh" "$workdir/env.sh" \
-  "${binaries[@]}"
+"$here/build-initramfs.sh" ${rootfs:+--rootfs "$rootfs"} "$initrd" "$workdir/nonce" \
+  "$workdir/cmd.sh" "$workdir/env.sh" "${binaries[@]}"
 
-cmdline="console=ttyS0 lsm=$lsm panic=-1 oops=panic quiet loglevel=4 $append"
+cmdline="console=ttyS0 lsm=$lsm panic=-1 oops=panic quiet loglevel=4"
+if [ -n "$rootfs" ]; then
+  # The test unit joins the boot transaction; no login prompt on the serial console.
+  cmdline+=" systemd.wants=tg-vm-test.service systemd.mask=serial-getty@ttyS0.service"
+fi
+cmdline+=" $append"
 say "kernel $kernel = $KERNEL_RELEASE (linux-image-amd64 $KERNEL_VERSION, $KERNEL_SUITE)"
-say "lsm=$lsm timeout=${timeout_s}s command: ${cmd[*]}"
+say "lsm=$lsm timeout=${timeout_s}s memory=$memory${rootfs:+ init=systemd (root $rootfs)} command: ${cmd[*]}"
 
 # boot LOG: one guest boot; its serial console goes to LOG. Sets boot_rc.
 boot() {
@@ -129,7 +145,7 @@ boot() {
   # attach) raced and oopsed at an int3 (seen in early boot on 7.2 and in a trampoline on 7.3
   # while a test attached); 2 vCPUs are kept so tests still run concurrently in the guest.
   timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 \
-    -accel tcg,thread=single -cpu max -m 1G -smp 2 \
+    -accel tcg,thread=single -cpu max -m "$memory" -smp 2 \
     -nodefaults -no-user-config -display none -monitor none -serial stdio -no-reboot \
     -kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$cmdline" \
     </dev/null >"$1" 2>&1 || boot_rc=$?
