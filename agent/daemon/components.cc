@@ -1,10 +1,14 @@
 #include "components.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "denial_log.h"
 #include "latency_collector.h"
 #include "log.h"
+#include "pin_layout.h"
 #include "policy_collector.h"
 
 namespace tg::daemon {
@@ -169,6 +173,18 @@ void PolicyComponent::MaybeRunCanary(std::chrono::steady_clock::duration interva
 std::optional<CanaryReport> PolicyComponent::LastCanary() const {
   std::lock_guard<std::mutex> lock(mu_);
   return canary_;
+}
+
+bool PolicyComponent::PinsRemoved() const {
+  const uint64_t id = cgroup_id_.load();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (id == 0 || target_path_.empty()) return false;  // not attached: nothing to lose
+  }
+  struct stat st {};
+  return std::any_of(policies_.begin(), policies_.end(), [&](const PolicySpec& p) {
+    return ::stat(PolicyDir(bpffs_dir_, id, p.kind).c_str(), &st) != 0 && errno == ENOENT;
+  });
 }
 
 std::vector<uint32_t> PolicyComponent::ProgramIds() const {

@@ -47,6 +47,10 @@ class PolicyComponent : public TargetComponent {
   Status OnTarget(const Cgroup& cgroup) override;
   void OnShutdown(bool detach) override;
   std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() override;
+  // True when this component attached or adopted the current target's policies and one of
+  // their pin directories has gone since (`tunnelguard detach`, or bpffs pins removed by hand):
+  // the links went with the pins, so nothing is enforced until the daemon attaches again.
+  bool PinsRemoved() const;
   // The programs behind the current target's pinned links (read from the pins each time).
   std::vector<uint32_t> ProgramIds() const override;
 

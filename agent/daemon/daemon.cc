@@ -309,6 +309,18 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
       ready = true;
     }
     if (watchdog.count() > 0) NotifyWatchdog();
+    if (parts.policy && current_id != 0 && cg.ok() && parts.policy->PinsRemoved()) {
+      // Enforcement lives in the pins; with them gone the tunnel is unguarded. Put it back:
+      // who wants it off for good stops the agent first (its unit says so too).
+      log::Warning(
+          "enforcement: the pins of {} were removed while the agent runs (tunnelguard detach, "
+          "or bpffs cleared); attaching again — stop tunnelguard.service first to detach for "
+          "good",
+          cg->relative);
+      if (auto st = parts.policy->OnTarget(*cg); !st.ok()) {
+        log::Error("{}: {}", parts.policy->name(), st.error().message);
+      }
+    }
     if (parts.policy && current_id != 0) parts.policy->MaybeRunCanary(options.canary_interval);
     if (const auto now = std::chrono::steady_clock::now(); now >= next_sample) {
       api.SampleRates();

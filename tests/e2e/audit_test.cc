@@ -110,5 +110,62 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
   EXPECT_NE(text.find("(python3)"), std::string::npos) << text;
 }
 
+// Pins removed under a running agent (`tunnelguard detach`, or bpffs cleared by hand) take the
+// links with them: the agent notices, says so, and attaches again; counting resumes.
+TEST(AuditOnThisHost, PinsRemovedUnderTheAgentAreAttachedAgain) {
+  TG_REQUIRE_ROOT();
+  TG_REQUIRE(::access("/usr/bin/python3", X_OK) == 0, "needs Debian's python3 (install-deps)");
+  TempDir dir;
+  TestCgroup cg("tg-audit-repin");
+  ASSERT_TRUE(cg.ok());
+  // Pins of its own: a detach of the shared default directory must not be ours to make.
+  const std::string bpffs = "/sys/fs/bpf/tg-audit-repin-" + std::to_string(::getpid());
+  const int metrics_port = FreeTcpPort();
+  auto agent = Subprocess::Start({TG_BINARY, "run", "--cgroup", cg.path(), "--mode", "audit",
+                                  "--wx-memory", "off", "--bpffs-dir", bpffs, "--detach-on-exit",
+                                  "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port),
+                                  "--grpc-socket", "", "--upstream", "web=127.0.0.1:1"},
+                                 {{}, dir.path() + "/agent.log", ""});
+  auto log = [&] {
+    std::ifstream f(dir.path() + "/agent.log");
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  const std::string info = "tunnelguard_policy_info{policy=\"address_families\"";
+  auto attached = [&] {
+    return HttpGet(metrics_port, "/metrics").value_or("").find(info) != std::string::npos;
+  };
+  ASSERT_TRUE(WaitFor(attached, milliseconds(20000))) << log();
+
+  const auto [rc, out] =
+      RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs + " 2>&1");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_TRUE(
+      WaitFor([&] { return log().find("were removed while the agent runs") != std::string::npos; },
+              milliseconds(5000)))
+      << log();
+  EXPECT_TRUE(WaitFor(attached, milliseconds(5000))) << log();
+
+  // Counting again: attempts after the re-attach are seen.
+  auto py = Subprocess::Start({"/usr/bin/python3", "-c",
+                               "import socket\nfor _ in range(10): socket.socket(socket.AF_UNIX)"},
+                              {{}, dir.path() + "/py.log", cg.path()});
+  ASSERT_EQ(py.Wait(milliseconds(30000)), 0);
+  const std::string series =
+      "tunnelguard_policy_decisions_total{policy=\"address_families\",action=\"would_deny\","
+      "detail=\"unix\"} 10";
+  std::string body;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        body = HttpGet(metrics_port, "/metrics").value_or("");
+        return body.find(series) != std::string::npos;
+      },
+      milliseconds(5000)))
+      << body << log();
+  agent.Signal(SIGTERM);
+  agent.Wait(milliseconds(5000));
+  RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs);
+  ::rmdir(bpffs.c_str());
+}
+
 }  // namespace
 }  // namespace tg
