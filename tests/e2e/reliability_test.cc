@@ -521,12 +521,13 @@ TEST_F(ReliabilityTest, DenialFloodCountedExactlyAgentStaysResponsive) {
       << "RSS grew from " << rss_before << " KiB to " << rss_max << " KiB during the flood";
   std::cout << "flood: " << total << " forbidden socket() calls in ~" << kFloodSeconds << " s, "
             << static_cast<uint64_t>(rate) << "/s (slowest second " << slowest_second
-            << "): denied_by_seccomp " << by_seccomp << " (2 processes), would_deny " << audited
-            << " (1 process); counted exactly; events received " << static_cast<uint64_t>(received)
-            << ", dropped " << static_cast<uint64_t>(lost) << "; log " << logged.first
-            << " denial lines; GetStatus " << probe.calls() << " calls, " << probe.slow()
-            << " >= 100 ms, slowest " << probe.max_ms() << " ms; RSS " << rss_before << " -> max "
-            << rss_max << " -> " << rss_after << " KiB\n";
+            << "): denied_by_seccomp " << by_seccomp << " (2 processes; agent "
+            << p->decisions().denied_by_seccomp() << "), would_deny " << audited
+            << " (1 process; agent " << p->decisions().would_deny() << "); events received "
+            << static_cast<uint64_t>(received) << ", dropped " << static_cast<uint64_t>(lost)
+            << "; log " << logged.first << " denial lines; GetStatus " << probe.calls()
+            << " calls, " << probe.slow() << " >= 100 ms, slowest " << probe.max_ms() << " ms; RSS "
+            << rss_before << " -> max " << rss_max << " -> " << rss_after << " KiB\n";
   StopAndExpectNothingLeft({});
 }
 
@@ -644,13 +645,14 @@ TEST_F(ReliabilityTest, FullDiskUnderTheApiSocketIsReportedAndNothingIsLost) {
       "detail=\"unix\"}";
   auto metric = [&] { return Metric(HttpGet(metrics_port_, "/metrics").value_or(""), would_deny); };
   uint64_t flooded = 0;
+  int floods = 0;
   // A second of forbidden calls in the cgroup; true when /metrics then counts them all.
   auto flood_counted = [&] {
-    std::string out;
-    auto f = Subprocess::Start({TG_FLOOD, "--cgroup", cg_->path(), "--seconds", "1"},
-                               {{}, dir_.path() + "/flood.json", ""});
+    const std::string out = dir_.path() + "/flood" + std::to_string(++floods) + ".json";
+    auto f =
+        Subprocess::Start({TG_FLOOD, "--cgroup", cg_->path(), "--seconds", "1"}, {{}, out, ""});
     if (f.Wait(seconds(10)) != 0) return false;
-    std::ifstream in(dir_.path() + "/flood.json");
+    std::ifstream in(out);
     flooded +=
         nlohmann::json::parse(std::string(std::istreambuf_iterator<char>(in), {}))["attempts"]
             .get<uint64_t>();

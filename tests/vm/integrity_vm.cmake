@@ -22,4 +22,5 @@ tg_vm_gtest(tg_vm_reliability SOURCES reliability_vm_test.cc guest_ops.cc guest_
             systemd_seccomp.cc LIBS tunnelguard_proto PkgConfig::LIBSECCOMP)
 target_compile_definitions(tg_vm_reliability PRIVATE TG_CLI_PATH="$<TARGET_FILE:tunnelguard>")
 add_dependencies(tg_vm_reliability tunnelguard tg-flood)
-tg_vm_test(reliability COMMAND tg_vm_reliability FILES tunnelguard tg-flood TIMEOUT 300)
+tg_vm_test(reliability COMMAND tg_vm_reliability FILES tunnelguard tg-flood TIMEOUT 300
+           KERNELS 6.12 newest)
