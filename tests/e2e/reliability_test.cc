@@ -658,12 +658,13 @@ TEST_F(ReliabilityTest, FullDiskUnderTheApiSocketIsReportedAndNothingIsLost) {
             .get<uint64_t>();
     return WaitFor([&] { return metric() == static_cast<double>(flooded); }, seconds(5));
   };
+  std::string problem;
   auto problem_lines = [&] {
     const std::string log = AgentLog();
     std::istringstream in(log);
     int n = 0;
     for (std::string line; std::getline(in, line);) {
-      if (line.find("No space left on device") != std::string::npos) ++n;
+      if (line.find("No space left on device") != std::string::npos && n++ == 0) problem = line;
     }
     return n;
   };
@@ -721,7 +722,7 @@ TEST_F(ReliabilityTest, FullDiskUnderTheApiSocketIsReportedAndNothingIsLost) {
   ASSERT_TRUE(flood_counted());
   EXPECT_EQ(problem_lines(), 1) << AgentLog();
   std::cout << "full disk: " << flooded << " denials counted across no-API, API, full-again and "
-            << "SIGKILL+restart phases; one line about the disk\n";
+            << "SIGKILL+restart phases; the one line about the disk:\n  " << problem << "\n";
   agent_->Signal(SIGTERM);  // --detach-on-exit: the pins go
   EXPECT_TRUE(agent_->Wait(seconds(10)).has_value());
 }

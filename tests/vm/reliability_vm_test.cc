@@ -272,15 +272,18 @@ TEST_F(ReliabilityVm, DenialFloodInEnforceModeCountedExactly) {
   EXPECT_GE(probe.calls(), flood_seconds * 5) << "the poller was starved";
   EXPECT_LT(rss_max - rss_before, 4 * 1024) << "RSS " << rss_before << " -> " << rss_max << " KiB";
   std::printf(
-      "vm flood (%s): %llu socket(AF_UNIX) + %llu W+X mmap in %.1f s = %.0f/s, 0 succeeded; "
-      "counted exactly; events received/dropped: address_families %.0f/%.0f, wx_memory "
+      "vm flood (%s): %llu socket(AF_UNIX) + %llu W+X mmap in %.1f s = %.0f/s, %llu succeeded; "
+      "agent counted %llu + %llu; events received/dropped: address_families %.0f/%.0f, wx_memory "
       "%.0f/%.0f; log %d denial lines; GetStatus %d calls, %d >= 100 ms, p50 %.1f ms, p99 "
       "%.1f ms, max %.1f ms; RSS %ld -> max %ld KiB\n",
       std::getenv("TG_VM_KERNEL") ? std::getenv("TG_VM_KERNEL") : "?",
       static_cast<unsigned long long>(sockets), static_cast<unsigned long long>(mmaps),
-      j["seconds"].get<double>(), rate, fam_received, fam_dropped, received, dropped, logged.first,
-      probe.calls(), probe.slow(), probe.Quantile(0.5), probe.Quantile(0.99), probe.max_ms(),
-      rss_before, rss_max);
+      j["seconds"].get<double>(), rate,
+      static_cast<unsigned long long>(j["successes"].get<uint64_t>()),
+      static_cast<unsigned long long>(p["address_families"].decisions().deny()),
+      static_cast<unsigned long long>(p["wx_memory"].decisions().deny()), fam_received, fam_dropped,
+      received, dropped, logged.first, probe.calls(), probe.slow(), probe.Quantile(0.5),
+      probe.Quantile(0.99), probe.max_ms(), rss_before, rss_max);
 }
 
 TEST_F(ReliabilityVm, DaemonKilledTwentyTimesEnforcementNeverLapses) {
