@@ -39,10 +39,10 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::FreeTcpPort;
+using testing::GetStatusPoller;
 using testing::HttpGet;
 using testing::LoggedDenials;
 using testing::Metric;
-using testing::Responsiveness;
 using testing::RunClient;
 using testing::RunCommand;
 using testing::StartNginx;
@@ -295,14 +295,8 @@ TEST_F(ReliabilityTest, HundredThousandShortConnectionsCountedExactly) {
 TEST_F(ReliabilityTest, TunnelCgroupRecreatedTwentyTimes) {
   StartAgent();
   ASSERT_TRUE(TargetPresent(seconds(15))) << AgentLog();
-  // One channel for the whole run, as tunnelctl --watch or a dashboard would keep.
   auto probe_stub = Stub();
-  Responsiveness probe([&probe_stub](milliseconds d) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + d);
-    v1::GetStatusResponse r;
-    return probe_stub->GetStatus(&ctx, v1::GetStatusRequest(), &r);
-  });
+  GetStatusPoller probe(probe_stub.get());
   BpfIds held = HeldBy(agent_->pid());
   const size_t progs_first = held.progs.size();
   for (int i = 0; i < 20; ++i) {
@@ -403,12 +397,7 @@ TEST_F(ReliabilityTest, DenialFloodCountedExactlyAgentStaysResponsive) {
   const long rss_before = RssKib(agent_->pid());
 
   auto probe_stub = Stub();
-  Responsiveness probe([&probe_stub](milliseconds d) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + d);
-    v1::GetStatusResponse r;
-    return probe_stub->GetStatus(&ctx, v1::GetStatusRequest(), &r);
-  });
+  GetStatusPoller probe(probe_stub.get());
   const std::string secs = std::to_string(kFloodSeconds);
   auto seccomp_flood = Subprocess::Start(
       {TG_FLOOD, "--cgroup", cg_->path(), "--seconds", secs, "--processes", "2", "--seccomp"},

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "tunnelguard/v1/agent.grpc.pb.h"
+
 namespace tg::testing {
 
 class Responsiveness {
@@ -62,6 +64,19 @@ class Responsiveness {
   std::string first_failure_;
   std::vector<double> times_;  // written by the polling thread only
   std::thread thread_;
+};
+
+// GetStatus on one channel for the whole run, as `tunnelctl --watch` or a dashboard keeps it.
+// (The including test links tunnelguard_proto.)
+class GetStatusPoller : public Responsiveness {
+ public:
+  explicit GetStatusPoller(tunnelguard::v1::Agent::Stub* stub)
+      : Responsiveness([stub](std::chrono::milliseconds d) {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + d);
+          tunnelguard::v1::GetStatusResponse r;
+          return stub->GetStatus(&ctx, tunnelguard::v1::GetStatusRequest(), &r);
+        }) {}
 };
 
 }  // namespace tg::testing

@@ -166,6 +166,24 @@ class ReliabilityVm : public ::testing::Test {
     return out;
   }
 
+  // Waits until the agent's deny counters are exactly `sockets` (address_families) and `mmaps`
+  // (wx_memory); `p` gets the last stats read.
+  ::testing::AssertionResult DenialsAre(uint64_t sockets, uint64_t mmaps,
+                                        std::map<std::string, v1::PolicyStats>* p) {
+    if (WaitFor(
+            [&] {
+              *p = Policies();
+              return p->count("address_families") && p->count("wx_memory") &&
+                     (*p)["address_families"].decisions().deny() == sockets &&
+                     (*p)["wx_memory"].decisions().deny() == mmaps;
+            },
+            seconds(10))) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "agent: " << (*p)["address_families"].DebugString()
+                                         << (*p)["wx_memory"].DebugString();
+  }
+
   KernelIds baseline_;
   std::optional<Subprocess> agent_;
 };
@@ -188,12 +206,7 @@ TEST_F(ReliabilityVm, DenialFloodInEnforceModeCountedExactly) {
   ASSERT_FALSE(Policies().empty());
   const long rss_before = RssKib(agent_->pid());
   auto probe_stub = Stub();
-  Responsiveness probe([&probe_stub](milliseconds d) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + d);
-    v1::GetStatusResponse r;
-    return probe_stub->GetStatus(&ctx, v1::GetStatusRequest(), &r);
-  });
+  GetStatusPoller probe(probe_stub.get());
   auto flood =
       Subprocess::Start({TG_FLOOD, "--cgroup", Cgroups().target, "--seconds",
                          std::to_string(flood_seconds), "--processes", "2", "--op", "both"},
@@ -212,16 +225,7 @@ TEST_F(ReliabilityVm, DenialFloodInEnforceModeCountedExactly) {
   const double rate = static_cast<double>(sockets + mmaps) / j["seconds"].get<double>();
 
   std::map<std::string, v1::PolicyStats> p;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        p = Policies();
-        return p.count("address_families") && p.count("wx_memory") &&
-               p["address_families"].decisions().deny() == sockets &&
-               p["wx_memory"].decisions().deny() == mmaps;
-      },
-      seconds(10)))
-      << "flooder: " << sockets << " sockets, " << mmaps
-      << " mmaps; agent: " << p["address_families"].DebugString() << p["wx_memory"].DebugString();
+  EXPECT_TRUE(DenialsAre(sockets, mmaps, &p)) << "flooder: " << sockets << " sockets, " << mmaps;
   EXPECT_EQ(p["address_families"].by_detail().at("unix").deny(), sockets);
 
   // Every denial is an event the agent received or a counted drop, per policy.
@@ -357,16 +361,7 @@ TEST_F(ReliabilityVm, DaemonKilledTwentyTimesEnforcementNeverLapses) {
   EXPECT_EQ(j["successes"], 0) << "a forbidden act succeeded while the agent was killed: "
                                << j.dump();
   EXPECT_GT(sockets + mmaps, 1000u) << j.dump();
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        p = Policies();
-        return p.count("address_families") && p.count("wx_memory") &&
-               p["address_families"].decisions().deny() == sockets &&
-               p["wx_memory"].decisions().deny() == mmaps;
-      },
-      seconds(10)))
-      << "canary: " << sockets << " sockets, " << mmaps
-      << " mmaps; agent: " << p["address_families"].DebugString() << p["wx_memory"].DebugString();
+  EXPECT_TRUE(DenialsAre(sockets, mmaps, &p)) << "canary: " << sockets << " sockets, " << mmaps;
   EXPECT_TRUE(HttpGet(kMetricsPort, "/metrics").has_value());
   agent_->Signal(SIGTERM);  // a clean stop leaves enforcement pinned
   ASSERT_EQ(agent_->Wait(seconds(10)), 0);
@@ -407,12 +402,7 @@ TEST_F(ReliabilityVm, TunnelCgroupRecreatedTwentyTimesUnderEnforcement) {
   StartAgent(/*detach_on_exit=*/true);
   ASSERT_TRUE(Enforced(seconds(60))) << ReadFile(kLog);
   auto probe_stub = Stub();
-  Responsiveness probe([&probe_stub](milliseconds d) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + d);
-    v1::GetStatusResponse r;
-    return probe_stub->GetStatus(&ctx, v1::GetStatusRequest(), &r);
-  });
+  GetStatusPoller probe(probe_stub.get());
   KernelIds first;
   ASSERT_TRUE(WaitFor([&] { return !(first = AllIds()).links.empty(); }, seconds(5)));
   std::set<uint64_t> ids = {IdOf(target)};
