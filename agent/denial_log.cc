@@ -6,17 +6,24 @@
 
 namespace tg {
 
-bool RateLimiter::Allow(Clock::time_point now) {
+void RateLimiter::Refill(Clock::time_point now) {
   if (started_) {
     const std::chrono::duration<double> dt = now - last_;
     tokens_ = std::min(burst_, tokens_ + std::max(0.0, dt.count()) * rate_);
   }
   started_ = true;
   last_ = now;
-  if (tokens_ >= 1.0) {
-    tokens_ -= 1.0;
-    return true;
-  }
+}
+
+bool RateLimiter::TryTake(Clock::time_point now) {
+  Refill(now);
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
+bool RateLimiter::Allow(Clock::time_point now) {
+  if (TryTake(now)) return true;
   ++suppressed_;
   return false;
 }
@@ -37,10 +44,12 @@ std::string FormatDenial(const PolicyEvent& e) {
 }
 
 void DenialLog::Log(const PolicyEvent& e, RateLimiter::Clock::time_point now) {
-  auto it = limiters_.try_emplace(e.policy, burst_, rate_).first;
-  if (!it->second.Allow(now)) return;
+  auto it = policies_.try_emplace(e.policy, PerPolicy{RateLimiter(burst_, rate_), now}).first;
+  it->second.last_event = now;
+  RateLimiter& limiter = it->second.limiter;
+  if (!limiter.Allow(now)) return;
   std::string line = FormatDenial(e);
-  if (const uint64_t n = it->second.TakeSuppressed(); n > 0) {
+  if (const uint64_t n = limiter.TakeSuppressed(); n > 0) {
     line += fmt::format(" ({} similar lines suppressed)", n);
   }
   if (e.action == Action::kDeny) {
@@ -50,9 +59,19 @@ void DenialLog::Log(const PolicyEvent& e, RateLimiter::Clock::time_point now) {
   }
 }
 
+void DenialLog::Tick(RateLimiter::Clock::time_point now, std::chrono::milliseconds quiet) {
+  for (auto& [kind, p] : policies_) {
+    if (p.limiter.suppressed() == 0 || now - p.last_event < quiet || !p.limiter.TryTake(now)) {
+      continue;
+    }
+    log::Notice("{}: {} denial lines suppressed by rate limiting", PolicyName(kind),
+                p.limiter.TakeSuppressed());
+  }
+}
+
 void DenialLog::Flush() {
-  for (auto& [kind, limiter] : limiters_) {
-    if (const uint64_t n = limiter.TakeSuppressed(); n > 0) {
+  for (auto& [kind, p] : policies_) {
+    if (const uint64_t n = p.limiter.TakeSuppressed(); n > 0) {
       log::Notice("{}: {} denial lines suppressed by rate limiting", PolicyName(kind), n);
     }
   }

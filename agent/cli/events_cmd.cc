@@ -53,6 +53,7 @@ int Run(const EventsFlags& f) {
   ::sigaction(SIGTERM, &sa, nullptr);
   while (!g_stop) {
     if (auto n = stream->Poll(500); !n.ok()) return Fail(n.error());
+    denials.Tick(RateLimiter::Clock::now());
   }
   denials.Flush();
   return kExitOk;

@@ -112,6 +112,7 @@ void PolicyComponent::EventLoop(uint64_t cgroup_id) {
       log::Warning("enforcement: reading denial events: {}", n.error().message);
       return;
     }
+    denial_log.Tick(RateLimiter::Clock::now());
   }
   denial_log.Flush();
 }

@@ -79,6 +79,9 @@ std::string TargetParent(const DaemonOptions& o, const Result<Cgroup>& cg) {
   return Parent(absolute ? o.cgroup : *mount + (o.cgroup[0] == '/' ? "" : "/") + o.cgroup);
 }
 
+// How often an API socket that could not be created for lack of space is tried again.
+constexpr std::chrono::seconds kApiRetry{5};
+
 std::string TargetName(const DaemonOptions& o) { return o.cgroup.empty() ? o.unit : o.cgroup; }
 
 // A unit whose ExecStartPre= commands run (SubState "start-pre") is not a target yet: that is
@@ -244,15 +247,46 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
   grpcapi::PeerRegistry peers;
   grpcapi::AgentService service(&api, &peers);
   std::unique_ptr<grpcapi::UnixServer> grpc_server;
-  if (!options.grpc_socket.empty()) {
+  // A full file system under the socket (e.g. /run filled up) is not a reason to stop guarding:
+  // say so once, with the fix, keep enforcing and serving /metrics, and retry.
+  bool api_pending = false;
+  std::string api_problem;  // logged once per distinct reason
+  auto next_api_try = std::chrono::steady_clock::now();
+  auto start_api = [&]() -> bool {
     auto started = grpcapi::UnixServer::Start(options.grpc_socket, &service, &peers);
-    if (!started.ok()) {
-      log::Error("{}", started.error().message);
-      return 1;
+    if (started.ok()) {
+      grpc_server = std::move(*started);
+      if (api_pending) {
+        log::Notice("serving the API on {} (there is room on its file system again)",
+                    options.grpc_socket);
+      } else {
+        log::Info("serving the API on {}", options.grpc_socket);
+      }
+      api_pending = false;
+      return true;
     }
-    grpc_server = std::move(*started);
-    log::Info("serving the API on {}", options.grpc_socket);
-  }
+    const int err = started.error().sys_errno;
+    if (!api_pending && err != ENOSPC && err != EDQUOT) {
+      log::Error("{}", started.error().message);
+      return false;  // a wrong path or permissions at start: refuse
+    }
+    if (started.error().message != api_problem) {
+      api_problem = started.error().message;
+      if (err == ENOSPC || err == EDQUOT) {
+        log::Error(
+            "{}: the file system holding {} is full (no free space or inodes): free some there "
+            "or choose another --grpc-socket; enforcing and serving metrics meanwhile, the API "
+            "is retried every {} s",
+            api_problem, Parent(options.grpc_socket), kApiRetry.count());
+      } else {
+        log::Error("{}; the API is retried every {} s", api_problem, kApiRetry.count());
+      }
+    }
+    api_pending = true;
+    next_api_try = std::chrono::steady_clock::now() + kApiRetry;
+    return true;
+  };
+  if (!options.grpc_socket.empty() && !start_api()) return 1;
   const auto watchdog = WatchdogPingInterval();
   auto period = std::chrono::duration_cast<std::chrono::milliseconds>(options.poll_interval);
   if (watchdog.count() > 0) {
@@ -322,6 +356,7 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
       }
     }
     if (parts.policy && current_id != 0) parts.policy->MaybeRunCanary(options.canary_interval);
+    if (api_pending && std::chrono::steady_clock::now() >= next_api_try) start_api();
     if (const auto now = std::chrono::steady_clock::now(); now >= next_sample) {
       api.SampleRates();
       next_sample = now + std::chrono::seconds(5);

@@ -38,6 +38,7 @@ void FillDecisions(const Decisions& d, v1::Decisions* out) {
   out->set_allow(d.allow);
   out->set_deny(d.deny);
   out->set_would_deny(d.would_deny);
+  out->set_denied_by_seccomp(d.denied_by_seccomp);
 }
 
 void FillFine(const FineHistogram& h, v1::FineHistogram* out) {
@@ -70,7 +71,7 @@ bool KnownPolicy(const std::string& p) {
 }
 
 bool KnownAction(const std::string& a) {
-  return a.empty() || a == "deny" || a == "would_deny" || a == "allow";
+  return a.empty() || a == "deny" || a == "would_deny" || a == "allow" || a == "denied_by_seccomp";
 }
 
 }  // namespace
@@ -189,7 +190,7 @@ grpc::Status AgentService::WatchEvents(grpc::ServerContext* context,
   if (!KnownPolicy(request->policy()) || !KnownAction(request->action())) {
     return {grpc::StatusCode::INVALID_ARGUMENT,
             "unknown policy or action; policies: address_families, wx_memory; actions: deny, "
-            "would_deny"};
+            "would_deny, denied_by_seccomp"};
   }
   if (event_streams_.fetch_add(1) >= kMaxEventStreams) {
     event_streams_.fetch_sub(1);

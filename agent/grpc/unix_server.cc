@@ -67,7 +67,9 @@ Result<std::unique_ptr<UnixServer>> UnixServer::Start(const std::string& path,
   if (!addr.ok()) return addr.error();
   std::error_code ec;
   const auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  if (!dir.empty() && !std::filesystem::create_directories(dir, ec) && ec) {
+    return FromErrno(ec.value(), "cannot create the API socket's directory " + dir.string());
+  }
   if (SocketIsLive(*addr)) {
     return MakeError(ErrorKind::kInvalidArgument, "another agent is already serving on " + path +
                                                       "; stop it or choose another --grpc-socket");

@@ -59,10 +59,16 @@ void Subprocess::Signal(int sig) const {
 
 bool Subprocess::Running() {
   if (pid_ <= 0) return false;
-  return ::waitpid(pid_, nullptr, WNOHANG) == 0;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) != pid_) return true;
+  // Reaped here: keep the exit code for Wait().
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  pid_ = -1;
+  return false;
 }
 
 std::optional<int> Subprocess::Wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return exit_code_;
   std::optional<int> code;
   WaitFor(
       [&] {

@@ -24,20 +24,23 @@ class Subprocess {
   static Subprocess Start(const std::vector<std::string>& argv, const Options& options);
   static Subprocess Start(const std::vector<std::string>& argv) { return Start(argv, {}); }
 
-  Subprocess(Subprocess&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
+  Subprocess(Subprocess&& other) noexcept
+      : pid_(std::exchange(other.pid_, -1)), exit_code_(other.exit_code_) {}
   Subprocess& operator=(Subprocess&&) = delete;
   Subprocess(const Subprocess&) = delete;
   ~Subprocess();  // SIGKILLs and reaps a child still running
 
   pid_t pid() const { return pid_; }
   void Signal(int sig) const;
-  // The exit code (128+signal when killed), or nullopt on timeout.
+  // The exit code (128+signal when killed), or nullopt on timeout (or when never started).
   std::optional<int> Wait(std::chrono::milliseconds timeout);
+  // False once the child has exited (then reaped; Wait() still returns its exit code).
   bool Running();
 
  private:
   explicit Subprocess(pid_t pid) : pid_(pid) {}
   pid_t pid_ = -1;
+  std::optional<int> exit_code_;  // set when Running() reaped the child
 };
 
 // Runs a command to completion and returns (exit code, stdout+stderr).

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <regex>
+#include <sstream>
 
 #include "bpf/policy_abi.h"
 #include "bpf/policy_wx.h"
@@ -98,6 +100,80 @@ TEST(RateLimiter, BurstThenSteadyRateAndCountsWhatItHolds) {
   allowed = 0;
   for (int i = 0; i < 10; ++i) allowed += limiter.Allow(t0 + 1h) ? 1 : 0;
   EXPECT_EQ(allowed, 3);
+}
+
+// Every denial is a line or counted in one: "(N similar lines suppressed)" on the next line let
+// through, or "N denial lines suppressed" from Tick() once the denials stopped. Returns
+// {lines, denials accounted for}.
+std::pair<int, uint64_t> Account(const std::string& log) {
+  static const std::regex kSimilar(R"(\((\d+) similar lines suppressed\))");
+  static const std::regex kSummary(R"(: (\d+) denial lines suppressed by rate limiting)");
+  std::istringstream in(log);
+  int lines = 0;
+  uint64_t denials = 0;
+  std::smatch m;
+  for (std::string line; std::getline(in, line); ++lines) {
+    if (std::regex_search(line, m, kSummary)) {
+      denials += std::stoull(m[1]);
+    } else {
+      denials += 1;
+      if (std::regex_search(line, m, kSimilar)) denials += std::stoull(m[1]);
+    }
+  }
+  return {lines, denials};
+}
+
+PolicyEvent Denial() {
+  PolicyEvent e;
+  e.action = Action::kWouldDeny;
+  e.detail = "unix";
+  e.pid = 42;
+  e.comm = "flood";
+  return e;
+}
+
+TEST(DenialLog, AFloodIsBoundedAndEveryDenialIsAccountedFor) {
+  using namespace std::chrono_literals;
+  const auto t0 = RateLimiter::Clock::time_point{} + 1h;
+  DenialLog log(3, 1);  // 3 at once, then 1 a second
+  ::testing::internal::CaptureStderr();
+  // 10 s at one denial every 100 us: 100,000 denials.
+  uint64_t sent = 0;
+  for (auto t = t0; t < t0 + 10s; t += 100us, ++sent) {
+    log.Log(Denial(), t);
+    log.Tick(t);  // as the event loop does: nothing while the flood goes on
+  }
+  const std::string during = ::testing::internal::GetCapturedStderr();
+  const auto [lines, accounted] = Account(during);
+  EXPECT_LE(lines, 3 + 10) << during;
+  EXPECT_GE(lines, 3 + 9) << during;
+  EXPECT_LT(accounted, sent) << "the last second's count is still held";
+  ::testing::internal::CaptureStderr();
+  const auto end = t0 + 10s;
+  log.Tick(end + 500ms);  // not quiet long enough yet
+  log.Tick(end + 1s);     // the flood stopped a second ago: one summary line
+  log.Tick(end + 5s);     // nothing more to say
+  const std::string after = ::testing::internal::GetCapturedStderr();
+  const auto [summary_lines, summarized] = Account(after);
+  EXPECT_EQ(summary_lines, 1) << after;
+  EXPECT_NE(after.find("address_families: "), std::string::npos) << after;
+  EXPECT_EQ(accounted + summarized, sent) << during << after;
+}
+
+TEST(DenialLog, QuietDenialsAreWrittenOneByOne) {
+  using namespace std::chrono_literals;
+  const auto t0 = RateLimiter::Clock::time_point{} + 1h;
+  DenialLog log(3, 1);
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 5; ++i) {
+    log.Log(Denial(), t0 + i * 2s);
+    log.Tick(t0 + i * 2s + 1s);
+  }
+  log.Flush();
+  const std::string out = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(Account(out), std::make_pair(5, uint64_t{5})) << out;
+  EXPECT_EQ(out.find("suppressed"), std::string::npos) << out;
+  EXPECT_NE(out.find("would deny unix socket for pid 42 (flood)"), std::string::npos) << out;
 }
 
 }  // namespace
