@@ -93,9 +93,18 @@ cleanup() {
     sleep 0.2; rmdir "$cgroup" 2>/dev/null || true
   fi
   rm -f "/sys/fs/bpf/tg_bench_empty_$$"
-  if [ -n "${vm_pid:-}" ]; then kill "$vm_pid" 2>/dev/null || true; wait "$vm_pid" 2>/dev/null || true; fi
+  if [ -n "${bt_pid:-}" ]; then kill -INT "$bt_pid" 2>/dev/null || true; wait "$bt_pid" 2>/dev/null || true; fi
+  # Section 3's guest: the background job and what it started (run-in-vm.sh, timeout, qemu).
+  if [ -n "${vm_pid:-}" ]; then kill_tree "$vm_pid"; wait "$vm_pid" 2>/dev/null || true; fi
   if [ "${mounted_tracefs:-0}" = 1 ]; then umount /sys/kernel/tracing 2>/dev/null || true; fi
   rm -rf "$work"
+}
+# kill_tree PID: PID, then its descendants (found by parent id before the parent goes).
+kill_tree() {
+  local c kids
+  kids=$(pgrep -P "$1" || true)
+  kill "$1" 2>/dev/null || true
+  for c in $kids; do kill_tree "$c"; done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -506,6 +515,7 @@ tracepoint:syscalls:sys_exit_read, tracepoint:syscalls:sys_exit_recvfrom
     delete(@start[tid, \$fd]);
   }
 }
+END { clear(@start); clear(@rfd); }
 BT
 bt_pid=""
 # bt_start: runs the script; returns once its probes fire (a getppid() from the cgroup is seen),

@@ -255,8 +255,7 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"connections_requested\":%d,\"connections_open\":%d,\"connect_failures\":%ld,"
       "\"requests\":%ld,\"closed_by_peer\":%ld,\"open_at_end\":%d}\n",
-      cfg.connections, opened, failures, requests,
-      closed_by_peer, open);
+      cfg.connections, opened, failures, requests, closed_by_peer, open);
   std::fflush(stdout);
   for (Conn& c : conns) {
     if (c.fd >= 0) ::close(c.fd);

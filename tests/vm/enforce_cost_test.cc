@@ -27,7 +27,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "guest_ops.h"
@@ -85,8 +87,8 @@ int MmapRw() {
 }
 // RW -> R -> RW on one page: two mprotect calls, neither gaining exec (allowed everywhere).
 int MprotectNoExec() {
-  static void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  static void* page =
+      ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED) return ENOMEM;
   if (::mprotect(page, 4096, PROT_READ) != 0) return errno;
   return ::mprotect(page, 4096, PROT_READ | PROT_WRITE) != 0 ? errno : 0;
@@ -110,8 +112,8 @@ const Op kOps[] = {
 };
 
 enum class Config { kNone, kLsmCgroup, kLsmGlobal, kSeccomp, kMdwe };
-constexpr std::array<Config, 5> kConfigs = {Config::kNone, Config::kLsmCgroup,
-                                            Config::kLsmGlobal, Config::kSeccomp, Config::kMdwe};
+constexpr std::array<Config, 5> kConfigs = {Config::kNone, Config::kLsmCgroup, Config::kLsmGlobal,
+                                            Config::kSeccomp, Config::kMdwe};
 const char* ConfigId(Config c) {
   switch (c) {
     case Config::kNone:
@@ -172,9 +174,9 @@ TEST(Cost, PerCallRatiosByMechanismInsideAndOutside) {
       std::optional<Attachment> att;
       if (c == Config::kLsmCgroup || c == Config::kLsmGlobal) {
         std::string error;
-        att = Attachment::Attach(cg.target, Mode::kEnforce, allowed, true, &error,
-                                 c == Config::kLsmCgroup ? Mechanism::kLsmCgroup
-                                                         : Mechanism::kLsmGlobal);
+        att = Attachment::Attach(
+            cg.target, Mode::kEnforce, allowed, true, &error,
+            c == Config::kLsmCgroup ? Mechanism::kLsmCgroup : Mechanism::kLsmGlobal);
         ASSERT_TRUE(att.has_value()) << ConfigId(c) << ": " << error;
       }
       for (const Op& op : kOps) {
