@@ -523,7 +523,8 @@ bt_pid=""
 bt_start() {
   local t0; t0=$(now_ns)
   : >"$work/bt.out"
-  bpftrace -f json "$bt_script" >"$work/bt.out" 2>"$work/bt.err" & bt_pid=$!
+  bt_ids_before=$(bpftool prog show -j | jq -c '[.[].id]')
+  (ulimit -l unlimited; exec bpftrace -f json "$bt_script") >"$work/bt.out" 2>"$work/bt.err" & bt_pid=$!
   for _ in $(seq 300); do
     in_cgroup python3 -c 'import os; os.getppid()'
     grep -q '"ready' "$work/bt.out" && { bt_attach_ms=$(( ($(now_ns) - t0) / 1000000 )); return 0; }
@@ -549,10 +550,20 @@ if command -v bpftrace >/dev/null; then
   tracefs_ready
   bt_seconds=$([ "$smoke" = 1 ] && echo 2 || echo 20)
   echo "== 6. bpftrace baseline: accuracy on known-delay traffic ($delay_mix via nginx :$dport), ${bt_seconds}s at 400 req/s"
+  # Both attached to the same requests; kernel BPF stats on for this phase only, so each one's
+  # BPF time per request is taken on identical traffic.
   start_agent
   bt_start
+  sysctl -qw kernel.bpf_stats_enabled=1
   "$client" --port "$dport" --cgroup "$cgroup" --connections 8 --rate 400 --duration "${bt_seconds}s" \
     --requests 1000000000 --realtime >"$work/bt-client.json" 2>/dev/null
+  # bpftrace's programs: the tracepoint programs it loaded (this bpftool shows no owner pids).
+  bt_progs=$(bpftool prog show -j | jq --argjson before "$bt_ids_before" '[.[] | select(.type == "tracepoint"
+    and (.name // "" | startswith("sys_")) and (.id as $i | $before | index($i) | not))
+    | {name, type, runs: (.run_cnt // 0), run_time_ns: (.run_time_ns // 0)}]')
+  tg_progs=$(for id in $(bpftool cgroup show "$cgroup" | awk '/tg_/ { print $1 }'); do bpftool prog show id "$id" -j; done |
+    jq -s '[.[] | {name, type, runs: (.run_cnt // 0), run_time_ns: (.run_time_ns // 0)}]')
+  sysctl -qw kernel.bpf_stats_enabled="$stats_before"
   sleep 0.2
   "$ctl" --socket "$sock" stats --json >"$work/bt-agent.json"
   bt_stop
@@ -575,14 +586,6 @@ if command -v bpftrace >/dev/null; then
       printf '  round %d %-5s %9.0f req/s  p99 %7.3f ms  %7.2f us CPU/request\n' "$r" "$v" "$rps" "$p99" "$cpu"
     done
   done
-  # bpftrace's BPF cost per request, from kernel BPF stats, on the same wrk traffic.
-  bt_start
-  sysctl -qw kernel.bpf_stats_enabled=1
-  read -r _ _ bt_reqs _ < <(wrk_run in)
-  bt_progs=$(bpftool prog show -j | jq --argjson pid "$bt_pid" '[.[] | select(any(.pids[]?; .pid == $pid))
-    | {name, type, runs: (.run_cnt // 0), run_time_ns: (.run_time_ns // 0)}]')
-  sysctl -qw kernel.bpf_stats_enabled="$stats_before"
-  bt_stop
   bt_cost='{}'
   for v in none tg bt; do
     rps=$(cut -d' ' -f1 "$work/bt-$v" | median); cpu=$(cut -d' ' -f4 "$work/bt-$v" | median)
@@ -592,7 +595,7 @@ if command -v bpftrace >/dev/null; then
   done
   bt_json=$(jq -n --argjson acc "$bt_acc" --argjson client "$(cat "$work/bt-client.json")" \
     --argjson agent "$(jq '.upstreams[] | select(.name == "delay")' "$work/bt-agent.json")" \
-    --argjson cost "$bt_cost" --argjson progs "$bt_progs" --argjson reqs "$bt_reqs" \
+    --argjson cost "$bt_cost" --argjson progs "$bt_progs" --argjson tgprogs "$tg_progs" \
     --argjson attach "$(printf '%s\n' "$acc_attach_ms" "${bt_attach_all[@]}" | median)" \
     --arg mix "$delay_mix" --argjson secs "$bt_seconds" --arg version "$(bpftrace --version | awk '{ print $2 }')" \
     '{bpftrace: $version, delay_mix: $mix, accuracy_seconds: $secs, attach_ms_median: $attach,
@@ -601,9 +604,12 @@ if command -v bpftrace >/dev/null; then
                  tunnelguard: {requests: $agent.requests, p50_us: ($agent.request_latency_seconds.p50 * 1e6),
                           p90_us: ($agent.request_latency_seconds.p90 * 1e6), p99_us: ($agent.request_latency_seconds.p99 * 1e6)},
                  bpftrace: $acc},
-      cost: ($cost + {stats_run_requests: $reqs, programs: $progs,
-             bpf_ns_per_request: (($progs | map(.run_time_ns) | add) / $reqs),
-             bpf_runs_per_request: (($progs | map(.runs) | add) / $reqs)})}')
+      cost: $cost,
+      bpf_stats: {requests: $client.requests,
+        bpftrace: {programs: $progs, ns_per_request: (($progs | map(.run_time_ns) | add) / $client.requests),
+                   runs_per_request: (($progs | map(.runs) | add) / $client.requests)},
+        tunnelguard: {programs: $tgprogs, ns_per_request: (($tgprogs | map(.run_time_ns) | add) / $client.requests),
+                   runs_per_request: (($tgprogs | map(.runs) | add) / $client.requests)}}}')
 else
   bt_note="skipped: bpftrace is not installed"
 fi
@@ -725,8 +731,9 @@ if [ "$(r '.bpftrace_baseline.bpftrace // null')" != null ]; then
       "$(r "$b.cost.$v.rps_median")" "$(r "$b.cost.$v.rps_min")" "$(r "$b.cost.$v.rps_max")" \
       "$(r "$b.cost.$v.rps_median / $b.cost.none.rps_median")" "$(r "$b.cost.$v.cpu_us_per_request_median")"
   done
-  printf '   BPF stats: bpftrace %.0f ns/request (%.2f program runs per request, host-wide: every task'"'"'s read/write runs them); tunnelguard %s ns/request gross (section 1)\n' \
-    "$(r "$b.cost.bpf_ns_per_request")" "$(r "$b.cost.bpf_runs_per_request")" "$(r .request_path.probe_ns_per_request)"
+  printf '   BPF stats on the accuracy traffic (%s requests): bpftrace %.0f ns/request in %.1f program runs per request (host-wide: every task'"'"'s read/write runs them); tunnelguard %.0f ns/request in %.2f runs\n' \
+    "$(r "$b.bpf_stats.requests")" "$(r "$b.bpf_stats.bpftrace.ns_per_request")" "$(r "$b.bpf_stats.bpftrace.runs_per_request")" \
+    "$(r "$b.bpf_stats.tunnelguard.ns_per_request")" "$(r "$b.bpf_stats.tunnelguard.runs_per_request")"
 else
   echo "6. bpftrace baseline: $(r '.bpftrace_baseline.note')"
 fi
@@ -741,7 +748,8 @@ if [ "$smoke" = 1 ]; then
            .startup.cold.ready_ms .startup.kill9.first_metric_ms .request_path.obs_in.rps_median \
            .footprint.held_connections.agent_rss_mib .footprint.held_connections.open_gauge_start \
            .bpftrace_baseline.accuracy.bpftrace.p50_us .bpftrace_baseline.accuracy.tunnelguard.p50_us \
-           .bpftrace_baseline.cost.bt.cpu_us_per_request_median .bpftrace_baseline.cost.bpf_ns_per_request; do
+           .bpftrace_baseline.cost.bt.cpu_us_per_request_median .bpftrace_baseline.bpf_stats.bpftrace.ns_per_request \
+           .bpftrace_baseline.bpf_stats.tunnelguard.ns_per_request; do
     v=$(r "$q"); { [ "$v" = null ] || [ "$v" = 0 ]; } && { echo "bench smoke: $q missing ($v)" >&2; fail=1; }
   done
   # All the held connections open, and the agent's gauge saw each of them.
@@ -758,6 +766,14 @@ if [ "$smoke" = 1 ]; then
   done
   [ "$(r '.enforcement_vm | keys | map(select(. != "note")) | length')" -gt 0 ] ||
     [ "$(r '.enforcement_vm.note // ""')" != "" ] || { echo "bench smoke: section 3 produced nothing" >&2; fail=1; }
+  # Section 6: bpftrace and the agent each counted the client's requests (8 may be in flight).
+  if [ "$(r '.bpftrace_baseline.bpftrace // null')" != null ]; then
+    for w in bpftrace tunnelguard; do
+      d=$(r ".bpftrace_baseline.accuracy.$w.requests - .bpftrace_baseline.accuracy.client.requests")
+      { [ "$d" -lt 0 ] || [ "$d" -gt 8 ]; } &&
+        { echo "bench smoke: $w counted $d requests more than the client (expected 0..8)" >&2; fail=1; }
+    done
+  fi
   d=$(r '.request_path.stats_run_requests_agent - .request_path.stats_run_requests_wrk')
   { [ "$d" -lt 0 ] || [ "$d" -gt 32 ]; } && { echo "bench smoke: agent counted $d requests more than wrk (expected 0..32)" >&2; fail=1; }
   exit "$fail"
