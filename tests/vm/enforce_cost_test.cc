@@ -108,7 +108,7 @@ const Op kOps[] = {
     {"mmap", "mmap(RW)+munmap, allowed", MmapRw, true},
     {"mprotect", "mprotect RW->R->RW (2 calls), allowed", MprotectNoExec, true},
     {"getppid", "getppid, no policy hook", Getppid, false},
-    {"socket_unix", "socket(AF_UNIX): denied by policy, allowed by none", SocketUnixDenied, false},
+    {"socket_unix", "socket(AF_UNIX) denied (none: allowed)", SocketUnixDenied, false},
 };
 
 enum class Config { kNone, kLsmCgroup, kLsmGlobal, kSeccomp, kMdwe };
