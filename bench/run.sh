@@ -688,8 +688,8 @@ fi
 for k in $(jq -r '.enforcement_vm | keys[] | select(. != "note")' "$json"); do
   printf '3. enforcement per call in QEMU/TCG, kernel %s (median of %s interleaved rounds x %s calls; ratio to no policy at the same place; relative figures only)\n' \
     "$(r ".enforcement_vm[\"$k\"].kernel_release")" "$(r ".enforcement_vm[\"$k\"].info.rounds")" "$(r ".enforcement_vm[\"$k\"].info.calls")"
-  printf '   %-40s %9s %17s %17s %9s %7s\n' call "none ns" "lsm_cgroup in/out" "lsm-global in/out" seccomp MDWE
-  printf '   %-40s %9s %17s %17s %9s %7s\n' "" "(inside)" "" "" "(per process)" ""
+  printf '   %-40s %9s %17s %17s %13s %7s\n' call "none ns" "lsm_cgroup in/out" "lsm-global in/out" seccomp MDWE
+  printf '   %-40s %9s %17s %17s %13s %7s\n' "" "(inside)" "" "" "(per process)" ""
   jq -r --arg k "$k" '.enforcement_vm[$k] as $v | $v.ops[] | .op as $op
     | def f2: (. * 100 | round) as $x | "\($x / 100 | floor).\($x % 100 | tostring | if length < 2 then "0" + . else . end)";
       def cell(c; w): ($v.rows[] | select(.op == $op and .config == c and .where == w) | .ratio | f2) // "-";
@@ -699,7 +699,7 @@ for k in $(jq -r '.enforcement_vm | keys[] | select(. != "note")' "$json"); do
        (cell("lsm_global"; "inside") + " / " + cell("lsm_global"; "outside")),
        cell("systemd_seccomp"; "inside"), (if na("mdwe") then "n/a" else cell("mdwe"; "inside") end)] | @tsv' "$json" |
     while IFS=$'\t' read -r label none lc lg sc md; do
-      printf '   %-40s %9.0f %17s %17s %9s %7s\n' "${label:0:40}" "$none" "$lc" "$lg" "$sc" "$md"
+      printf '   %-40s %9.0f %17s %17s %13s %7s\n' "${label:0:40}" "$none" "$lc" "$lg" "$sc" "$md"
     done
   if [ "$(r ".enforcement_vm[\"$k\"].info.mdwe")" != available ]; then
     echo "   MDWE: $(r ".enforcement_vm[\"$k\"].not_applicable[] | select(.op == \"mmap\" and .config == \"mdwe\") | .reason")"
