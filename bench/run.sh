@@ -355,7 +355,19 @@ floor=$(bpftool prog show pinned "/sys/fs/bpf/tg_bench_empty_$$" | awk '
   END { printf "%.0f", ns / (c ? c : 1) }')
 bpftool cgroup detach "$cgroup" egress pinned "/sys/fs/bpf/tg_bench_empty_$$"
 rm -f "/sys/fs/bpf/tg_bench_empty_$$"
+# The observe programs' own time per request: tp_btf/sys_exit runs on every syscall exit of
+# every task on the host (nginx's, wrk's, everyone else's), returning early for other calls.
+# The other half of observe's price, every syscall taking the slow path, is not BPF time and
+# shows only in the CPU per request above.
+start_agent --policies-observe --bpf-stats
+read -r _ _ obs_reqs _ < <(wrk_run in)
+obs_progs=$(bpftool prog show -j | jq '[.[] | select(.name == "tg_fam_obs" or .name == "tg_wx_obs")
+  | {name, runs: (.run_cnt // 0), run_time_ns: (.run_time_ns // 0)}]')
+stop_agent
 runs_per_req=$(awk '$1 != "TOTAL" { s += $4 } END { printf "%.2f", s }' <<<"$probe_lines")
+path_json=$(jq --argjson obs "$obs_progs" --argjson obs_reqs "$obs_reqs" '. + {observe_stats_run: {requests: $obs_reqs,
+  programs: $obs, ns_per_request: (($obs | map(.run_time_ns) | add // 0) / $obs_reqs),
+  runs_per_request: (($obs | map(.runs) | add // 0) / $obs_reqs)}}' <<<"$path_json")
 path_json=$(jq --argjson probe "${probe_ns:-null}" --argjson floor "$floor" --argjson reqs "$reqs" \
   --argjson counted "$counted" --argjson rpr "$runs_per_req" --arg progs "$probe_lines" \
   '. + {probe_ns_per_request: $probe, empty_program_ns_per_run: $floor, runs_per_request: $rpr,
@@ -666,6 +678,8 @@ printf '   CPU per request vs no agent: measuring inside %+.0f ns, measuring + o
 printf '   probe cost (kernel BPF stats): %s ns/request gross, %s runs/request, empty program %s ns/run -> ~%s ns net\n' \
   "$(r .request_path.probe_ns_per_request)" "$(r .request_path.runs_per_request)" \
   "$(r .request_path.empty_program_ns_per_run)" "$(r '.request_path.probe_net_ns_per_request | floor')"
+printf '   observe programs (kernel BPF stats, wrk in the cgroup): %.0f ns/request in %.1f runs/request (tp_btf/sys_exit, every syscall exit on the host)\n' \
+  "$(r .request_path.observe_stats_run.ns_per_request)" "$(r .request_path.observe_stats_run.runs_per_request)"
 printf '   requests in the stats run: wrk completed %s, the agent counted %s\n' \
   "$(r .request_path.stats_run_requests_wrk)" "$(r .request_path.stats_run_requests_agent)"
 printf '2. footprint at %s req/s (achieved %.0f) for %ss: agent CPU %.2f %% of one core, RSS %.1f MiB (peak %.1f, anonymous %.1f), BPF maps %.0f KiB in %s maps\n' \
@@ -759,7 +773,7 @@ if [ "$smoke" = 1 ]; then
            .footprint.held_connections.agent_rss_mib .footprint.held_connections.open_gauge_start \
            .bpftrace_baseline.accuracy.bpftrace.p50_us .bpftrace_baseline.accuracy.tunnelguard.p50_us \
            .bpftrace_baseline.cost.bt.cpu_us_per_request_median .bpftrace_baseline.bpf_stats.bpftrace.ns_per_request \
-           .bpftrace_baseline.bpf_stats.tunnelguard.ns_per_request; do
+           .bpftrace_baseline.bpf_stats.tunnelguard.ns_per_request .request_path.observe_stats_run.ns_per_request; do
     v=$(r "$q"); { [ "$v" = null ] || [ "$v" = 0 ]; } && { echo "bench smoke: $q missing ($v)" >&2; fail=1; }
   done
   # All the held connections open, and the agent's gauge saw each of them.
