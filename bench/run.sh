@@ -359,10 +359,15 @@ rm -f "/sys/fs/bpf/tg_bench_empty_$$"
 # every task on the host (nginx's, wrk's, everyone else's), returning early for other calls.
 # The other half of observe's price, every syscall taking the slow path, is not BPF time and
 # shows only in the CPU per request above.
+# Counted from just before wrk starts: the agent's own attach-time measurement of observe's
+# cost (getppid loops) runs these programs too.
 start_agent --policies-observe --bpf-stats
+obs_snapshot() { bpftool prog show -j | jq '[.[] | select(.name == "tg_fam_obs" or .name == "tg_wx_obs")
+  | {id, name, runs: (.run_cnt // 0), run_time_ns: (.run_time_ns // 0)}]'; }
+obs_before=$(obs_snapshot)
 read -r _ _ obs_reqs _ < <(wrk_run in)
-obs_progs=$(bpftool prog show -j | jq '[.[] | select(.name == "tg_fam_obs" or .name == "tg_wx_obs")
-  | {name, runs: (.run_cnt // 0), run_time_ns: (.run_time_ns // 0)}]')
+obs_progs=$(jq -n --argjson a "$obs_before" --argjson b "$(obs_snapshot)" '[$b[] | . as $p
+  | ($a[] | select(.id == $p.id)) as $q | {name, runs: (.runs - $q.runs), run_time_ns: (.run_time_ns - $q.run_time_ns)}]')
 stop_agent
 runs_per_req=$(awk '$1 != "TOTAL" { s += $4 } END { printf "%.2f", s }' <<<"$probe_lines")
 path_json=$(jq --argjson obs "$obs_progs" --argjson obs_reqs "$obs_reqs" '. + {observe_stats_run: {requests: $obs_reqs,
