@@ -707,18 +707,22 @@ fi
 for k in $(jq -r '.enforcement_vm | keys[] | select(. != "note")' "$json"); do
   printf '3. enforcement per call in QEMU/TCG, kernel %s (median of %s interleaved rounds x %s calls; ratio to no policy at the same place; relative figures only)\n' \
     "$(r ".enforcement_vm[\"$k\"].kernel_release")" "$(r ".enforcement_vm[\"$k\"].info.rounds")" "$(r ".enforcement_vm[\"$k\"].info.calls")"
-  printf '   %-40s %9s %17s %17s %13s %7s\n' call "none ns" "lsm_cgroup in/out" "lsm-global in/out" seccomp MDWE
-  printf '   %-40s %9s %17s %17s %13s %7s\n' "" "(inside)" "" "" "(per process)" ""
+  # noise: none inside / none outside — two identical configurations, so how far apart two
+  # figures must be before a ratio means anything in this guest.
+  printf '   %-40s %9s %7s %17s %17s %13s %7s\n' call "none ns" noise "lsm_cgroup in/out" "lsm-global in/out" seccomp MDWE
+  printf '   %-40s %9s %7s %17s %17s %13s %7s\n' "" "(inside)" "in/out" "" "" "(per process)" ""
   jq -r --arg k "$k" '.enforcement_vm[$k] as $v | $v.ops[] | .op as $op
     | def f2: (. * 100 | round) as $x | "\($x / 100 | floor).\($x % 100 | tostring | if length < 2 then "0" + . else . end)";
       def cell(c; w): ($v.rows[] | select(.op == $op and .config == c and .where == w) | .ratio | f2) // "-";
       def na(c): ([$v.not_applicable[] | select(.op == $op and .config == c)] | length) > 0;
       [.label, (($v.rows[] | select(.op == $op and .config == "none" and .where == "inside") | .median_ns) // 0),
+       ((($v.rows[] | select(.op == $op and .config == "none" and .where == "inside") | .median_ns) /
+         ($v.rows[] | select(.op == $op and .config == "none" and .where == "outside") | .median_ns)) | f2),
        (cell("lsm_cgroup"; "inside") + " / " + cell("lsm_cgroup"; "outside")),
        (cell("lsm_global"; "inside") + " / " + cell("lsm_global"; "outside")),
        cell("systemd_seccomp"; "inside"), (if na("mdwe") then "n/a" else cell("mdwe"; "inside") end)] | @tsv' "$json" |
-    while IFS=$'\t' read -r label none lc lg sc md; do
-      printf '   %-40s %9.0f %17s %17s %13s %7s\n' "${label:0:40}" "$none" "$lc" "$lg" "$sc" "$md"
+    while IFS=$'\t' read -r label none noise lc lg sc md; do
+      printf '   %-40s %9.0f %7s %17s %17s %13s %7s\n' "${label:0:40}" "$none" "$noise" "$lc" "$lg" "$sc" "$md"
     done
   if [ "$(r ".enforcement_vm[\"$k\"].info.mdwe")" != available ]; then
     echo "   MDWE: $(r ".enforcement_vm[\"$k\"].not_applicable[] | select(.op == \"mmap\" and .config == \"mdwe\") | .reason")"
