@@ -693,18 +693,17 @@ printf '2. footprint at %s req/s (achieved %.0f) for %ss: agent CPU %.2f %% of o
   "$(r .footprint.agent_rss_anon_mib)" \
   "$(r .footprint.bpf_map_memlock_kib)" "$(r .footprint.bpf_maps)"
 if [ "$(r '.footprint.held_connections.connections')" != null ]; then
-  printf '   with %s keep-alive connections held open (%s opened in %.1f s, %s req/s trickled, %s answered): agent CPU %.2f %% of one core (%.1f %% while they opened), RSS %.1f MiB (anonymous %.1f), BPF maps %.0f KiB in %s maps; open-connection gauge %s at start, %s at end (host TCP sockets in use %s, %s pages of socket memory)\n' \
+  printf '   with %s keep-alive connections held open (%s opened in %.1f s, %s req/s trickled, %s answered): agent CPU %.2f %% of one core (%.1f %% while they opened), RSS %.1f MiB (anonymous %.1f), BPF maps %.0f KiB in %s maps; open-connection gauge %s at start, %s at end (host TCP sockets in use: %s)\n' \
     "$(r .footprint.held_connections.connections)" "$(r .footprint.held_connections.client.connections_open)" \
     "$(r .footprint.held_connections.open_seconds)" "$(r .footprint.held_connections.trickle_rps)" \
     "$(r .footprint.held_connections.client.requests)" "$(r .footprint.held_connections.agent_cpu_percent_of_one_core)" \
     "$(r .footprint.held_connections.agent_cpu_percent_while_opening)" "$(r .footprint.held_connections.agent_rss_mib)" \
     "$(r .footprint.held_connections.agent_rss_anon_mib)" "$(r .footprint.held_connections.bpf_map_memlock_kib)" \
     "$(r .footprint.held_connections.bpf_maps)" "$(r .footprint.held_connections.open_gauge_start)" \
-    "$(r .footprint.held_connections.open_gauge_end)" "$(r .footprint.held_connections.host_tcp_inuse)" \
-    "$(r .footprint.held_connections.host_tcp_mem_pages)"
+    "$(r .footprint.held_connections.open_gauge_end)" "$(r .footprint.held_connections.host_tcp_inuse)"
 fi
 # Section 3: one block per kernel; ratio = median / median of no policy at the same place.
-for k in $(jq -r '.enforcement_vm | keys[] | select(. != "note")' "$json"); do
+for k in $(jq -r '.enforcement_vm | keys_unsorted[] | select(. != "note")' "$json"); do
   printf '3. enforcement per call in QEMU/TCG, kernel %s (median of %s interleaved rounds x %s calls; ratio to no policy at the same place; relative figures only)\n' \
     "$(r ".enforcement_vm[\"$k\"].kernel_release")" "$(r ".enforcement_vm[\"$k\"].info.rounds")" "$(r ".enforcement_vm[\"$k\"].info.calls")"
   # noise: none inside / none outside — two identical configurations, so how far apart two
@@ -791,7 +790,7 @@ if [ "$smoke" = 1 ]; then
     { echo "bench smoke: $o of $hold_conns connections held open, open-connection gauge $g" >&2; fail=1; }
   # Section 3: every kernel that ran gave every row (a kernel skipped for a missing qemu or
   # kernel is reported in the note, as run-in-vm.sh's exit code 77 says).
-  for k in $(jq -r '.enforcement_vm | keys[] | select(. != "note")' "$json"); do
+  for k in $(jq -r '.enforcement_vm | keys_unsorted[] | select(. != "note")' "$json"); do
     [ "$(r ".enforcement_vm[\"$k\"].exit_code")" = 0 ] || { echo "bench smoke: section 3 failed on $k" >&2; fail=1; }
     n=$(r "[.enforcement_vm[\"$k\"].rows[] | select(.ratio > 0)] | length")
     want=$(r "if .enforcement_vm[\"$k\"].info.mdwe == \"available\" then 37 else 35 end")
