@@ -13,6 +13,8 @@ PACKAGES=(
   # tests and demo
   qemu-system-x86 busybox-static cpio zstd xz-utils debian-archive-keyring nginx-light prometheus curl wrk
   iproute2 procps ca-certificates openssl python3
+  # bench/run.sh section 6 (the bpftrace baseline), covered by ctest bench.smoke
+  bpftrace
   # deploy/ and dashboards/ checks: systemd-analyze (systemd), promtool (prometheus),
   # nix-instantiate for the NixOS module, node/npm for the Grafana schema check, jq and
   # python3-yaml for the provisioning files

@@ -16,8 +16,9 @@ add_dependencies(tg_vm_enforce tunnelguard)
 find_program(TG_CURL curl REQUIRED)
 set(TG_PYTHON /usr/bin/python3.11)
 set(tg_enforce_files tunnelguard ${TG_CURL} ${TG_PYTHON} /usr/lib/python3.11)
-# Cost.* is a benchmark (it prints per-call ratios), not a test: it runs from bench/ instead
-# (tests/vm/run-in-vm.sh --kernel K -- build/tests/vm/tg_vm_enforce --gtest_filter=Cost.*).
+# Cost.* is a benchmark (it prints per-call ratios), not a test: bench/run.sh section 3 runs it
+# (tests/vm/run-in-vm.sh --kernel K -- build/tests/vm/tg_vm_enforce --gtest_filter=Cost.*) and
+# bench.smoke covers it with one short round.
 tg_vm_test(enforce COMMAND tg_vm_enforce --gtest_filter=-NoBpfLsm.*:Cost.*
            FILES ${tg_enforce_files} TIMEOUT 300)
 # Booted without bpf in lsm=: attach must refuse (programs would attach and enforce nothing).

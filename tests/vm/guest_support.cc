@@ -57,7 +57,8 @@ int RunInChild(const ChildOptions& o, const std::function<int()>& op, int* child
 }
 
 std::optional<Attachment> Attachment::Attach(const std::string& cgroup, Mode mode,
-                                             uint64_t families, bool wx, std::string* error) {
+                                             uint64_t families, bool wx, std::string* error,
+                                             std::optional<Mechanism> mechanism) {
   auto cg = OpenCgroup(cgroup);
   if (!cg.ok()) {
     *error = cg.error().message;
@@ -65,6 +66,7 @@ std::optional<Attachment> Attachment::Attach(const std::string& cgroup, Mode mod
   }
   AttachRequest req;
   req.bpffs_dir = kBpffsDir;
+  req.mechanism = mechanism;
   req.policies.push_back({PolicyKind::kAddressFamilies, mode, families});
   if (wx) req.policies.push_back({PolicyKind::kWxMemory, mode, 0});
   auto r = AttachPolicies(*cg, req);

@@ -54,8 +54,10 @@ int RunInChild(const ChildOptions& options, const std::function<int()>& op,
 // The policies of one attach, detached when this goes out of scope.
 class Attachment {
  public:
+  // `mechanism` empty: chosen by probing, as the agent does (lsm_cgroup on the guest kernels).
   static std::optional<Attachment> Attach(const std::string& cgroup, Mode mode, uint64_t families,
-                                          bool wx, std::string* error);
+                                          bool wx, std::string* error,
+                                          std::optional<Mechanism> mechanism = std::nullopt);
   Attachment(Attachment&& other) noexcept;
   Attachment& operator=(Attachment&& other) noexcept;
   ~Attachment();
