@@ -56,6 +56,9 @@ Result<PinnedConfig> ReadConfig(const std::string& base, uint64_t cgroup_id, Pol
   PinnedConfig c;
   c.kind = kind;
   c.path = PolicyDir(base, cgroup_id, kind) + "/" + ManifestFor(kind).config_map;
+  if (auto st = CheckPinnedAbi(PolicyDir(base, cgroup_id, kind), kind); !st.ok()) {
+    return st.error();
+  }
   UniqueFd fd(bpf_obj_get(c.path.c_str()));
   if (!fd.valid()) return FromErrno(errno, "cannot open " + c.path);
   const uint32_t key = 0;
