@@ -42,7 +42,8 @@ Status CheckPinnedAbi(const std::string& dir, PolicyKind kind) {
   const Expected expected[] = {
       {m.config_map, families ? uint32_t{sizeof(tg_fam_config)} : uint32_t{sizeof(tg_wx_config)},
        1},
-      {m.counters_map, sizeof(uint64_t), families ? uint32_t{TG_FAM_COUNTERS} : uint32_t{TG_ACTIONS} * uint32_t{TG_WX_DETAILS}},
+      {m.counters_map, sizeof(uint64_t),
+       families ? uint32_t{TG_FAM_COUNTERS} : uint32_t{TG_ACTIONS} * uint32_t{TG_WX_DETAILS}},
       {m.canary_map, sizeof(uint64_t), TG_ACTIONS},
   };
   for (const Expected& e : expected) {

@@ -9,11 +9,12 @@ namespace tg::exporter {
 using prometheus::MetricType;
 
 std::vector<prometheus::MetricFamily> PolicyFamilies(const PolicyMetricsInput& in) {
-  auto decisions = NewFamily("tunnelguard_policy_decisions_total",
-                             "Policy decisions by action (allow, deny, would_deny, denied_by_seccomp, "
-                             "exempt_setup) and detail "
-                             "(address family or memory operation), counted in the kernel.",
-                             MetricType::Counter);
+  auto decisions =
+      NewFamily("tunnelguard_policy_decisions_total",
+                "Policy decisions by action (allow, deny, would_deny, denied_by_seccomp, "
+                "exempt_setup) and detail "
+                "(address family or memory operation), counted in the kernel.",
+                MetricType::Counter);
   auto enforced = NewFamily("tunnelguard_policy_enforced",
                             "1 when the policy is attached to the target in enforce mode with a "
                             "mechanism that can deny.",

@@ -2,6 +2,7 @@
 // `attach --mode audit` succeeds with observe, counts forbidden attempts from inside the target
 // exactly and none from outside, counts systemd's own seccomp refusals exactly with
 // --observe-seccomp, reports its host-wide cost, and `--mode enforce` fails plainly.
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -13,8 +14,6 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
-
-#include <bpf/bpf.h>
 
 #include "bpf/policy_families.h"
 #include "cgroup.h"
@@ -184,8 +183,7 @@ TEST_F(ObserveHostTest, SetupExemptionCountsOnlyTheManagersDirectChild) {
   const CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit",
                                            "--wx-memory", "off", "--bpffs-dir", bpffs_});
   ASSERT_EQ(a.exit_code, 0) << a.err;
-  EXPECT_NE(a.out.find("address_families: systemd set-up exemption: "), std::string::npos)
-      << a.out;
+  EXPECT_NE(a.out.find("address_families: systemd set-up exemption: "), std::string::npos) << a.out;
   const auto before = Policy("address_families");
   ASSERT_TRUE(before.contains("setup_exemption")) << before.dump();
   struct stat st {};

@@ -5,14 +5,13 @@
 // positive case against the real PID 1 is vm.systemd_e2e's; here the negatives against PID 1,
 // and each condition alone with the test process itself posing as the manager (its pid written
 // into the pinned config), for lsm_cgroup and lsm_global.
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <bpf/bpf.h>
 
 #include <cerrno>
 #include <cstdlib>
