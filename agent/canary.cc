@@ -56,6 +56,9 @@ Result<PinnedConfig> ReadConfig(const std::string& base, uint64_t cgroup_id, Pol
   PinnedConfig c;
   c.kind = kind;
   c.path = PolicyDir(base, cgroup_id, kind) + "/" + ManifestFor(kind).config_map;
+  if (auto st = CheckPinnedAbi(PolicyDir(base, cgroup_id, kind), kind); !st.ok()) {
+    return st.error();
+  }
   UniqueFd fd(bpf_obj_get(c.path.c_str()));
   if (!fd.valid()) return FromErrno(errno, "cannot open " + c.path);
   const uint32_t key = 0;
@@ -87,7 +90,7 @@ Result<Decisions> ReadCanaryCounters(const std::string& base, uint64_t cgroup_id
   auto counts = ReadPerCpuCounters(path, TG_ACTIONS);
   if (!counts.ok()) return counts.error();
   return Decisions{(*counts)[TG_ACT_ALLOW], (*counts)[TG_ACT_DENY], (*counts)[TG_ACT_WOULD_DENY],
-                   (*counts)[TG_ACT_DENIED_BY_SECCOMP]};
+                   (*counts)[TG_ACT_DENIED_BY_SECCOMP], (*counts)[TG_ACT_EXEMPT_SETUP]};
 }
 
 // The first family outside the allow-list that every Linux build has (a family whose module
@@ -210,7 +213,8 @@ std::string Observed(int err, const Decisions& delta) {
 
 Decisions Delta(const Decisions& before, const Decisions& after) {
   return {after.allow - before.allow, after.deny - before.deny,
-          after.would_deny - before.would_deny, after.denied_by_seccomp - before.denied_by_seccomp};
+          after.would_deny - before.would_deny, after.denied_by_seccomp - before.denied_by_seccomp,
+          after.exempt_setup - before.exempt_setup};
 }
 
 // Enforce: the call failed with the policy's errno and the deny was the policy's own (its

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "bpf/policy_families.h"
+#include "bpf/policy_wx.h"
 #include "unique_fd.h"
 
 namespace tg {
@@ -27,6 +29,41 @@ const PinManifest& ManifestFor(PolicyKind kind) {
                                "tg_wx_canary",
                                "tg_wx_cgrp"};
   return kind == PolicyKind::kAddressFamilies ? kFamilies : kWx;
+}
+
+Status CheckPinnedAbi(const std::string& dir, PolicyKind kind) {
+  const PinManifest& m = ManifestFor(kind);
+  const bool families = kind == PolicyKind::kAddressFamilies;
+  struct Expected {
+    const std::string& map;
+    uint32_t value_size;  // 0: not checked
+    uint32_t max_entries;
+  };
+  const Expected expected[] = {
+      {m.config_map, families ? uint32_t{sizeof(tg_fam_config)} : uint32_t{sizeof(tg_wx_config)},
+       1},
+      {m.counters_map, sizeof(uint64_t),
+       families ? uint32_t{TG_FAM_COUNTERS} : uint32_t{TG_ACTIONS} * uint32_t{TG_WX_DETAILS}},
+      {m.canary_map, sizeof(uint64_t), TG_ACTIONS},
+  };
+  for (const Expected& e : expected) {
+    const std::string path = dir + "/" + e.map;
+    UniqueFd fd(bpf_obj_get(path.c_str()));
+    if (!fd.valid()) return FromErrno(errno, "cannot open " + path);
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) {
+      return FromErrno(errno, "cannot inspect " + path);
+    }
+    if (info.value_size != e.value_size || info.max_entries != e.max_entries) {
+      return MakeError(ErrorKind::kInternal,
+                       path + " has " + std::to_string(info.max_entries) + " entries of " +
+                           std::to_string(info.value_size) + " bytes, this tunnelguard uses " +
+                           std::to_string(e.max_entries) + " of " + std::to_string(e.value_size) +
+                           " (pinned by another version)");
+    }
+  }
+  return Status::Ok();
 }
 
 std::string TargetDir(const std::string& base, uint64_t cgroup_id) {

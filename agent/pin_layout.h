@@ -46,6 +46,12 @@ struct PinManifest {
 };
 const PinManifest& ManifestFor(PolicyKind kind);
 
+// Whether the maps pinned in a policy's directory have the shapes this build reads and writes:
+// the config map's value size and the entry counts of the counter maps (both change with the
+// ABI, bpf/policy_abi.h). An error names the first mismatch: pins of another tunnelguard
+// version, which must not be adopted (a config read into a smaller struct would overflow it).
+Status CheckPinnedAbi(const std::string& dir, PolicyKind kind);
+
 std::string TargetDir(const std::string& base, uint64_t cgroup_id);
 std::string PolicyDir(const std::string& base, uint64_t cgroup_id, PolicyKind kind);
 std::string LinkPinName(const std::string& program);  // "link_<program>"

@@ -153,6 +153,11 @@ std::optional<Mechanism> PinnedMechanism(const std::string& config_path) {
   alignas(8) unsigned char value[sizeof(tg_fam_config) > sizeof(tg_wx_config)
                                      ? sizeof(tg_fam_config)
                                      : sizeof(tg_wx_config)] = {};
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0 || info.value_size > sizeof(value)) {
+    return std::nullopt;  // another version's config: never read into a smaller buffer
+  }
   const uint32_t key = 0;
   if (bpf_map_lookup_elem(fd.get(), &key, value) != 0) return std::nullopt;
   uint32_t mechanism = 0;
@@ -160,8 +165,9 @@ std::optional<Mechanism> PinnedMechanism(const std::string& config_path) {
   return MechanismFromAbi(mechanism);
 }
 
-// A policy's pins as a new attach finds them.
-enum class Pinned { kAbsent, kComplete, kIncomplete };
+// A policy's pins as a new attach finds them. kOutdated: complete but made by a tunnelguard
+// with another map ABI (CheckPinnedAbi); attached again like kIncomplete.
+enum class Pinned { kAbsent, kComplete, kIncomplete, kOutdated };
 
 // Complete: every map and link of the manifest is pinned and every link is live on this
 // cgroup. An attach killed half-way (kill -9 between two pins) leaves an incomplete set.
@@ -171,6 +177,10 @@ Pinned InspectPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind)
   const PinManifest& manifest = ManifestFor(kind);
   for (const std::string& map : manifest.Maps()) {
     if (!Exists(dir + "/" + map)) return Pinned::kIncomplete;
+  }
+  if (auto st = CheckPinnedAbi(dir, kind); !st.ok()) {
+    log::Warning("{}: {}", PolicyName(kind), st.error().message);
+    return Pinned::kOutdated;
   }
   auto mechanism = PinnedMechanism(dir + "/" + manifest.config_map);
   if (!mechanism) return Pinned::kIncomplete;
@@ -192,7 +202,7 @@ Pinned InspectPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind)
 // whole, so every call sees either the old or the new value of it, never a mix; mode and
 // list are two fields (a call racing the update may see the new list with the old mode).
 Result<Mechanism> UpdatePinnedConfig(const std::string& base, uint64_t cgroup_id,
-                                     const PolicySpec& spec) {
+                                     const PolicySpec& spec, const SetupExemption& setup) {
   const std::string path =
       PolicyDir(base, cgroup_id, spec.kind) + "/" + ManifestFor(spec.kind).config_map;
   UniqueFd fd(bpf_obj_get(path.c_str()));
@@ -216,6 +226,13 @@ Result<Mechanism> UpdatePinnedConfig(const std::string& base, uint64_t cgroup_id
                                    c.mode = ModeToAbi(spec.mode);
                                    c.allowed = spec.allowed_families;
                                    c.observe.seccomp = spec.observe_seccomp ? 1 : 0;
+                                   // PID 1 may have re-exec'd an upgraded binary: record it
+                                   // anew (the sandboxed daemon cannot read it: keep the old).
+                                   const uint64_t ino = c.setup.exe_ino;
+                                   SetupExemptionToAbi(setup, c.setup);
+                                   if (c.setup.exe_ino == 0 && c.setup.tgid != 0) {
+                                     c.setup.exe_ino = ino;
+                                   }
                                  })
                         : update(tg_wx_config{}, [&](tg_wx_config& c) {
                             c.mode = ModeToAbi(spec.mode);
@@ -263,8 +280,12 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
   // Adoption: a target already pinned (an earlier attach, a crashed or upgraded agent) keeps
   // its live links and maps — no second attach, no gap, counters continue — and only what
   // changed is written; a policy whose pins are incomplete is attached again.
-  AttachResult result{target.id, *mechanism, target_dir, {}};
+  AttachResult result{target.id, *mechanism, target_dir, {}, {}};
+  const SetupExemption setup = DetectSetupExemption();
   std::vector<const PolicySpec*> fresh;
+  // Policies whose old pins are replaced: removed only once their successors are attached (both
+  // are briefly attached, both enforce), so re-attaching them leaves no gap.
+  std::vector<PolicyKind> replace;
   for (PolicyKind kind : kAllPolicyKinds) {
     const auto spec = std::find_if(request.policies.begin(), request.policies.end(),
                                    [kind](const PolicySpec& p) { return p.kind == kind; });
@@ -276,6 +297,7 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
       log::Info("{}: detached from {} (no longer requested)", PolicyName(kind), target.path);
       continue;
     }
+    if (kind == PolicyKind::kAddressFamilies) result.setup = setup;
     if (pinned == Pinned::kComplete) {
       const auto pinned_mechanism =
           PinnedMechanism(PolicyDir(base, target.id, kind) + "/" + ManifestFor(kind).config_map);
@@ -293,7 +315,7 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
                              " is pinned with observe, which can only audit; detach first to "
                              "enforce with BPF-LSM");
       }
-      auto m = UpdatePinnedConfig(base, target.id, *spec);
+      auto m = UpdatePinnedConfig(base, target.id, *spec, setup);
       if (!m.ok()) return m.error();
       result.mechanism = *m;
       result.adopted.push_back(kind);
@@ -304,8 +326,12 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
     if (pinned == Pinned::kIncomplete) {
       log::Warning("{}: pins on {} are incomplete (an attach was interrupted); attaching again",
                    PolicyName(kind), target.path);
-      if (auto st = RemovePolicyPins(base, target.id, kind); !st.ok()) return st.error();
     }
+    if (pinned == Pinned::kOutdated) {
+      log::Warning("{}: pins on {} were made by another tunnelguard version; attaching again",
+                   PolicyName(kind), target.path);
+    }
+    if (pinned != Pinned::kAbsent) replace.push_back(kind);
     fresh.push_back(&*spec);
   }
   if (fresh.empty()) return result;
@@ -333,6 +359,9 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
   }
   for (PolicyObject& obj : objects) {
     if (auto st = obj.AttachToCgroup(target.fd.get()); !st.ok()) return st.error();
+  }
+  for (PolicyKind kind : replace) {
+    if (auto st = RemovePolicyPins(base, target.id, kind); !st.ok()) return st.error();
   }
 
   PinTransaction pins;
@@ -392,6 +421,7 @@ Status SetMode(const std::string& base, uint64_t cgroup_id, PolicyKind kind, Mod
     }
     return Status::Ok();
   };
+  if (auto st = CheckPinnedAbi(PolicyDir(base, cgroup_id, kind), kind); !st.ok()) return st;
   // The agent is the only writer, so read-modify-write of the single entry is safe.
   if (auto st =
           kind == PolicyKind::kAddressFamilies ? update(tg_fam_config{}) : update(tg_wx_config{});

@@ -12,6 +12,7 @@
 #include "cgroup.h"
 #include "pin_layout.h"
 #include "policy.h"
+#include "policy_families.h"
 #include "result.h"
 
 namespace tg {
@@ -28,6 +29,9 @@ struct AttachResult {
   Mechanism mechanism = Mechanism::kLsmCgroup;
   std::string pin_dir;
   std::vector<PolicyKind> adopted;  // found pinned and live: kept, config updated in place
+  // address_families: the manager whose exec children are exempt while setting up (empty when
+  // that policy was not requested).
+  std::optional<SetupExemption> setup;
 };
 
 // kPermission unless running as root (BPF, cgroup attachment and bpffs need it).

@@ -34,6 +34,7 @@ void Add(Decisions& d, uint32_t action, uint64_t n) {
   if (action == TG_ACT_DENY) d.deny += n;
   if (action == TG_ACT_WOULD_DENY) d.would_deny += n;
   if (action == TG_ACT_DENIED_BY_SECCOMP) d.denied_by_seccomp += n;
+  if (action == TG_ACT_EXEMPT_SETUP) d.exempt_setup += n;
 }
 
 // Every manifest link pinned, each a live cgroup link of this cgroup.
@@ -77,6 +78,11 @@ PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind k
   const PinManifest& m = ManifestFor(kind);
   const bool families = kind == PolicyKind::kAddressFamilies;
 
+  if (auto abi = CheckPinnedAbi(dir, kind); !abi.ok()) {
+    // Another version's maps: reading them into this build's structs would be wrong (or worse).
+    st.problem = abi.error().message;
+    return st;
+  }
   if (auto fd = OpenPin(dir + "/" + m.config_map); fd.ok()) {
     const uint32_t key = 0;
     tg_fam_config fam{};
@@ -90,7 +96,10 @@ PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind k
       st.observe_on_ns = static_cast<double>(observe.cost_on_ps) / 1000.0;
       st.mode = ModeFromAbi(families ? fam.mode : wx.mode);
       st.mechanism = MechanismFromAbi(families ? fam.mechanism : wx.mechanism);
-      if (families) st.allowed_families = FormatFamilies(fam.allowed);
+      if (families) {
+        st.allowed_families = FormatFamilies(fam.allowed);
+        st.setup = SetupExemptionFromAbi(fam.setup);
+      }
     }
   }
 
@@ -124,7 +133,8 @@ nlohmann::json DecisionsJson(const Decisions& d) {
   return {{"allow", d.allow},
           {"deny", d.deny},
           {"would_deny", d.would_deny},
-          {"denied_by_seccomp", d.denied_by_seccomp}};
+          {"denied_by_seccomp", d.denied_by_seccomp},
+          {"exempt_setup", d.exempt_setup}};
 }
 
 }  // namespace
@@ -254,6 +264,14 @@ nlohmann::json ToJson(const StatusReport& report) {
                                                    : nlohmann::json(p.canary_age_seconds)},
           {"decisions", DecisionsJson(p.canary)}};
       if (p.kind == PolicyKind::kAddressFamilies) j["allowed_families"] = p.allowed_families;
+      if (p.setup) {
+        j["setup_exemption"] =
+            p.setup->manager_tgid == 0
+                ? nlohmann::json{{"manager_pid", nullptr}, {"off", p.setup->off_reason}}
+                : nlohmann::json{{"manager_pid", p.setup->manager_tgid},
+                                 {"manager_exe", p.setup->manager_exe},
+                                 {"manager_exe_ino", p.setup->manager_exe_ino}};
+      }
       policies.push_back(std::move(j));
     }
     targets.push_back(

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policy.h"
+#include "policy_families.h"
 #include "result.h"
 
 namespace tg {
@@ -21,6 +22,7 @@ struct Decisions {
   uint64_t deny = 0;
   uint64_t would_deny = 0;
   uint64_t denied_by_seccomp = 0;  // observe --observe-seccomp: systemd's filter refused it
+  uint64_t exempt_setup = 0;       // address_families: systemd's exec child before its exec
 };
 
 struct PolicyStatus {
@@ -30,6 +32,7 @@ struct PolicyStatus {
   bool active = false;                         // every link pinned and attached to the target
   std::string problem;                         // why not active ("" when active)
   std::string allowed_families;                // address_families only: "inet,inet6"
+  std::optional<SetupExemption> setup;         // address_families only: the set-up exemption
   Decisions decisions;                         // totals
   std::map<std::string, Decisions> by_detail;  // per family / memory operation, non-zero only
   uint64_t events_dropped = 0;

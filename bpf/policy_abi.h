@@ -25,7 +25,8 @@ enum tg_action {
   TG_ACT_DENY = 1,
   TG_ACT_WOULD_DENY = 2,
   TG_ACT_DENIED_BY_SECCOMP = 3, /* observe --observe-seccomp: systemd's own filter refused it */
-  TG_ACTIONS = 4,
+  TG_ACT_EXEMPT_SETUP = 4,      /* allowed: systemd's exec child setting up (address_families) */
+  TG_ACTIONS = 5,
 };
 
 /* Which policy an event comes from. */

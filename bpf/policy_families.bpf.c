@@ -7,7 +7,8 @@
  * outside the allow-list gets EAFNOSUPPORT, exactly what systemd's seccomp filter returns.
  * Unlike seccomp, the hook sees every path to a new socket: socket(), both sockets of
  * socketpair(), io_uring's IORING_OP_SOCKET and i386 socketcall(). Kernel-internal sockets
- * (kern != 0) are never denied.
+ * (kern != 0) are never denied, and neither is systemd's own set-up code between fork and exec
+ * (tg_fam_setup_exempt below).
  *
  * Maps: tg_fam_cfg (mode, mechanism, allow-list bitmap; read at every call so the mode and
  * the list change without reload), tg_fam_count (per-CPU decisions, action x family),
@@ -17,6 +18,7 @@
 /* policy.bpf.h brings vmlinux.h, which libbpf's headers need first. */
 // clang-format off
 #include "policy.bpf.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "policy_families.h"
 // clang-format on
@@ -38,6 +40,42 @@ TG_EVENT_MAP(tg_fam_events);
 TG_COUNTER_MAP(tg_fam_canary, TG_ACTIONS); /* the canary's decisions, by action */
 TG_CGROUP_MAP(tg_fam_cgrp);                /* lsm_global: the target cgroup */
 
+/*
+ * systemd's set-up exemption. The fail-closed drop-in attaches this policy in ExecStartPre=, so
+ * it is in force when systemd forks the exec child for ExecStart= into the cgroup; that child,
+ * still running systemd's code, connects the service's stdout/stderr to journald with AF_UNIX
+ * sockets and only then installs RestrictAddressFamilies= (seccomp) and execs. That is not the
+ * tunnel: the promise is enforcement from the tunnel's first instruction, i.e. from its exec.
+ * Exempt is exactly a task that
+ *   1. is a child of the service manager: real_parent->tgid == setup.tgid (global pid 1; 0 =
+ *      off, when the agent is not in the init pid namespace and cannot tell who that is),
+ *   2. has not exec'd since the fork: self_exec_id == parent_exec_id (exec increments
+ *      self_exec_id; fork copies it and sets parent_exec_id to the parent's; reparenting
+ *      changes neither; clone(CLONE_PARENT) copies the caller's parent_exec_id, so a tunnel
+ *      process cloning itself a sibling under PID 1 is not equal after its own exec),
+ *   3. runs the manager's own executable: mm->exe_file's inode is the parent's. An orphan of
+ *      the tunnel reparented to PID 1 passes 1 and 2 but runs the tunnel's executable.
+ * So nothing the tunnel starts can get it: its forks have a tunnel process as parent, its
+ * orphans run its executable, and exec'ing systemd's binary bumps self_exec_id (changing
+ * exe_file without exec, prctl(PR_SET_MM_EXE_FILE), needs CAP_SYS_RESOURCE, which the unit's
+ * empty CapabilityBoundingSet= never grants). The inodes are compared in the kernel, parent to
+ * child, rather than against an inode number the agent read: that holds when PID 1 re-execs an
+ * upgraded binary and on file systems (btrfs) whose stat() st_dev is not the superblock's.
+ * Limit: it allows whatever systemd's exec child does, for every family (it also serves
+ * ExecStartPost=/ExecReload=/ExecStop= children until their exec). Read only when a call would
+ * be denied, so an allowed call pays nothing; exempt calls are counted (TG_ACT_EXEMPT_SETUP),
+ * never emitted as events.
+ */
+static __always_inline bool tg_fam_setup_exempt(const struct tg_fam_config *cfg) {
+  if (cfg->setup.tgid == 0) return false;
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+  if ((__u32)BPF_CORE_READ(parent, tgid) != cfg->setup.tgid) return false;
+  if (BPF_CORE_READ(task, self_exec_id) != BPF_CORE_READ(task, parent_exec_id)) return false;
+  struct inode *exe = BPF_CORE_READ(task, mm, exe_file, f_inode);
+  return exe && exe == BPF_CORE_READ(parent, mm, exe_file, f_inode);
+}
+
 /* The decision, independent of how the program is hooked (lsm_cgroup today; a global lsm/
  * program or an observer later call the same function). */
 static __always_inline enum tg_action tg_fam_decide(int family, int type, int protocol, int kern,
@@ -57,6 +95,10 @@ static __always_inline enum tg_action tg_fam_decide(int family, int type, int pr
   if (canary) {
     tg_count(&tg_fam_canary, action);
     return action;
+  }
+  if (!seccomp_refused && cfg && tg_fam_setup_exempt(cfg)) {
+    tg_count(&tg_fam_count, TG_ACT_EXEMPT_SETUP * TG_FAM_SLOTS + slot);
+    return TG_ACT_EXEMPT_SETUP;
   }
   tg_count(&tg_fam_count, action * TG_FAM_SLOTS + slot);
   tg_emit(&tg_fam_events, &tg_fam_drops, TG_POLICY_FAMILIES, action, (__u32)family, (__u64)type,

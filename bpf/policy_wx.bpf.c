@@ -11,6 +11,10 @@
  *  - mprotect/pkey_mprotect asking W+X, or adding exec to a mapping that is not executable;
  *  - shmat with SHM_EXEC, and a writable shmat under READ_IMPLIES_EXEC (an RWX mapping).
  * Differences from systemd's seccomp filter are listed in docs/enforcement.md.
+ * No set-up exemption (unlike policy_families' tg_fam_setup_exempt): systemd's exec child, which
+ * runs in the cgroup between fork and exec, maps no W+X memory and no writable-elsewhere file
+ * executable (it runs systemd's own compiled code, no JIT; the ELF segments execve maps are R+X
+ * views of a file nobody writes), as vm.systemd_e2e shows with the policy in force.
  *
  * Maps: tg_wx_cfg (mode, mechanism, canary), tg_wx_count (per-CPU decisions, action x detail),
  * tg_wx_canary (the canary's decisions, kept out of the others),

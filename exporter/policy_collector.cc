@@ -9,10 +9,12 @@ namespace tg::exporter {
 using prometheus::MetricType;
 
 std::vector<prometheus::MetricFamily> PolicyFamilies(const PolicyMetricsInput& in) {
-  auto decisions = NewFamily("tunnelguard_policy_decisions_total",
-                             "Policy decisions by action (allow, deny, would_deny) and detail "
-                             "(address family or memory operation), counted in the kernel.",
-                             MetricType::Counter);
+  auto decisions =
+      NewFamily("tunnelguard_policy_decisions_total",
+                "Policy decisions by action (allow, deny, would_deny, denied_by_seccomp, "
+                "exempt_setup) and detail "
+                "(address family or memory operation), counted in the kernel.",
+                MetricType::Counter);
   auto enforced = NewFamily("tunnelguard_policy_enforced",
                             "1 when the policy is attached to the target in enforce mode with a "
                             "mechanism that can deny.",
@@ -60,7 +62,8 @@ std::vector<prometheus::MetricFamily> PolicyFamilies(const PolicyMetricsInput& i
           {"allow", d.allow},
           {"deny", d.deny},
           {"would_deny", d.would_deny},
-          {"denied_by_seccomp", d.denied_by_seccomp}};
+          {"denied_by_seccomp", d.denied_by_seccomp},
+          {"exempt_setup", d.exempt_setup}};
       for (const auto& [action, n] : actions) {
         if (n == 0) continue;
         AddCounter(decisions, {{"policy", name}, {"action", action}, {"detail", detail}},

@@ -71,6 +71,10 @@ int Run(AttachFlags f) {
                     ? (", allowed families: " + FormatFamilies(p.allowed_families)).c_str()
                     : "");
   }
+  if (result->setup) {
+    std::printf("address_families: systemd set-up exemption: %s\n",
+                FormatSetupExemption(*result->setup).c_str());
+  }
   for (PolicyKind k : result->adopted) {
     std::printf("%s: adopted the pinned links (no second attach; counters continue)\n",
                 std::string(PolicyName(k)).c_str());

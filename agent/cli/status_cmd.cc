@@ -43,6 +43,11 @@ void PrintText(const StatusReport& r) {
           static_cast<unsigned long long>(p.decisions.would_deny), CanaryText(p).c_str(),
           p.kind == PolicyKind::kAddressFamilies ? (" allowed=" + p.allowed_families).c_str() : "",
           p.problem.empty() ? "" : (" (" + p.problem + ")").c_str());
+      if (p.setup) {
+        std::printf("    systemd set-up exemption: %s; exempt_setup=%llu\n",
+                    FormatSetupExemption(*p.setup).c_str(),
+                    static_cast<unsigned long long>(p.decisions.exempt_setup));
+      }
       if (p.mechanism == Mechanism::kObserve) {
         std::printf(
             "    observe: audit only, cannot deny%s; host-wide cost per system call: getppid "

@@ -2,6 +2,7 @@
 // `attach --mode audit` succeeds with observe, counts forbidden attempts from inside the target
 // exactly and none from outside, counts systemd's own seccomp refusals exactly with
 // --observe-seccomp, reports its host-wide cost, and `--mode enforce` fails plainly.
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -14,10 +15,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "bpf/policy_families.h"
 #include "cgroup.h"
 #include "cli_runner.h"
 #include "lsm_probe.h"
 #include "test_support.h"
+#include "unique_fd.h"
 #include "vm/systemd_seccomp.h"
 
 namespace tg {
@@ -171,6 +174,50 @@ TEST_F(ObserveHostTest, AdoptionKeepsObserveAndRefusesEnforceOrAnotherMechanism)
   EXPECT_EQ(fam["allowed_families"], "unix,inet,inet6") << fam.dump();
   const auto wx = Policy("wx_memory");
   EXPECT_EQ(wx["details"]["mmap_wx"]["would_deny"], 2 * kCalls) << wx.dump();
+}
+
+// The families policy's set-up exemption under observe: with this test posing as the service
+// manager (its pid written into the pinned config), its direct fork's AF_UNIX socket is counted
+// exempt_setup, a grandchild's would_deny (the full negatives run in the VM: SetupExempt.*).
+TEST_F(ObserveHostTest, SetupExemptionCountsOnlyTheManagersDirectChild) {
+  const CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit",
+                                           "--wx-memory", "off", "--bpffs-dir", bpffs_});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.out.find("address_families: systemd set-up exemption: "), std::string::npos) << a.out;
+  const auto before = Policy("address_families");
+  ASSERT_TRUE(before.contains("setup_exemption")) << before.dump();
+  struct stat st {};
+  ASSERT_EQ(::stat(target_.c_str(), &st), 0);
+  const std::string cfg_path =
+      bpffs_ + "/" + std::to_string(st.st_ino) + "/address_families/tg_fam_cfg";
+  UniqueFd fd(bpf_obj_get(cfg_path.c_str()));
+  ASSERT_TRUE(fd.valid()) << cfg_path;
+  const uint32_t key = 0;
+  tg_fam_config cfg{};
+  ASSERT_EQ(bpf_map_lookup_elem(fd.get(), &key, &cfg), 0);
+  cfg.setup.tgid = static_cast<uint32_t>(::getpid());
+  ASSERT_EQ(bpf_map_update_elem(fd.get(), &key, &cfg, BPF_EXIST), 0);
+
+  const auto unix_socket = [] {
+    const int s = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (s < 0) return 1;
+    ::close(s);
+    return 0;
+  };
+  EXPECT_EQ(InChild(target_, false, unix_socket), 0);
+  EXPECT_EQ(InChild(target_, false,
+                    [&] {
+                      const pid_t pid = ::fork();
+                      if (pid == 0) ::_exit(unix_socket());
+                      int status = 0;
+                      ::waitpid(pid, &status, 0);
+                      return WIFEXITED(status) ? WEXITSTATUS(status) : 3;
+                    }),
+            0);
+  const auto fam = Policy("address_families");
+  EXPECT_EQ(fam["details"]["unix"]["exempt_setup"], 1) << fam.dump();
+  EXPECT_EQ(fam["details"]["unix"]["would_deny"], 1) << fam.dump();
+  EXPECT_EQ(fam["setup_exemption"]["manager_pid"], ::getpid()) << fam.dump();
 }
 
 TEST_F(ObserveHostTest, EnforceFailsPlainly) {

@@ -7,6 +7,7 @@ tg_vm_gtest(tg_vm_enforce SOURCES
   enforce_lifecycle_test.cc
   guest_ops.cc
   guest_support.cc
+  setup_exempt_test.cc
   systemd_seccomp.cc
   LIBS PkgConfig::LIBSECCOMP)
 target_compile_definitions(tg_vm_enforce PRIVATE TG_CLI_PATH="$<TARGET_FILE:tunnelguard>")
