@@ -48,10 +48,7 @@ int Status(Client& client, bool json) {
                                {"enforced", p.enforced()},
                                {"canary", p.canary()},
                                {"problem", p.canary_detail()},
-                               {"decisions",
-                                {{"allow", p.decisions().allow()},
-                                 {"deny", p.decisions().deny()},
-                                 {"would_deny", p.decisions().would_deny()}}}});
+                               {"decisions", tg::ctl::DecisionsJson(p.decisions())}});
     }
     for (const auto& f : r.features()) {
       j["features"].push_back(

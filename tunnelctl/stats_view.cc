@@ -57,6 +57,14 @@ LatencySnapshot SnapshotFromProto(const v1::GetStatsResponse& r) {
   return s;
 }
 
+nlohmann::json DecisionsJson(const v1::Decisions& d) {
+  return {{"allow", d.allow()},
+          {"deny", d.deny()},
+          {"would_deny", d.would_deny()},
+          {"denied_by_seccomp", d.denied_by_seccomp()},
+          {"exempt_setup", d.exempt_setup()}};
+}
+
 nlohmann::json StatsJson(const v1::GetStatsResponse& r) {
   nlohmann::json j = LatencyToJson(SnapshotFromProto(r));
   j["uptime_seconds"] = r.uptime_seconds();
@@ -68,16 +76,13 @@ nlohmann::json StatsJson(const v1::GetStatsResponse& r) {
   for (const auto& p : r.policies()) {
     nlohmann::json details = nlohmann::json::object();
     for (const auto& [name, d] : p.by_detail()) {
-      details[name] = {{"allow", d.allow()}, {"deny", d.deny()}, {"would_deny", d.would_deny()}};
+      details[name] = DecisionsJson(d);
     }
     j["policies"].push_back({{"name", p.name()},
                              {"mode", p.mode()},
                              {"mechanism", p.mechanism()},
                              {"active", p.active()},
-                             {"decisions",
-                              {{"allow", p.decisions().allow()},
-                               {"deny", p.decisions().deny()},
-                               {"would_deny", p.decisions().would_deny()}}},
+                             {"decisions", DecisionsJson(p.decisions())},
                              {"details", details},
                              {"events_dropped", p.events_dropped()}});
   }
@@ -99,12 +104,16 @@ std::string StatsTable(const v1::GetStatsResponse& r) {
   if (r.policies_size() == 0) {
     out += "\nenforcement: not in force on the target (see 'tunnelctl status' for why)\n";
   } else {
-    out += fmt::format("\n{:<17} {:<8} {:<11} {:>9} {:>9} {:>11}\n", "policy", "mode", "mechanism",
-                       "allowed", "denied", "would_deny");
+    // seccomp: refused by systemd's own filter first (observe --observe-seccomp); set-up:
+    // systemd's exec child before exec (address_families only).
+    out += fmt::format("\n{:<17} {:<8} {:<11} {:>9} {:>9} {:>11} {:>9} {:>7}\n", "policy", "mode",
+                       "mechanism", "allowed", "denied", "would_deny", "seccomp", "set-up");
     for (const auto& p : r.policies()) {
-      out += fmt::format("{:<17} {:<8} {:<11} {:>9} {:>9} {:>11}{}\n", p.name(), p.mode(),
-                         p.mechanism(), p.decisions().allow(), p.decisions().deny(),
-                         p.decisions().would_deny(), p.active() ? "" : "  (NOT ACTIVE)");
+      const auto& d = p.decisions();
+      out +=
+          fmt::format("{:<17} {:<8} {:<11} {:>9} {:>9} {:>11} {:>9} {:>7}{}\n", p.name(), p.mode(),
+                      p.mechanism(), d.allow(), d.deny(), d.would_deny(), d.denied_by_seccomp(),
+                      d.exempt_setup(), p.active() ? "" : "  (NOT ACTIVE)");
     }
   }
   return out;

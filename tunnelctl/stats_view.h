@@ -16,6 +16,8 @@ namespace tg::ctl {
 LatencySnapshot SnapshotFromProto(const tunnelguard::v1::GetStatsResponse& r);
 
 nlohmann::json StatsJson(const tunnelguard::v1::GetStatsResponse& r);
+// One policy's decisions by action, as `status --json` and `stats --json` print them.
+nlohmann::json DecisionsJson(const tunnelguard::v1::Decisions& d);
 std::string StatsTable(const tunnelguard::v1::GetStatsResponse& r);
 // Request latency per upstream as log2 buckets in microseconds with a bar of stars.
 std::string HistogramText(const tunnelguard::v1::GetStatsResponse& r);

@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cerrno>
 #include <mutex>
 
@@ -89,15 +90,23 @@ std::string TargetName(const DaemonOptions& o) { return o.cgroup.empty() ? o.uni
 // AF_UNIX (D-Bus for the unit's policy, journald for its output) until it has pinned the
 // policies itself. Attaching from here in that window refused the gate's own sockets and
 // failed the tunnel's start (seen in vm.systemd_e2e); the daemon adopts the gate's pins after.
+// systemd creates the cgroup and forks the gate *before* it moves the unit to start-pre, so
+// the states a (re)starting unit passes through on the way are waited out too (a restart after
+// kill -9: the daemon attached while the unit still read "auto-restart", and the gate's own
+// pinning then failed with EEXIST).
 Result<Cgroup> Resolve(const DaemonOptions& o) {
   if (!o.cgroup.empty()) return OpenCgroup(o.cgroup);
   auto unit = SystemdUnit::Find(o.unit);
   if (!unit.ok()) return unit.error();
-  if (auto sub = unit->SubState(); sub.ok() && *sub == "start-pre") {
+  static constexpr std::string_view kNotStartedYet[] = {"start-pre", "condition", "auto-restart",
+                                                        "dead", "failed"};
+  if (auto sub = unit->SubState();
+      sub.ok() && std::find(std::begin(kNotStartedYet), std::end(kNotStartedYet), *sub) !=
+                      std::end(kNotStartedYet)) {
     return MakeError(ErrorKind::kNotFound,
-                     o.unit +
-                         " is running its ExecStartPre= (the attach gate); adopting its "
-                         "policies once it has started");
+                     o.unit + " is " + *sub +
+                         " (not started yet; its ExecStartPre= attach gate runs first); "
+                         "adopting its policies once it has started");
   }
   auto path = unit->ControlGroup();
   if (!path.ok()) return path.error();

@@ -39,6 +39,7 @@ void FillDecisions(const Decisions& d, v1::Decisions* out) {
   out->set_deny(d.deny);
   out->set_would_deny(d.would_deny);
   out->set_denied_by_seccomp(d.denied_by_seccomp);
+  out->set_exempt_setup(d.exempt_setup);
 }
 
 void FillFine(const FineHistogram& h, v1::FineHistogram* out) {
