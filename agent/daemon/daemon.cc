@@ -7,9 +7,10 @@
 #include <sys/signalfd.h>
 
 #include <algorithm>
-#include <iterator>
 #include <cerrno>
+#include <iterator>
 #include <mutex>
+#include <string_view>
 
 #include "agent_api.h"
 #include "bpf_stats_collector.h"
