@@ -24,6 +24,21 @@ using testing::WaitFor;
 
 constexpr int kAttempts = 1000;
 
+// Waits up to 5 s for /metrics to count exactly `n` would_deny AF_UNIX sockets; the last body
+// read is left in *body.
+bool MetricsShowUnixWouldDeny(int metrics_port, int n, std::string* body) {
+  const std::string series =
+      "tunnelguard_policy_decisions_total{policy=\"address_families\",action=\"would_deny\","
+      "detail=\"unix\"} " +
+      std::to_string(n);
+  return WaitFor(
+      [&] {
+        *body = HttpGet(metrics_port, "/metrics").value_or("");
+        return body->find(series) != std::string::npos;
+      },
+      milliseconds(5000));
+}
+
 TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents) {
   TG_REQUIRE_ROOT();
   TG_REQUIRE(::access("/usr/bin/python3", X_OK) == 0, "needs Debian's python3 (install-deps)");
@@ -67,19 +82,8 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
                               {{}, dir.path() + "/py.log", cg.path()});
   ASSERT_EQ(py.Wait(milliseconds(30000)), 0);
 
-  const std::string series =
-      "tunnelguard_policy_decisions_total{policy=\"address_families\",action=\"would_deny\","
-      "detail=\"unix\"} " +
-      std::to_string(kAttempts);
   std::string body;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        body = HttpGet(metrics_port, "/metrics").value_or("");
-        return body.find(series) != std::string::npos;
-      },
-      milliseconds(5000)))
-      << series << " not in\n"
-      << body;
+  EXPECT_TRUE(MetricsShowUnixWouldDeny(metrics_port, kAttempts, &body)) << body;
   EXPECT_NE(body.find("tunnelguard_policy_enforced{policy=\"address_families\"} 0"),
             std::string::npos);
   EXPECT_NE(body.find("tunnelguard_policy_info{policy=\"address_families\",mode=\"audit\","
@@ -150,17 +154,8 @@ TEST(AuditOnThisHost, PinsRemovedUnderTheAgentAreAttachedAgain) {
                                "import socket\nfor _ in range(10): socket.socket(socket.AF_UNIX)"},
                               {{}, dir.path() + "/py.log", cg.path()});
   ASSERT_EQ(py.Wait(milliseconds(30000)), 0);
-  const std::string series =
-      "tunnelguard_policy_decisions_total{policy=\"address_families\",action=\"would_deny\","
-      "detail=\"unix\"} 10";
   std::string body;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        body = HttpGet(metrics_port, "/metrics").value_or("");
-        return body.find(series) != std::string::npos;
-      },
-      milliseconds(5000)))
-      << body << log();
+  EXPECT_TRUE(MetricsShowUnixWouldDeny(metrics_port, 10, &body)) << body << log();
   agent.Signal(SIGTERM);
   agent.Wait(milliseconds(5000));
   RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs);
