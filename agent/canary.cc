@@ -2,8 +2,10 @@
 
 #include <bpf/bpf.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -162,9 +164,18 @@ Result<HelperResults> RunHelper(const std::string& procs, int family, bool famil
   UniqueFd go_r(go[0]), go_w(go[1]);
   if (::pipe2(back, O_CLOEXEC) != 0) return FromErrno(errno, "canary: pipe");
   UniqueFd back_r(back[0]), back_w(back[1]);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) return FromErrno(errno, "canary: cannot fork the helper");
   if (pid == 0) {
+    // The helper holds a copy of every fd of the agent (a fork, no exec): its own copies of the
+    // pipes' other ends must go, or a read never sees EOF; and it must not outlive the agent
+    // (killed with -9 mid-canary, the helper kept the agent's /metrics listening socket and
+    // the next agent could not bind it — seen in vm.reliability).
+    go_w.reset();
+    back_r.reset();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);  // the agent died before the line above
     char byte = 0;
     if (::read(go_r.get(), &byte, 1) != 1 || byte != 'g') ::_exit(1);
     HelperResults r;
