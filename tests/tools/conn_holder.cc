@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "net_util.h"
+#include "tool_flags.h"
 
 namespace {
 
@@ -51,14 +52,6 @@ struct Config {
   int64_t duration_ns = 1000000000;
 };
 
-int Usage(const std::string& why) {
-  std::fprintf(stderr,
-               "tg-conn-holder: %s\nusage: tg-conn-holder --port P [--host ADDR] [--cgroup DIR] "
-               "[--path /] --connections N [--rate R] [--duration S] [--ready-file F]\n",
-               why.c_str());
-  return 2;
-}
-
 // True once `buf` holds a whole response (headers + Content-Length bytes of body).
 bool ResponseComplete(const std::string& buf) {
   const auto end = buf.find("\r\n\r\n");
@@ -75,34 +68,18 @@ bool ResponseComplete(const std::string& buf) {
 
 int main(int argc, char** argv) {
   Config cfg;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool has = i + 1 < argc;
-    if (a == "--port" && has) {
-      cfg.port = std::atoi(argv[++i]);
-    } else if (a == "--host" && has) {
-      cfg.host = argv[++i];
-    } else if (a == "--path" && has) {
-      cfg.path = argv[++i];
-    } else if (a == "--cgroup" && has) {
-      cfg.cgroup = argv[++i];
-    } else if (a == "--ready-file" && has) {
-      cfg.ready_file = argv[++i];
-    } else if (a == "--connections" && has) {
-      cfg.connections = std::atoi(argv[++i]);
-    } else if (a == "--rate" && has) {
-      cfg.rate = std::atof(argv[++i]);
-    } else if (a == "--duration" && has) {
-      const auto d = tg::tools::ParseDuration(argv[++i]);
-      if (!d) return Usage("bad --duration");
-      cfg.duration_ns = *d;
-    } else {
-      return Usage("unknown argument " + a);
-    }
-  }
-  if (cfg.port <= 0 || cfg.connections <= 0) return Usage("--port and --connections are required");
+  CLI::App app("Opens many keep-alive HTTP connections and holds them open.", "tg-conn-holder");
+  tg::tools::ConfigureApp(app);
+  tg::tools::AddClientFlags(app, cfg);
+  app.add_option("--ready-file", cfg.ready_file, "gets the number open once all are connected");
+  app.add_option("--connections", cfg.connections, "connections to hold (required, at least 1)");
+  app.add_option("--rate", cfg.rate, "requests per second in all");
+  tg::tools::AddDuration(app, "--duration", cfg.duration_ns, "how long to hold them");
+  if (const auto rc = tg::tools::ParseArgs(app, argc, argv)) return *rc;
+  if (cfg.port <= 0 || cfg.connections <= 0)
+    return tg::tools::UsageError(app, "--port and --connections are required");
   const auto ep = tg::tools::MakeEndpoint(cfg.host, cfg.port);
-  if (!ep) return Usage("--host must be a numeric address");
+  if (!ep) return tg::tools::UsageError(app, "--host must be a numeric address");
   ::signal(SIGPIPE, SIG_IGN);
 
   const rlim_t want = static_cast<rlim_t>(cfg.connections) + 64;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "net_util.h"
+#include "tool_flags.h"
 
 namespace {
 
@@ -98,38 +99,38 @@ void Serve(int fd, const Config& cfg, unsigned seed) {
   }
 }
 
-int Usage(const char* why) {
-  std::fprintf(stderr,
-               "tg-delay-server: %s\nusage: tg-delay-server --port P [--host ADDR] "
-               "[--delay 10ms | --mix 1ms:50,10ms:30] [--seed N] [--body-bytes B]\n",
-               why);
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Config cfg;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool has = i + 1 < argc;
-    if (a == "--port" && has) {
-      cfg.port = std::atoi(argv[++i]);
-    } else if (a == "--host" && has) {
-      cfg.host = argv[++i];
-    } else if ((a == "--delay" || a == "--mix") && has) {
-      if (!ParseMix(argv[++i], cfg.mix)) return Usage("bad --delay/--mix");
-    } else if (a == "--seed" && has) {
-      cfg.seed = static_cast<unsigned>(std::stoul(argv[++i]));
-    } else if (a == "--body-bytes" && has) {
-      cfg.body_bytes = std::stoul(argv[++i]);
-    } else {
-      return Usage(("unknown argument " + a).c_str());
-    }
+  CLI::App app("HTTP server that delays each response by a known amount.", "tg-delay-server");
+  tg::tools::ConfigureApp(app);
+  tg::tools::AddPort(app, cfg.port, "port to listen on (0: any free port, printed)");
+  tg::tools::AddHost(app, cfg.host);
+  // --delay and --mix are one setting (the later one wins): a mix of delays with weights.
+  const CLI::Validator mix_check(
+      [](std::string& text) {
+        std::vector<Choice> mix;
+        try {
+          if (ParseMix(text, mix)) return std::string();
+        } catch (const std::exception&) {  // a weight that is not a number
+        }
+        return "bad delay mix '" + text + "'";
+      },
+      "MIX");
+  for (const char* flag : {"--delay", "--mix"}) {
+    app.add_option_function<std::string>(
+           flag, [&cfg](const std::string& text) { ParseMix(text, cfg.mix); },
+           "response delay, or a weighted mix like 1ms:50,10ms:30")
+        ->check(mix_check)
+        ->trigger_on_parse();
   }
+  app.add_option("--seed", cfg.seed, "seed of the per-connection delay picks");
+  app.add_option("--body-bytes", cfg.body_bytes, "response body size");
+  if (const auto rc = tg::tools::ParseArgs(app, argc, argv)) return *rc;
   ::signal(SIGPIPE, SIG_IGN);
   const auto ep = tg::tools::MakeEndpoint(cfg.host, cfg.port);
-  if (!ep) return Usage("--host must be a numeric address");
+  if (!ep) return tg::tools::UsageError(app, "--host must be a numeric address");
   const int ls = ::socket(ep->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int one = 1;
   ::setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

@@ -32,6 +32,8 @@
 #include <string>
 #include <vector>
 
+#include "tool_flags.h"
+
 namespace {
 
 constexpr int kMaxProcesses = 16;
@@ -133,13 +135,6 @@ bool InstallSeccompLikeSystemd() {
          ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
 }
 
-int Usage() {
-  std::fprintf(stderr,
-               "usage: tg-flood --cgroup PATH [--seconds S] [--processes N] "
-               "[--op socket|mmap|both] [--seccomp]\n");
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,29 +142,17 @@ int main(int argc, char** argv) {
   double seconds = 0;  // 0: until a signal
   int processes = 1;
   bool seccomp = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--seccomp") {
-      seccomp = true;
-      continue;
-    }
-    if (i + 1 >= argc) return Usage();
-    if (a == "--cgroup") {
-      cgroup = argv[++i];
-    } else if (a == "--seconds") {
-      seconds = std::atof(argv[++i]);
-    } else if (a == "--processes") {
-      processes = std::atoi(argv[++i]);
-    } else if (a == "--op") {
-      op = argv[++i];
-    } else {
-      return Usage();
-    }
-  }
-  if (cgroup.empty() || processes < 1 || processes > kMaxProcesses ||
-      (op != "socket" && op != "mmap" && op != "both")) {
-    return Usage();
-  }
+  CLI::App app("Forbidden calls in a tight loop from inside a cgroup, self-counted.", "tg-flood");
+  tg::tools::ConfigureApp(app);
+  tg::tools::AddCgroup(app, cgroup)->required();
+  app.add_option("--seconds", seconds, "how long (0: until SIGTERM/SIGINT)");
+  app.add_option("--processes", processes, "flooding processes")
+      ->check(CLI::Range(1, kMaxProcesses));
+  app.add_option("--op", op, "the forbidden call")
+      ->check(CLI::IsMember({"socket", "mmap", "both"}));
+  app.add_flag("--seccomp", seccomp, "first install a seccomp filter like systemd's");
+  if (const auto rc = tg::tools::ParseArgs(app, argc, argv)) return *rc;
+  if (cgroup.empty()) return tg::tools::UsageError(app, "--cgroup is required");
   const bool do_socket = op != "mmap", do_mmap = op != "socket";
   // The shared counters are mapped before joining the cgroup (a W^X policy allows RW anyway).
   void* mem =

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "net_util.h"
+#include "tool_flags.h"
 
 namespace {
 
@@ -198,57 +199,27 @@ std::string Quantiles(std::vector<int64_t>& v, bool full) {
   return out;
 }
 
-int Usage(const std::string& why) {
-  std::fprintf(stderr,
-               "tg-http-client: %s\nusage: tg-http-client --port P [--host ADDR] [--cgroup DIR] "
-               "[--path /] [--requests N] [--connections K] [--duration S] [--rate R] "
-               "[--churn N] [--churn-request] [--linger0] [--syncnt N] [--realtime]\n",
-               why.c_str());
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Config cfg;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool has = i + 1 < argc;
-    if (a == "--port" && has) {
-      cfg.port = std::atoi(argv[++i]);
-    } else if (a == "--host" && has) {
-      cfg.host = argv[++i];
-    } else if (a == "--path" && has) {
-      cfg.path = argv[++i];
-    } else if (a == "--cgroup" && has) {
-      cfg.cgroup = argv[++i];
-    } else if (a == "--requests" && has) {
-      cfg.requests = std::atol(argv[++i]);
-    } else if (a == "--connections" && has) {
-      cfg.connections = std::max(1, std::atoi(argv[++i]));
-    } else if (a == "--duration" && has) {
-      const auto d = tg::tools::ParseDuration(argv[++i]);
-      if (!d) return Usage("bad --duration");
-      cfg.duration_ns = *d;
-    } else if (a == "--rate" && has) {
-      cfg.rate = std::atof(argv[++i]);
-    } else if (a == "--churn" && has) {
-      cfg.churn = std::atol(argv[++i]);
-    } else if (a == "--realtime") {
-      cfg.realtime = true;
-    } else if (a == "--churn-request") {
-      cfg.churn_request = true;
-    } else if (a == "--linger0") {
-      cfg.linger0 = true;
-    } else if (a == "--syncnt" && has) {
-      cfg.syncnt = std::atoi(argv[++i]);
-    } else {
-      return Usage("unknown argument " + a);
-    }
-  }
-  if (cfg.port <= 0) return Usage("--port is required");
+  CLI::App app("Self-timing keep-alive HTTP client; prints a JSON summary.", "tg-http-client");
+  tg::tools::ConfigureApp(app);
+  tg::tools::AddClientFlags(app, cfg);
+  app.add_option("--requests", cfg.requests, "requests in all (split over the connections)");
+  app.add_option("--connections", cfg.connections, "keep-alive connections (at least 1)");
+  tg::tools::AddDuration(app, "--duration", cfg.duration_ns, "stop after this long");
+  app.add_option("--rate", cfg.rate, "requests per second in all (0: as fast as possible)");
+  app.add_option("--churn", cfg.churn, "open and close N connections instead");
+  app.add_flag("--churn-request", cfg.churn_request, "with --churn: one request per connection");
+  app.add_flag("--linger0", cfg.linger0, "close with RST (SO_LINGER 0)");
+  app.add_option("--syncnt", cfg.syncnt, "TCP_SYNCNT of each connect");
+  app.add_flag("--realtime", cfg.realtime, "run as SCHED_FIFO (needs CAP_SYS_NICE)");
+  if (const auto rc = tg::tools::ParseArgs(app, argc, argv)) return *rc;
+  cfg.connections = std::max(1, cfg.connections);
+  if (cfg.port <= 0) return tg::tools::UsageError(app, "--port is required");
   const auto ep = tg::tools::MakeEndpoint(cfg.host, cfg.port);
-  if (!ep) return Usage("--host must be a numeric address");
+  if (!ep) return tg::tools::UsageError(app, "--host must be a numeric address");
   ::signal(SIGPIPE, SIG_IGN);
   if (!cfg.cgroup.empty()) {
     std::ofstream procs(cfg.cgroup + "/cgroup.procs");

@@ -13,22 +13,23 @@
 #include <cstring>
 #include <string>
 
+#include "tool_flags.h"
+
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: tg-notify-listen PATH\n");
-    return 2;
-  }
+  std::string path;
+  CLI::App app("Stands in for systemd's NOTIFY_SOCKET: prints each datagram, time-stamped.",
+               "tg-notify-listen");
+  tg::tools::ConfigureApp(app);
+  app.add_option("PATH", path, "datagram socket to bind (replaced if it exists)")->required();
+  if (const auto rc = tg::tools::ParseArgs(app, argc, argv)) return *rc;
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (std::strlen(argv[1]) >= sizeof(addr.sun_path)) {
-    std::fprintf(stderr, "tg-notify-listen: path too long\n");
-    return 2;
-  }
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", argv[1]);
-  ::unlink(argv[1]);
+  if (path.size() >= sizeof(addr.sun_path)) return tg::tools::UsageError(app, "path too long");
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  ::unlink(path.c_str());
   if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    std::fprintf(stderr, "tg-notify-listen: bind %s: %s\n", argv[1], std::strerror(errno));
+    std::fprintf(stderr, "tg-notify-listen: bind %s: %s\n", path.c_str(), std::strerror(errno));
     return 1;
   }
   char buf[4096];
