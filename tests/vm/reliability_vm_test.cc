@@ -408,7 +408,10 @@ TEST_F(ReliabilityVm, TunnelCgroupRecreatedTwentyTimesUnderEnforcement) {
   std::set<uint64_t> ids = {IdOf(target)};
   for (int i = 0; i < 20; ++i) {
     SCOPED_TRACE("incarnation " + std::to_string(i + 1));
-    ASSERT_EQ(::rmdir(target.c_str()), 0) << std::strerror(errno);
+    // EBUSY while the agent's canary (proving the new attachment) has its child cgroup in the
+    // target; systemd removes a stopped unit's sub-cgroups itself, a plain rmdir must wait.
+    EXPECT_TRUE(WaitFor([&] { return ::rmdir(target.c_str()) == 0; }, seconds(5)))
+        << std::strerror(errno);
     v1::GetStatusResponse r;
     ASSERT_TRUE(WaitFor([&] { return Status(&r).ok() && !r.target_present(); }, seconds(10)));
     ASSERT_EQ(::mkdir(target.c_str(), 0755), 0);
