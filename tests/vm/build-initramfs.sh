@@ -25,8 +25,11 @@ trap 'rm -rf "$root"' EXIT
 if [ -n "$rootfs_cpio" ]; then
   # Only what this archive adds: a directory entry would reset an existing directory's mode
   # (/tmp) when the kernel unpacks it over the root file system.
-  mkdir -p "$root"/{tg,dev,etc/systemd/system}
+  mkdir -p "$root"/{tg,dev,etc/systemd/system,etc/tmpfiles.d}
   install -m 0755 "$here/guest-init-systemd.sh" "$root/init"
+  # Debian's tmpfiles.d/tmp.conf ("D /tmp") empties /tmp at boot, and the test's files sit at
+  # their host paths — under /tmp for a checkout there (a CI clone in /tmp/ci-clone vanished).
+  ln -s /dev/null "$root/etc/tmpfiles.d/tmp.conf"
   install -m 0644 "$here/tg-vm-test.service" "$root/etc/systemd/system/tg-vm-test.service"
 else
   busybox=/bin/busybox  # busybox-static's; the dynamic busybox package uses the same path
