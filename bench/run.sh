@@ -382,21 +382,28 @@ path_json=$(jq --argjson probe "${probe_ns:-null}" --argjson floor "$floor" --ar
 
 # --- 2. agent footprint ---------------------------------------------------------------------
 echo "== 2. agent footprint: tg-http-client at $rate req/s (8 keep-alive connections) in the cgroup for ${fp_seconds}s"
+# One field of the agent's /proc status, in KiB.
+agent_status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$agent_pid/status"; }
+# "BYTES COUNT": memlock of the maps used by the tg_ programs attached to the cgroup.
+cgroup_map_memlock() {
+  local bytes=0 count=0 mid
+  for mid in $(for id in $(bpftool cgroup show "$cgroup" | awk '/tg_/ { print $1 }'); do
+                 bpftool prog show id "$id" -j | jq -r '.map_ids[]?'; done | sort -u); do
+    bytes=$((bytes + $(bpftool map show id "$mid" -j | jq '.bytes_memlock // 0')))
+    count=$((count + 1))
+  done
+  echo "$bytes $count"
+}
 start_agent
 t0=$(ticks_of "$agent_pid"); w0=$(now_ns)
 "$client" --port "$port" --cgroup "$cgroup" --connections 8 --rate "$rate" --duration "${fp_seconds}s" \
   --requests 1000000000 >"$work/fp-client.json" 2>"$work/fp-client.err"
 t1=$(ticks_of "$agent_pid"); w1=$(now_ns)
-rss_kib=$(awk '/^VmRSS/ { print $2 }' "/proc/$agent_pid/status")
-hwm_kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$agent_pid/status")
+rss_kib=$(agent_status_kib VmRSS)
+hwm_kib=$(agent_status_kib VmHWM)
 # RSS counts the shared libraries' pages (gRPC, protobuf, libbpf); RssAnon is the agent's own.
-anon_kib=$(awk '/^RssAnon/ { print $2 }' "/proc/$agent_pid/status")
-map_bytes=0 map_count=0
-for mid in $(for id in $(bpftool cgroup show "$cgroup" | awk '/tg_/ { print $1 }'); do
-               bpftool prog show id "$id" -j | jq -r '.map_ids[]?'; done | sort -u); do
-  b=$(bpftool map show id "$mid" -j | jq '.bytes_memlock // 0')
-  map_bytes=$((map_bytes + b)); map_count=$((map_count + 1))
-done
+anon_kib=$(agent_status_kib RssAnon)
+read -r map_bytes map_count < <(cgroup_map_memlock)
 fp_requests=$(jq .requests "$work/fp-client.json")
 fp_json=$(jq -n --argjson ticks $((t1 - t0)) --argjson hz "$(getconf CLK_TCK)" --argjson ns $((w1 - w0)) \
   --argjson rss "$rss_kib" --argjson hwm "$hwm_kib" --argjson anon "$anon_kib" --argjson mb "$map_bytes" --argjson mc "$map_count" \
@@ -440,14 +447,9 @@ t2=$(ticks_of "$agent_pid"); w2=$(now_ns)
 sleep "$((fp_seconds - 1 > 1 ? fp_seconds - 1 : 1))"
 t3=$(ticks_of "$agent_pid"); w3=$(now_ns)
 gauge_end=$(open_gauge)
-hold_rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$agent_pid/status")
-hold_anon=$(awk '/^RssAnon/ { print $2 }' "/proc/$agent_pid/status")
-hold_map_bytes=0 hold_maps=0
-for mid in $(for id in $(bpftool cgroup show "$cgroup" | awk '/tg_/ { print $1 }'); do
-               bpftool prog show id "$id" -j | jq -r '.map_ids[]?'; done | sort -u); do
-  b=$(bpftool map show id "$mid" -j | jq '.bytes_memlock // 0')
-  hold_map_bytes=$((hold_map_bytes + b)); hold_maps=$((hold_maps + 1))
-done
+hold_rss=$(agent_status_kib VmRSS)
+hold_anon=$(agent_status_kib RssAnon)
+read -r hold_map_bytes hold_maps < <(cgroup_map_memlock)
 # Per-socket flow state lives in sk_storage, charged to each socket's memory, not to the map:
 # the kernel's own count of socket memory (pages) and sockets in use, for scale.
 tcp_line=$(awk '$1 == "TCP:" { print $3, $11 }' /proc/net/sockstat)
