@@ -2,7 +2,7 @@
 /*
  * ABI shared by every enforcement object (policy_families, policy_wx) and the agent:
  * modes, actions, mechanisms and the event record on each object's ring buffer.
- * Plain __u32/__u64 only; the agent static_asserts the layout (agent/policy_abi_check.h).
+ * Plain __u32/__u64 only; the agent static_asserts the layout (agent/enforce/policy_abi_check.h).
  */
 #ifndef TUNNELGUARD_BPF_POLICY_ABI_H_
 #define TUNNELGUARD_BPF_POLICY_ABI_H_
@@ -42,7 +42,7 @@ enum tg_mechanism {
   TG_MECH_OBSERVE = 3,    /* sys_exit tracepoints: audit only (issue 4) */
 };
 
-/* Outcome of the last canary run (agent/canary.h), kept with the policy's config. */
+/* Outcome of the last canary run (agent/enforce/canary.h), kept with the policy's config. */
 enum tg_canary_result {
   TG_CANARY_NEVER = 0,  /* no canary has run */
   TG_CANARY_PASSED = 1, /* the forbidden attempt was denied (enforce) or counted (audit) */

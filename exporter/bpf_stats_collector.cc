@@ -1,4 +1,4 @@
-#include "bpf_stats_collector.h"
+#include "exporter/bpf_stats_collector.h"
 
 #include <bpf/bpf.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "family_builder.h"
+#include "exporter/family_builder.h"
 
 namespace tg::exporter {
 namespace {

@@ -16,8 +16,8 @@
 #include <functional>
 #include <vector>
 
-#include "result.h"
-#include "unique_fd.h"
+#include "agent/base/result.h"
+#include "agent/base/unique_fd.h"
 
 namespace tg::exporter {
 

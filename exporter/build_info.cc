@@ -1,9 +1,9 @@
-#include "build_info.h"
+#include "exporter/build_info.h"
 
 #include <bpf/libbpf.h>
 #include <sys/utsname.h>
 
-#include "version.h"
+#include "agent/base/version.h"
 
 namespace tg::exporter {
 

@@ -1,4 +1,4 @@
-#include "family_builder.h"
+#include "exporter/family_builder.h"
 
 #include <limits>
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "histogram.h"
+#include "agent/latency/histogram.h"
 
 namespace tg::exporter {
 

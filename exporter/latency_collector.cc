@@ -1,7 +1,7 @@
-#include "latency_collector.h"
+#include "exporter/latency_collector.h"
 
-#include "family_builder.h"
-#include "log.h"
+#include "agent/base/log.h"
+#include "exporter/family_builder.h"
 
 namespace tg::exporter {
 

@@ -9,7 +9,7 @@
 
 #include <functional>
 
-#include "latency.h"
+#include "agent/latency/latency.h"
 
 namespace tg::exporter {
 

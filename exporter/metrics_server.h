@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "result.h"
+#include "agent/base/result.h"
 
 namespace prometheus {
 class Exposer;

@@ -1,8 +1,8 @@
-#include "policy_collector.h"
+#include "exporter/policy_collector.h"
 
 #include <algorithm>
 
-#include "family_builder.h"
+#include "exporter/family_builder.h"
 
 namespace tg::exporter {
 

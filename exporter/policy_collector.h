@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "policy.h"
-#include "policy_events.h"
-#include "policy_status.h"
+#include "agent/enforce/policy.h"
+#include "agent/enforce/policy_events.h"
+#include "agent/enforce/policy_status.h"
 
 namespace tg::exporter {
 

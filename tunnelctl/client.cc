@@ -1,4 +1,4 @@
-#include "client.h"
+#include "tunnelctl/client.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "unique_fd.h"
+#include "agent/base/unique_fd.h"
 
 namespace tg::ctl {
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "result.h"
+#include "agent/base/result.h"
 #include "tunnelguard/v1/agent.grpc.pb.h"
 
 namespace tg::ctl {

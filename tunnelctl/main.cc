@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "client.h"
-#include "grpc/defaults.h"
-#include "stats_view.h"
+#include "agent/api/defaults.h"
+#include "tunnelctl/client.h"
+#include "tunnelctl/stats_view.h"
 
 namespace {
 

@@ -1,12 +1,12 @@
-#include "stats_view.h"
+#include "tunnelctl/stats_view.h"
 
 #include <fmt/core.h>
 
 #include <algorithm>
 #include <map>
 
-#include "histogram.h"
-#include "latency_json.h"
+#include "agent/latency/histogram.h"
+#include "agent/latency/latency_json.h"
 
 namespace tg::ctl {
 namespace v1 = tunnelguard::v1;

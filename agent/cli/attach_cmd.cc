@@ -5,12 +5,12 @@
 #include <cstdio>
 #include <memory>
 
-#include "canary.h"
-#include "cli.h"
-#include "families.h"
-#include "pin_layout.h"
-#include "policy_control.h"
-#include "unit_policy.h"
+#include "agent/cli/cli.h"
+#include "agent/enforce/canary.h"
+#include "agent/enforce/families.h"
+#include "agent/enforce/pin_layout.h"
+#include "agent/enforce/policy_control.h"
+#include "agent/enforce/unit_policy.h"
 
 namespace tg::cli {
 namespace {

@@ -1,13 +1,13 @@
 // `tunnelguard canary (--cgroup PATH | --unit NAME) [--bpffs-dir DIR]`: proves the pinned
-// policies of a target with a real forbidden attempt (agent/canary.h), on demand or from a
+// policies of a target with a real forbidden attempt (agent/enforce/canary.h), on demand or from a
 // timer. Exit 0 when every check passed, 1 when one failed (the cause on stderr).
 #include <cstdio>
 #include <memory>
 
-#include "canary.h"
-#include "cli.h"
-#include "pin_layout.h"
-#include "policy_control.h"
+#include "agent/cli/cli.h"
+#include "agent/enforce/canary.h"
+#include "agent/enforce/pin_layout.h"
+#include "agent/enforce/policy_control.h"
 
 namespace tg::cli {
 namespace {

@@ -8,10 +8,10 @@
 #include <functional>
 #include <string>
 
-#include "cgroup.h"
-#include "pin_layout.h"
-#include "policy.h"
-#include "result.h"
+#include "agent/base/result.h"
+#include "agent/enforce/pin_layout.h"
+#include "agent/enforce/policy.h"
+#include "agent/target/cgroup.h"
 
 namespace tg::cli {
 

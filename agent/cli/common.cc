@@ -1,7 +1,7 @@
 #include <cstdio>
 
-#include "cli.h"
-#include "families.h"
+#include "agent/cli/cli.h"
+#include "agent/enforce/families.h"
 
 namespace tg::cli {
 

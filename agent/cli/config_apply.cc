@@ -4,8 +4,8 @@
 // win over the file.
 #include <algorithm>
 
-#include "cli.h"
-#include "config_file.h"
+#include "agent/cli/cli.h"
+#include "agent/config/config_file.h"
 
 namespace tg::cli {
 namespace {

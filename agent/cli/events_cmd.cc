@@ -5,11 +5,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli.h"
-#include "denial_log.h"
-#include "pin_layout.h"
-#include "policy_control.h"
-#include "policy_events.h"
+#include "agent/cli/cli.h"
+#include "agent/enforce/denial_log.h"
+#include "agent/enforce/pin_layout.h"
+#include "agent/enforce/policy_control.h"
+#include "agent/enforce/policy_events.h"
 
 namespace tg::cli {
 namespace {

@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "cli.h"
-#include "kernel_features.h"
+#include "agent/cli/cli.h"
+#include "agent/target/kernel_features.h"
 
 namespace tg::cli {
 namespace {

@@ -1,8 +1,8 @@
 // tunnelguard: guards and measures a Cloudflare Tunnel's cgroup with eBPF.
 #include <cstdio>
 
-#include "cli.h"
-#include "log.h"
+#include "agent/base/log.h"
+#include "agent/cli/cli.h"
 
 int main(int argc, char** argv) {
   using namespace tg::cli;

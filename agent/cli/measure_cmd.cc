@@ -15,10 +15,10 @@
 #include <memory>
 #include <string>
 
-#include "cli.h"
-#include "latency.h"
-#include "latency_json.h"
-#include "log.h"
+#include "agent/base/log.h"
+#include "agent/cli/cli.h"
+#include "agent/latency/latency.h"
+#include "agent/latency/latency_json.h"
 
 namespace tg::cli {
 namespace {

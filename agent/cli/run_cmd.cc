@@ -1,14 +1,14 @@
 // `tunnelguard run`: the long-running agent (see agent/daemon/daemon.h).
 #include <memory>
 
-#include "cli.h"
-#include "daemon/components.h"
-#include "daemon/daemon.h"
-#include "families.h"
-#include "grpc/unix_server.h"
-#include "log.h"
-#include "metrics_server.h"
-#include "upstreams.h"
+#include "agent/base/log.h"
+#include "agent/cli/cli.h"
+#include "agent/daemon/components.h"
+#include "agent/daemon/daemon.h"
+#include "agent/enforce/families.h"
+#include "agent/grpc/unix_server.h"
+#include "agent/latency/upstreams.h"
+#include "exporter/metrics_server.h"
 
 namespace tg::cli {
 namespace {

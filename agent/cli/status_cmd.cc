@@ -2,10 +2,10 @@
 #include <cstdio>
 #include <memory>
 
-#include "cli.h"
-#include "pin_layout.h"
-#include "policy_control.h"
-#include "policy_status.h"
+#include "agent/cli/cli.h"
+#include "agent/enforce/pin_layout.h"
+#include "agent/enforce/policy_control.h"
+#include "agent/enforce/policy_status.h"
 
 namespace tg::cli {
 namespace {

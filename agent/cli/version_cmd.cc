@@ -1,7 +1,7 @@
 #include <cstdio>
 
-#include "cli.h"
-#include "version.h"
+#include "agent/base/version.h"
+#include "agent/cli/cli.h"
 
 namespace tg::cli {
 

@@ -1,15 +1,15 @@
-#include "components.h"
+#include "agent/daemon/components.h"
 
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
 
-#include "denial_log.h"
-#include "latency_collector.h"
-#include "log.h"
-#include "pin_layout.h"
-#include "policy_collector.h"
+#include "agent/base/log.h"
+#include "agent/enforce/denial_log.h"
+#include "agent/enforce/pin_layout.h"
+#include "exporter/latency_collector.h"
+#include "exporter/policy_collector.h"
 
 namespace tg::daemon {
 

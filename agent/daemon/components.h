@@ -13,13 +13,13 @@
 #include <optional>
 #include <thread>
 
-#include "canary.h"
-#include "daemon.h"
-#include "event_hub.h"
-#include "latency.h"
-#include "policy.h"
-#include "policy_control.h"
-#include "policy_status.h"
+#include "agent/daemon/daemon.h"
+#include "agent/enforce/canary.h"
+#include "agent/enforce/event_hub.h"
+#include "agent/enforce/policy.h"
+#include "agent/enforce/policy_control.h"
+#include "agent/enforce/policy_status.h"
+#include "agent/latency/latency.h"
 
 namespace tg::daemon {
 

@@ -1,4 +1,4 @@
-#include "daemon.h"
+#include "agent/daemon/daemon.h"
 
 #include <malloc.h>
 #include <poll.h>
@@ -12,18 +12,18 @@
 #include <mutex>
 #include <string_view>
 
-#include "agent_api.h"
-#include "bpf_stats_collector.h"
-#include "build_info.h"
-#include "components.h"
-#include "grpc/service.h"
-#include "grpc/unix_server.h"
-#include "log.h"
-#include "metrics_server.h"
-#include "notify.h"
-#include "systemd_unit.h"
-#include "unique_fd.h"
-#include "version.h"
+#include "agent/api/agent_api.h"
+#include "agent/base/log.h"
+#include "agent/base/unique_fd.h"
+#include "agent/base/version.h"
+#include "agent/daemon/components.h"
+#include "agent/daemon/notify.h"
+#include "agent/grpc/service.h"
+#include "agent/grpc/unix_server.h"
+#include "agent/target/systemd_unit.h"
+#include "exporter/bpf_stats_collector.h"
+#include "exporter/build_info.h"
+#include "exporter/metrics_server.h"
 
 namespace tg::daemon {
 namespace {

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "cgroup.h"
-#include "event_hub.h"
-#include "result.h"
+#include "agent/base/result.h"
+#include "agent/enforce/event_hub.h"
+#include "agent/target/cgroup.h"
 
 namespace tg::daemon {
 

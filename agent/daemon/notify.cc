@@ -1,4 +1,4 @@
-#include "notify.h"
+#include "agent/daemon/notify.h"
 
 #include <systemd/sd-daemon.h>
 

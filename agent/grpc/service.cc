@@ -1,11 +1,11 @@
-#include "service.h"
+#include "agent/grpc/service.h"
 
 #include <time.h>
 
 #include <chrono>
 
-#include "histogram.h"
-#include "log.h"
+#include "agent/base/log.h"
+#include "agent/latency/histogram.h"
 
 namespace tg::grpcapi {
 

@@ -5,9 +5,9 @@
 
 #include <atomic>
 
-#include "daemon/agent_api.h"
+#include "agent/api/agent_api.h"
+#include "agent/grpc/unix_server.h"
 #include "tunnelguard/v1/agent.grpc.pb.h"
-#include "unix_server.h"
 
 namespace tg::grpcapi {
 

@@ -1,4 +1,4 @@
-#include "unix_server.h"
+#include "agent/grpc/unix_server.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -15,7 +15,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "log.h"
+#include "agent/base/log.h"
 
 namespace tg::grpcapi {
 namespace {

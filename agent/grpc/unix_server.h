@@ -17,10 +17,10 @@
 #include <string>
 #include <thread>
 
-#include "daemon/agent_api.h"
-#include "grpc/defaults.h"
-#include "result.h"
-#include "unique_fd.h"
+#include "agent/api/agent_api.h"
+#include "agent/api/defaults.h"
+#include "agent/base/result.h"
+#include "agent/base/unique_fd.h"
 
 namespace tg::grpcapi {
 

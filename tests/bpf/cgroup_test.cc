@@ -1,5 +1,5 @@
 // Real cgroups on this host: resolution, ids and the errors users see.
-#include "cgroup.h"
+#include "agent/target/cgroup.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -10,11 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cgroup.h"
+#include "agent/enforce/pin_layout.h"
+#include "agent/enforce/policy_control.h"
+#include "agent/target/cgroup.h"
+#include "agent/target/lsm_probe.h"
 #include "cli_runner.h"
-#include "lsm_probe.h"
-#include "pin_layout.h"
-#include "policy_control.h"
 #include "test_support.h"
 
 namespace tg {

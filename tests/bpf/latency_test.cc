@@ -1,7 +1,7 @@
 // tunnelguard's latency programs on this host's kernel, against real clients and servers:
 // accuracy against the client's own timings, exact counts, TLS, scope, a re-created cgroup,
 // connection churn and failures. Every test starts its own servers on free loopback ports.
-#include "latency.h"
+#include "agent/latency/latency.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -15,10 +15,10 @@
 #include <string>
 #include <thread>
 
-#include "cgroup.h"
+#include "agent/latency/upstreams.h"
+#include "agent/target/cgroup.h"
 #include "latency_fixtures.h"
 #include "test_support.h"
-#include "upstreams.h"
 
 namespace tg {
 namespace {

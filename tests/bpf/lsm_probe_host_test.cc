@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
-#include "kernel_features.h"
-#include "lsm_probe.h"
+#include "agent/target/kernel_features.h"
+#include "agent/target/lsm_probe.h"
 #include "test_support.h"
 
 namespace tg {

@@ -15,12 +15,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "agent/base/unique_fd.h"
+#include "agent/target/cgroup.h"
+#include "agent/target/lsm_probe.h"
 #include "bpf/policy_families.h"
-#include "cgroup.h"
 #include "cli_runner.h"
-#include "lsm_probe.h"
 #include "test_support.h"
-#include "unique_fd.h"
 #include "vm/systemd_seccomp.h"
 
 namespace tg {

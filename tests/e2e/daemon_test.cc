@@ -9,10 +9,10 @@
 
 #include <fstream>
 
+#include "agent/base/unique_fd.h"
 #include "prometheus.h"
 #include "subprocess.h"
 #include "test_support.h"
-#include "unique_fd.h"
 
 namespace tg {
 namespace {

@@ -24,9 +24,9 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/grpc/unix_server.h"
 #include "agent_output.h"
 #include "cli_runner.h"
-#include "grpc/unix_server.h"
 #include "latency_fixtures.h"
 #include "responsiveness.h"
 #include "subprocess.h"

@@ -9,12 +9,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "latency.h"
+#include "agent/latency/latency.h"
+#include "agent/latency/upstreams.h"
 #include "latency_fixtures.h"
 #include "prometheus.h"
 #include "subprocess.h"
 #include "test_support.h"
-#include "upstreams.h"
 
 namespace tg {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "config_file.h"
+#include "agent/config/config_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -16,7 +16,7 @@
 #include <fstream>
 #include <thread>
 
-#include "cgroup.h"
+#include "agent/target/cgroup.h"
 
 namespace tg::testing {
 

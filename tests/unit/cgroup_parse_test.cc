@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "cgroup.h"
+#include "agent/target/cgroup.h"
 
 namespace tg {
 namespace {

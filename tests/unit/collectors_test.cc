@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "latency_collector.h"
-#include "policy_collector.h"
+#include "exporter/latency_collector.h"
+#include "exporter/policy_collector.h"
 
 namespace tg::exporter {
 namespace {

@@ -1,4 +1,4 @@
-#include "config_file.h"
+#include "agent/config/config_file.h"
 
 #include <gtest/gtest.h>
 

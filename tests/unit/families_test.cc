@@ -1,4 +1,4 @@
-#include "families.h"
+#include "agent/enforce/families.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

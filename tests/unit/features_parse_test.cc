@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "kernel_features.h"
+#include "agent/target/kernel_features.h"
 
 namespace tg {
 namespace {

@@ -1,6 +1,6 @@
 // The fine log-linear layout (shared with the BPF program), quantiles and the coarse
 // Prometheus buckets derived from it.
-#include "histogram.h"
+#include "agent/latency/histogram.h"
 
 #include <gtest/gtest.h>
 

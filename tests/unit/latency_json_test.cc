@@ -1,6 +1,6 @@
 // The shared JSON schema (docs/json-schema.md): every documented field, with values derived
 // from the snapshot, so the daemon and `measure --json` cannot drift apart unnoticed.
-#include "latency_json.h"
+#include "agent/latency/latency_json.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "metrics_server.h"
+#include "exporter/metrics_server.h"
 
 namespace tg::exporter {
 namespace {

@@ -1,4 +1,4 @@
-#include "policy.h"
+#include "agent/enforce/policy.h"
 
 #include <gtest/gtest.h>
 
@@ -7,11 +7,11 @@
 #include <regex>
 #include <sstream>
 
+#include "agent/enforce/denial_log.h"
+#include "agent/enforce/pin_layout.h"
+#include "agent/enforce/policy_events.h"
 #include "bpf/policy_abi.h"
 #include "bpf/policy_wx.h"
-#include "denial_log.h"
-#include "pin_layout.h"
-#include "policy_events.h"
 
 namespace tg {
 namespace {

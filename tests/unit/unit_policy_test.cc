@@ -1,9 +1,9 @@
-#include "unit_policy.h"
+#include "agent/enforce/unit_policy.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
-#include "families.h"
+#include "agent/enforce/families.h"
 
 namespace tg {
 namespace {

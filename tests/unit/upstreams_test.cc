@@ -1,5 +1,5 @@
 // --upstream parsing: what users type, and the one-line errors they get.
-#include "upstreams.h"
+#include "agent/latency/upstreams.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -1,9 +1,9 @@
-// The canary (agent/canary.h) in a real BPF-LSM kernel: it passes in enforce and audit, its
+// The canary (agent/enforce/canary.h) in a real BPF-LSM kernel: it passes in enforce and audit, its
 // attempts never reach the tunnel's own counters, it still reaches the LSM under systemd's
 // seccomp filters (as the shipped units run it), `attach` runs it, and — booted without `bpf`
 // in lsm= (the vm.canary_no_bpf_lsm entries, --gtest_filter=NoBpfLsm.*) — it catches the
 // silent no-op on its own, with the pre-check skipped.
-#include "canary.h"
+#include "agent/enforce/canary.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -13,10 +13,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "cgroup.h"
+#include "agent/enforce/policy_status.h"
+#include "agent/target/cgroup.h"
 #include "cli_runner.h"
 #include "guest_support.h"
-#include "policy_status.h"
 #include "test_support.h"
 
 namespace tg::testing {

@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "agent/enforce/pin_layout.h"
+#include "agent/enforce/policy_events.h"
 #include "cli_runner.h"
 #include "guest_ops.h"
 #include "guest_support.h"
-#include "pin_layout.h"
-#include "policy_events.h"
 #include "test_support.h"
 
 namespace tg::testing {

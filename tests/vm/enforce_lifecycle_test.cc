@@ -14,10 +14,10 @@
 #include <sstream>
 #include <string>
 
+#include "agent/enforce/policy_status.h"
 #include "cli_runner.h"
 #include "guest_ops.h"
 #include "guest_support.h"
-#include "policy_status.h"
 #include "test_support.h"
 
 namespace tg::testing {

@@ -7,10 +7,10 @@
 #include <optional>
 #include <string>
 
-#include "cgroup.h"
-#include "policy.h"
-#include "policy_control.h"
-#include "policy_status.h"
+#include "agent/enforce/policy.h"
+#include "agent/enforce/policy_control.h"
+#include "agent/enforce/policy_status.h"
+#include "agent/target/cgroup.h"
 
 namespace tg::testing {
 

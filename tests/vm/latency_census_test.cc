@@ -14,10 +14,10 @@
 #include <fstream>
 #include <string>
 
-#include "cgroup.h"
-#include "latency.h"
+#include "agent/latency/latency.h"
+#include "agent/latency/upstreams.h"
+#include "agent/target/cgroup.h"
 #include "subprocess.h"
-#include "upstreams.h"
 
 namespace tg {
 namespace {

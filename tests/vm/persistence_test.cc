@@ -20,11 +20,11 @@
 #include <string>
 #include <utility>
 
+#include "agent/base/unique_fd.h"
 #include "cli_runner.h"
 #include "guest_ops.h"
 #include "guest_support.h"
 #include "test_support.h"
-#include "unique_fd.h"
 
 namespace tg::testing {
 namespace {

@@ -28,6 +28,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/base/unique_fd.h"
 #include "agent_output.h"
 #include "cli_runner.h"
 #include "guest_ops.h"
@@ -36,7 +37,6 @@
 #include "subprocess.h"
 #include "test_support.h"
 #include "tunnelguard/v1/agent.grpc.pb.h"
-#include "unique_fd.h"
 
 namespace tg::testing {
 namespace {

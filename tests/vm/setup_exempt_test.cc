@@ -19,12 +19,12 @@
 #include <string>
 #include <vector>
 
+#include "agent/base/unique_fd.h"
+#include "agent/enforce/pin_layout.h"
 #include "bpf/policy_families.h"
 #include "guest_ops.h"
 #include "guest_support.h"
-#include "pin_layout.h"
 #include "test_support.h"
-#include "unique_fd.h"
 
 namespace tg::testing {
 namespace {

@@ -25,8 +25,8 @@
 #include <string_view>
 #include <vector>
 
-#include "cgroup.h"
-#include "lsm_probe.h"
+#include "agent/target/cgroup.h"
+#include "agent/target/lsm_probe.h"
 #include "test_support.h"
 
 namespace tg {

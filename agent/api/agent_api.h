@@ -1,0 +1,70 @@
+// What the daemon offers its faces (gRPC today): reports built from the library's live
+// state, and the few actions a client may ask for. Faces translate these structs and Errors
+// into their own types once, at their boundary.
+#ifndef TUNNELGUARD_AGENT_DAEMON_AGENT_API_H_
+#define TUNNELGUARD_AGENT_DAEMON_AGENT_API_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/base/result.h"
+#include "agent/enforce/canary.h"
+#include "agent/enforce/event_hub.h"
+#include "agent/enforce/policy.h"
+#include "agent/enforce/policy_status.h"
+#include "agent/latency/latency.h"
+#include "agent/target/kernel_features.h"
+
+namespace tg::daemon {
+
+struct TargetReport {
+  std::string target;  // as configured: unit name or cgroup path
+  std::string cgroup;  // below the cgroup2 mount; empty while waiting
+  uint64_t cgroup_id = 0;
+  bool present = false;
+};
+
+struct StatusReport {
+  std::string version;
+  TargetReport target;
+  KernelFeatures features;
+  double uptime_seconds = 0;
+  std::vector<PolicySpec> configured;  // what the agent was asked to enforce
+  std::vector<PolicyStatus> policies;  // what the pins of the current target say
+  std::string enforcement_problem;     // why enforcement is not in force ("" when it is)
+  std::optional<CanaryReport> canary;  // the last proof (nullopt: not run on this target yet)
+};
+
+struct StatsReport {
+  LatencySnapshot latency;
+  std::vector<double> request_rates;  // per upstream, requests/s over the last sampling window
+  std::vector<PolicyStatus> policies;
+  double uptime_seconds = 0;
+};
+
+// Who is asking, from the socket's peer credentials (never from the request).
+struct Caller {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int32_t pid = 0;
+};
+
+class AgentApi {
+ public:
+  virtual ~AgentApi() = default;
+  virtual StatusReport Status() const = 0;
+  virtual Result<StatsReport> Stats() const = 0;
+  // Denial events from now on, filtered (empty strings match all).
+  virtual std::shared_ptr<EventHub::Subscription> Subscribe(const std::string& policy,
+                                                            const std::string& action) = 0;
+  // Switches a policy's mode; returns the previous mode. Authorization is the face's job.
+  virtual Result<std::string> SetMode(const std::string& policy, const std::string& mode,
+                                      const Caller& caller) = 0;
+};
+
+}  // namespace tg::daemon
+
+#endif  // TUNNELGUARD_AGENT_DAEMON_AGENT_API_H_

@@ -1,0 +1,434 @@
+#include "agent/enforce/canary.h"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <thread>
+
+#include "agent/base/log.h"
+#include "agent/base/unique_fd.h"
+#include "agent/enforce/families.h"
+#include "agent/enforce/pin_layout.h"
+#include "agent/enforce/policy_abi_check.h"
+#include "agent/enforce/policy_status.h"
+#include "agent/target/kernel_features.h"
+#include "agent/target/lsm_probe.h"
+#include "bpf/policy_families.h"
+#include "bpf/policy_wx.h"
+
+namespace tg {
+namespace {
+
+constexpr int kNotAttempted = -1;
+
+// One policy's pinned config, whichever policy it is.
+struct PinnedConfig {
+  PolicyKind kind = PolicyKind::kAddressFamilies;
+  std::string path;
+  tg_fam_config fam{};
+  tg_wx_config wx{};
+
+  tg_canary_state& canary() {
+    return kind == PolicyKind::kAddressFamilies ? fam.canary : wx.canary;
+  }
+  uint32_t mode() const { return kind == PolicyKind::kAddressFamilies ? fam.mode : wx.mode; }
+  bool observe() const {
+    return (kind == PolicyKind::kAddressFamilies ? fam.mechanism : wx.mechanism) ==
+           MechanismToAbi(Mechanism::kObserve);
+  }
+  void* value() {
+    return kind == PolicyKind::kAddressFamilies ? static_cast<void*>(&fam)
+                                                : static_cast<void*>(&wx);
+  }
+};
+
+Result<PinnedConfig> ReadConfig(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
+  PinnedConfig c;
+  c.kind = kind;
+  c.path = PolicyDir(base, cgroup_id, kind) + "/" + ManifestFor(kind).config_map;
+  if (auto st = CheckPinnedAbi(PolicyDir(base, cgroup_id, kind), kind); !st.ok()) {
+    return st.error();
+  }
+  UniqueFd fd(bpf_obj_get(c.path.c_str()));
+  if (!fd.valid()) return FromErrno(errno, "cannot open " + c.path);
+  const uint32_t key = 0;
+  if (bpf_map_lookup_elem(fd.get(), &key, c.value()) != 0) {
+    return FromErrno(errno, "cannot read " + c.path);
+  }
+  return c;
+}
+
+// Read-modify-write of the canary fields only: the mode or allow-list may have changed since
+// ReadConfig (SetMode), and those belong to their writers.
+Status UpdateCanaryState(const PinnedConfig& c, const tg_canary_state& state) {
+  UniqueFd fd(bpf_obj_get(c.path.c_str()));
+  if (!fd.valid()) return FromErrno(errno, "cannot open " + c.path);
+  PinnedConfig now = c;
+  const uint32_t key = 0;
+  if (bpf_map_lookup_elem(fd.get(), &key, now.value()) != 0) {
+    return FromErrno(errno, "cannot read " + c.path);
+  }
+  now.canary() = state;
+  if (bpf_map_update_elem(fd.get(), &key, now.value(), BPF_EXIST) != 0) {
+    return FromErrno(errno, "cannot write " + c.path);
+  }
+  return Status::Ok();
+}
+
+Result<Decisions> ReadCanaryCounters(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
+  const std::string path = PolicyDir(base, cgroup_id, kind) + "/" + ManifestFor(kind).canary_map;
+  auto counts = ReadPerCpuCounters(path, TG_ACTIONS);
+  if (!counts.ok()) return counts.error();
+  return Decisions{(*counts)[TG_ACT_ALLOW], (*counts)[TG_ACT_DENY], (*counts)[TG_ACT_WOULD_DENY],
+                   (*counts)[TG_ACT_DENIED_BY_SECCOMP], (*counts)[TG_ACT_EXEMPT_SETUP]};
+}
+
+// The first family outside the allow-list that every Linux build has (a family whose module
+// is absent gets EAFNOSUPPORT from the kernel itself, which must never look like a denial;
+// the counter check covers that too). -1 when all of them are allowed.
+int ForbiddenFamily(uint64_t allowed) {
+  for (int family : {AF_UNIX, AF_NETLINK, AF_INET6, AF_INET, AF_PACKET}) {
+    if (((allowed >> family) & 1) == 0) return family;
+  }
+  return -1;
+}
+
+// The helper's attempts. Only plain system calls: it runs in a fork of a possibly
+// multithreaded process. Each returns 0 on success or the errno.
+// observe sees a socket() that created a socket (socketpair of most families fails after the
+// sockets were made, and a failed call is not counted); outside the agent's own seccomp.
+int AttemptSocket(int family) {
+  const int fd = ::socket(family, SOCK_DGRAM, 0);
+  if (fd < 0) return errno;
+  ::close(fd);
+  return 0;
+}
+
+int AttemptSocketpair(int family) {
+  int sv[2];
+  if (::socketpair(family, SOCK_DGRAM, 0, sv) != 0) return errno;
+  ::close(sv[0]);
+  ::close(sv[1]);
+  return 0;
+}
+
+// observe sees system call arguments, not memory objects: a W+X anonymous mapping. (Under
+// systemd's MemoryDenyWriteExecute= seccomp refuses it: seen only with --observe-seccomp.)
+int AttemptWxAnon() {
+  const size_t len = 4096;
+  void* p =
+      ::mmap(nullptr, len, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return errno;
+  ::munmap(p, len);
+  return 0;
+}
+
+int AttemptExecMemfd() {
+  const int fd = ::memfd_create("tunnelguard-canary", MFD_CLOEXEC);
+  if (fd < 0) return errno;
+  const size_t len = 4096;
+  if (::ftruncate(fd, len) != 0) return errno;
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+  const int err = p == MAP_FAILED ? errno : 0;
+  if (p != MAP_FAILED) ::munmap(p, len);
+  ::close(fd);
+  return err;
+}
+
+struct HelperResults {
+  int family_errno = kNotAttempted;
+  int wx_errno = kNotAttempted;
+};
+
+// Forks the helper, places it in `procs` (the canary cgroup's cgroup.procs) before it makes
+// any attempt, and collects its results. The helper is a fork, not an exec: whatever seccomp
+// filter this process runs under, it keeps across exec anyway, and the attempts are chosen to
+// pass systemd's filters (canary.h).
+Result<HelperResults> RunHelper(const std::string& procs, int family, bool family_socket, bool wx,
+                                bool wx_anon) {
+  int go[2];
+  int back[2];
+  if (::pipe2(go, O_CLOEXEC) != 0) return FromErrno(errno, "canary: pipe");
+  UniqueFd go_r(go[0]), go_w(go[1]);
+  if (::pipe2(back, O_CLOEXEC) != 0) return FromErrno(errno, "canary: pipe");
+  UniqueFd back_r(back[0]), back_w(back[1]);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return FromErrno(errno, "canary: cannot fork the helper");
+  if (pid == 0) {
+    // The helper holds a copy of every fd of the agent (a fork, no exec): its own copies of the
+    // pipes' other ends must go, or a read never sees EOF; and it must not outlive the agent
+    // (killed with -9 mid-canary, the helper kept the agent's /metrics listening socket and
+    // the next agent could not bind it — seen in vm.reliability).
+    go_w.reset();
+    back_r.reset();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);  // the agent died before the line above
+    char byte = 0;
+    if (::read(go_r.get(), &byte, 1) != 1 || byte != 'g') ::_exit(1);
+    HelperResults r;
+    if (family >= 0) {
+      r.family_errno = family_socket ? AttemptSocket(family) : AttemptSocketpair(family);
+    }
+    if (wx) r.wx_errno = wx_anon ? AttemptWxAnon() : AttemptExecMemfd();
+    const bool sent = ::write(back_w.get(), &r, sizeof(r)) == static_cast<ssize_t>(sizeof(r));
+    ::_exit(sent ? 0 : 1);
+  }
+  back_w.reset();
+  go_r.reset();
+  Status placed = Status::Ok();
+  {
+    UniqueFd f(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    const std::string text = std::to_string(pid);
+    if (!f.valid() || ::write(f.get(), text.data(), text.size()) < 0) {
+      placed = FromErrno(errno, "canary: cannot move the helper into " + procs);
+    }
+  }
+  // A helper that is not in the canary cgroup must not attempt anything: its calls would
+  // count as the tunnel's (or as an outsider's). Closing the pipe makes it exit.
+  if (placed.ok() && ::write(go_w.get(), "g", 1) != 1) {
+    placed = FromErrno(errno, "canary: cannot start the helper");
+  }
+  go_w.reset();
+  HelperResults r;
+  const bool got = ::read(back_r.get(), &r, sizeof(r)) == static_cast<ssize_t>(sizeof(r));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!placed.ok()) return placed.error();
+  if (!got) return MakeError(ErrorKind::kInternal, "canary: the helper died before reporting");
+  return r;
+}
+
+std::string Observed(int err, const Decisions& delta) {
+  std::string call = err == 0 ? "succeeded" : std::string("failed with ") + ErrnoName(err);
+  std::string out = call + "; canary counters: deny +" + std::to_string(delta.deny) +
+                    ", would_deny +" + std::to_string(delta.would_deny);
+  if (delta.denied_by_seccomp > 0) {
+    out += ", denied_by_seccomp +" + std::to_string(delta.denied_by_seccomp);
+  }
+  return out;
+}
+
+Decisions Delta(const Decisions& before, const Decisions& after) {
+  return {after.allow - before.allow, after.deny - before.deny,
+          after.would_deny - before.would_deny, after.denied_by_seccomp - before.denied_by_seccomp,
+          after.exempt_setup - before.exempt_setup};
+}
+
+// Enforce: the call failed with the policy's errno and the deny was the policy's own (its
+// canary counter moved). Audit: the call was counted as would_deny (observe: or as systemd's
+// seccomp refusal, which proves the observer saw it just as well).
+bool Judge(Mode mode, int err, int policy_errno, const Decisions& delta) {
+  if (mode == Mode::kEnforce) return err == policy_errno && delta.deny >= 1;
+  return (delta.would_deny >= 1 || delta.denied_by_seccomp >= 1) && delta.deny == 0;
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+// Why a policy that is pinned and attached did nothing, as far as the system can tell.
+std::string LikelyCause(const std::string& canary_cgroup) {
+  auto lsms = ActiveLsms();
+  if (!lsms.ok()) {
+    return "cannot read the active LSM list (" + lsms.error().message +
+           "); the likely cause is bpf missing from it";
+  }
+  if (std::find(lsms->begin(), lsms->end(), "bpf") == lsms->end()) {
+    return "bpf is not in the active LSM list (" + Join(*lsms) +
+           "): BPF-LSM programs attach and are never called; boot with lsm=" + Join(*lsms) +
+           ",bpf (NixOS: add \"bpf\" to security.lsm, or lsm=…,bpf to boot.kernelParams)";
+  }
+  return "bpf is an active LSM, yet the policy did not act on a process in " + canary_cgroup +
+         "; see 'tunnelguard status' for links that are no longer attached";
+}
+
+uint64_t BootTimeNs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The canary cgroup, removed on every path. Removal waits briefly: a cgroup whose last task
+// has just been reaped can still be busy for a moment.
+class CanaryCgroup {
+ public:
+  static Result<CanaryCgroup> Create(const std::string& target) {
+    CanaryCgroup c;
+    c.path_ = target + "/" + kCanaryCgroupName;
+    if (::mkdir(c.path_.c_str(), 0700) != 0) {
+      // Left over by a canary that was killed: it holds no task of ours any more.
+      if (errno != EEXIST || ::rmdir(c.path_.c_str()) != 0 || ::mkdir(c.path_.c_str(), 0700) != 0) {
+        return FromErrno(errno, "canary: cannot create " + c.path_);
+      }
+    }
+    c.owned_ = true;
+    UniqueFd fd(::open(c.path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return FromErrno(errno, "canary: cannot open " + c.path_);
+    auto id = CgroupId(fd.get());
+    if (!id.ok()) return id.error();
+    c.id_ = *id;
+    return c;
+  }
+  CanaryCgroup(CanaryCgroup&& o) noexcept
+      : path_(std::move(o.path_)), id_(o.id_), owned_(std::exchange(o.owned_, false)) {}
+  CanaryCgroup& operator=(CanaryCgroup&&) = delete;
+  ~CanaryCgroup() {
+    if (!owned_) return;
+    for (int i = 0; i < 100; ++i) {
+      if (::rmdir(path_.c_str()) == 0 || errno != EBUSY) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    log::Warning("canary: could not remove {}: {}", path_, std::strerror(errno));
+  }
+  const std::string& path() const { return path_; }
+  uint64_t id() const { return id_; }
+
+ private:
+  CanaryCgroup() = default;
+  std::string path_;
+  uint64_t id_ = 0;
+  bool owned_ = false;
+};
+
+}  // namespace
+
+Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
+  const auto start = std::chrono::steady_clock::now();
+  // One canary per target at a time (the CLI and the daemon may both run one): the canary
+  // cgroup id lives in the policies' configs.
+  const std::string target_dir = TargetDir(base, target.id);
+  UniqueFd lock(::open(target_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!lock.valid()) return FromErrno(errno, "canary: nothing attached to " + target.path);
+  if (::flock(lock.get(), LOCK_EX) != 0)
+    return FromErrno(errno, "canary: cannot lock " + target_dir);
+
+  std::vector<PinnedConfig> configs;
+  for (PolicyKind kind : kAllPolicyKinds) {
+    struct stat st {};
+    if (::stat(PolicyDir(base, target.id, kind).c_str(), &st) != 0) continue;
+    auto c = ReadConfig(base, target.id, kind);
+    if (!c.ok()) return c.error();
+    configs.push_back(std::move(*c));
+  }
+  if (configs.empty()) {
+    return MakeError(ErrorKind::kNotFound, "canary: no policy pinned for " + target.path);
+  }
+
+  CanaryReport report;
+  {
+    auto cg = CanaryCgroup::Create(target.path);
+    if (!cg.ok()) return cg.error();
+    std::vector<Decisions> before;
+    for (PinnedConfig& c : configs) {
+      tg_canary_state state = c.canary();
+      state.cgroup_id = cg->id();
+      if (auto st = UpdateCanaryState(c, state); !st.ok()) return st.error();
+      c.canary() = state;
+      auto d = ReadCanaryCounters(base, target.id, c.kind);
+      if (!d.ok()) return d.error();
+      before.push_back(*d);
+    }
+    int family = -1;
+    bool wx = false;
+    bool wx_anon = false;
+    bool family_socket = false;
+    bool observe = false;
+    for (const PinnedConfig& c : configs) {
+      observe = observe || c.observe();
+      if (c.kind == PolicyKind::kAddressFamilies) {
+        family = ForbiddenFamily(c.fam.allowed);
+        family_socket = c.observe();
+      }
+      if (c.kind == PolicyKind::kWxMemory) {
+        wx = true;
+        wx_anon = c.observe();
+      }
+    }
+    auto results = RunHelper(cg->path() + "/cgroup.procs", family, family_socket, wx, wx_anon);
+    if (!results.ok()) return results.error();
+
+    for (size_t i = 0; i < configs.size(); ++i) {
+      PinnedConfig& c = configs[i];
+      auto after = ReadCanaryCounters(base, target.id, c.kind);
+      if (!after.ok()) return after.error();
+      const Decisions delta = Delta(before[i], *after);
+      CanaryCheck check;
+      check.kind = c.kind;
+      check.mode = ModeFromAbi(c.mode()).value_or(Mode::kEnforce);
+      if (c.kind == PolicyKind::kAddressFamilies) {
+        if (family < 0) {
+          check.attempt = "none";
+          check.observed = "every candidate family is allowed: nothing to deny";
+          check.passed = true;
+        } else {
+          std::string name = FamilyToName(family);
+          for (char& ch : name)
+            ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+          check.attempt =
+              std::string(family_socket ? "socket" : "socketpair") + "(AF_" + name + ")";
+          check.observed = Observed(results->family_errno, delta);
+          check.passed = Judge(check.mode, results->family_errno, EAFNOSUPPORT, delta);
+        }
+      } else {
+        check.attempt = wx_anon ? "mmap(PROT_READ|PROT_WRITE|PROT_EXEC) anonymous"
+                                : "mmap(PROT_READ|PROT_EXEC) of an unsealed memfd";
+        check.observed = Observed(results->wx_errno, delta);
+        check.passed = Judge(check.mode, results->wx_errno, EPERM, delta);
+      }
+      report.checks.push_back(std::move(check));
+    }
+    report.passed = std::all_of(report.checks.begin(), report.checks.end(),
+                                [](const CanaryCheck& c) { return c.passed; });
+    if (!report.passed) {
+      report.cause = observe
+                         ? "the observe mechanism did not see the attempt from " + cg->path() +
+                               " (under systemd's seccomp filters a refused call is seen only with "
+                               "--observe-seccomp); see 'tunnelguard status'"
+                         : LikelyCause(cg->path());
+    }
+  }  // the canary cgroup is removed here
+  report.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
+
+  const uint64_t now = BootTimeNs();
+  for (PinnedConfig& c : configs) {
+    tg_canary_state state = c.canary();
+    state.last_run_ns = now;
+    state.last_result = report.passed ? TG_CANARY_PASSED : TG_CANARY_FAILED;
+    if (auto st = UpdateCanaryState(c, state); !st.ok()) return st.error();
+  }
+  if (report.passed) {
+    log::Info("canary on {}: passed in {} ms", target.path,
+              static_cast<double>(report.elapsed.count()) / 1000.0);
+  } else {
+    log::Error("canary on {}: FAILED, policies are not in force: {}", target.path, report.cause);
+  }
+  return report;
+}
+
+std::string FormatCanary(const CanaryReport& report) {
+  std::string out;
+  for (const CanaryCheck& c : report.checks) {
+    out += "canary " + std::string(PolicyName(c.kind)) + " (" + std::string(ModeName(c.mode)) +
+           "): " + c.attempt + " " + c.observed + ": " + (c.passed ? "passed" : "FAILED") + "\n";
+  }
+  return out;
+}
+
+}  // namespace tg

@@ -1,0 +1,37 @@
+// Address family names as users write them (systemd's AF_* names, lower case, without the
+// prefix) and the allow-list bitmap the address_families policy keeps in its BPF map.
+#ifndef TUNNELGUARD_AGENT_FAMILIES_H_
+#define TUNNELGUARD_AGENT_FAMILIES_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "agent/base/result.h"
+
+namespace tg {
+
+struct FamilyName {
+  std::string_view name;  // "inet6"
+  int family;             // AF_INET6
+};
+
+// Every family the kernel defines (Linux 6.x, AF_UNIX..AF_MCTP), by name.
+std::span<const FamilyName> KnownFamilies();
+
+// "inet,inet6" → bit N set for each family N. Names are case-insensitive and may carry the
+// AF_ prefix ("AF_INET"); "local" is unix and "route" netlink, as in <sys/socket.h>; "none"
+// alone is the empty list (deny every family). Unknown names are an error listing the valid
+// ones; an empty list or empty element is an error too.
+Result<uint64_t> ParseFamilies(std::string_view list);
+
+// "inet" for AF_INET, "af_<n>" for a number without a name.
+std::string FamilyToName(int family);
+
+// "inet,inet6" for a bitmap, "none" for 0.
+std::string FormatFamilies(uint64_t mask);
+
+}  // namespace tg
+
+#endif  // TUNNELGUARD_AGENT_FAMILIES_H_

@@ -1,0 +1,127 @@
+#include "agent/enforce/pin_layout.h"
+
+#include <bpf/bpf.h>
+#include <dirent.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "agent/base/unique_fd.h"
+#include "bpf/policy_families.h"
+#include "bpf/policy_wx.h"
+
+namespace tg {
+
+const PinManifest& ManifestFor(PolicyKind kind) {
+  // Names are the BPF objects' own (bpf/policy_*.bpf.c); a new hook adds its program here.
+  static const PinManifest kFamilies{{"tg_fam_sock"}, {"tg_fam_gsock"}, {"tg_fam_obs"},
+                                     "tg_fam_cfg",    "tg_fam_count",   "tg_fam_drops",
+                                     "tg_fam_events", "tg_fam_canary",  "tg_fam_cgrp"};
+  static const PinManifest kWx{{"tg_wx_mmap", "tg_wx_mprot", "tg_wx_shmat"},
+                               {"tg_wx_gmmap", "tg_wx_gmprot", "tg_wx_gshmat"},
+                               {"tg_wx_obs"},
+                               "tg_wx_cfg",
+                               "tg_wx_count",
+                               "tg_wx_drops",
+                               "tg_wx_events",
+                               "tg_wx_canary",
+                               "tg_wx_cgrp"};
+  return kind == PolicyKind::kAddressFamilies ? kFamilies : kWx;
+}
+
+Status CheckPinnedAbi(const std::string& dir, PolicyKind kind) {
+  const PinManifest& m = ManifestFor(kind);
+  const bool families = kind == PolicyKind::kAddressFamilies;
+  struct Expected {
+    const std::string& map;
+    uint32_t value_size;  // 0: not checked
+    uint32_t max_entries;
+  };
+  const Expected expected[] = {
+      {m.config_map, families ? uint32_t{sizeof(tg_fam_config)} : uint32_t{sizeof(tg_wx_config)},
+       1},
+      {m.counters_map, sizeof(uint64_t),
+       families ? uint32_t{TG_FAM_COUNTERS} : uint32_t{TG_ACTIONS} * uint32_t{TG_WX_DETAILS}},
+      {m.canary_map, sizeof(uint64_t), TG_ACTIONS},
+  };
+  for (const Expected& e : expected) {
+    const std::string path = dir + "/" + e.map;
+    UniqueFd fd(bpf_obj_get(path.c_str()));
+    if (!fd.valid()) return FromErrno(errno, "cannot open " + path);
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) {
+      return FromErrno(errno, "cannot inspect " + path);
+    }
+    if (info.value_size != e.value_size || info.max_entries != e.max_entries) {
+      return MakeError(ErrorKind::kInternal,
+                       path + " has " + std::to_string(info.max_entries) + " entries of " +
+                           std::to_string(info.value_size) + " bytes, this tunnelguard uses " +
+                           std::to_string(e.max_entries) + " of " + std::to_string(e.value_size) +
+                           " (pinned by another version)");
+    }
+  }
+  return Status::Ok();
+}
+
+std::string TargetDir(const std::string& base, uint64_t cgroup_id) {
+  return base + "/" + std::to_string(cgroup_id);
+}
+
+std::string PolicyDir(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
+  return TargetDir(base, cgroup_id) + "/" + std::string(PolicyName(kind));
+}
+
+std::string LinkPinName(const std::string& program) { return "link_" + program; }
+
+Status CheckOnBpffs(const std::string& dir) {
+  std::string probe = dir;
+  struct statfs fs {};
+  while (::statfs(probe.c_str(), &fs) != 0) {
+    if (errno != ENOENT) return FromErrno(errno, "cannot inspect " + probe);
+    const size_t slash = probe.find_last_of('/');
+    if (slash == std::string::npos || probe == "/") break;
+    probe = slash == 0 ? "/" : probe.substr(0, slash);
+  }
+  if (fs.f_type == BPF_FS_MAGIC) return Status::Ok();
+  const std::string mount_point = dir.rfind("/sys/fs/bpf", 0) == 0 ? "/sys/fs/bpf" : probe;
+  return MakeError(ErrorKind::kUnsupported,
+                   "bpffs is not mounted at " + mount_point + " (" + dir +
+                       " would not be on a bpf filesystem); mount it with 'mount -t bpf bpf " +
+                       mount_point + "' or pass --bpffs-dir under a bpffs mount");
+}
+
+std::vector<uint32_t> PinnedProgramIds(const std::string& base, uint64_t cgroup_id) {
+  std::vector<uint32_t> ids;
+  for (PolicyKind kind : kAllPolicyKinds) {
+    const std::string dir = PolicyDir(base, cgroup_id, kind);
+    for (const auto& program : ManifestFor(kind).AllPrograms()) {
+      UniqueFd link(bpf_obj_get((dir + "/" + LinkPinName(program)).c_str()));
+      if (!link.valid()) continue;  // this mechanism's links are not the pinned ones
+      bpf_link_info info{};
+      uint32_t len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0) ids.push_back(info.prog_id);
+    }
+  }
+  return ids;
+}
+
+std::vector<uint64_t> PinnedTargets(const std::string& base) {
+  std::vector<uint64_t> ids;
+  struct DirCloser {
+    void operator()(DIR* d) const { ::closedir(d); }
+  };
+  std::unique_ptr<DIR, DirCloser> d(::opendir(base.c_str()));
+  if (!d) return ids;
+  while (dirent* e = ::readdir(d.get())) {
+    const std::string name = e->d_name;
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    ids.push_back(std::stoull(name));
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+}  // namespace tg

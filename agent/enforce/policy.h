@@ -1,0 +1,50 @@
+// The enforcement vocabulary: which policies exist, their modes, and the mechanisms that can
+// carry them. Names here are the ones users type and `status --json` prints.
+#ifndef TUNNELGUARD_AGENT_POLICY_H_
+#define TUNNELGUARD_AGENT_POLICY_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/base/result.h"
+
+namespace tg {
+
+// systemd's RestrictAddressFamilies= and MemoryDenyWriteExecute=.
+enum class PolicyKind { kAddressFamilies, kWxMemory };
+inline constexpr PolicyKind kAllPolicyKinds[] = {PolicyKind::kAddressFamilies,
+                                                 PolicyKind::kWxMemory};
+std::string_view PolicyName(PolicyKind kind);  // "address_families", "wx_memory"
+std::optional<PolicyKind> PolicyFromName(std::string_view name);
+
+enum class Mode { kEnforce, kAudit };
+std::string_view ModeName(Mode mode);  // "enforce", "audit"
+Result<Mode> ParseMode(std::string_view name);
+
+// How the programs reach the kernel. Only kLsmCgroup exists today; kLsmGlobal (global lsm/
+// programs filtered by cgroup, kernels 5.7–5.19) and kObserve (sys_exit tracepoints, audit
+// only, kernels without BPF-LSM) are issue 4's and report "not implemented" until then.
+enum class Mechanism { kLsmCgroup, kLsmGlobal, kObserve };
+std::string_view MechanismName(Mechanism m);  // "lsm_cgroup", "lsm_global", "observe"
+Result<Mechanism> ParseMechanism(std::string_view name);
+
+// One policy as the user asked for it.
+struct PolicySpec {
+  PolicyKind kind = PolicyKind::kAddressFamilies;
+  Mode mode = Mode::kEnforce;
+  uint64_t allowed_families = 0;  // kAddressFamilies only: bit N allows family N
+  bool observe_seccomp = false;   // observe only: count systemd's seccomp refusals too
+};
+
+// The ABI values (bpf/policy_abi.h) for the enums above.
+uint32_t ModeToAbi(Mode mode);
+std::optional<Mode> ModeFromAbi(uint32_t v);
+uint32_t MechanismToAbi(Mechanism m);
+std::optional<Mechanism> MechanismFromAbi(uint32_t v);
+
+}  // namespace tg
+
+#endif  // TUNNELGUARD_AGENT_POLICY_H_

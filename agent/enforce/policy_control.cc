@@ -1,0 +1,434 @@
+#include "agent/enforce/policy_control.h"
+
+#include <bpf/bpf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <optional>
+
+#include "agent/base/log.h"
+#include "agent/base/unique_fd.h"
+#include "agent/enforce/mechanism.h"
+#include "agent/enforce/observe_cost.h"
+#include "agent/enforce/policy_families.h"
+#include "agent/enforce/policy_object.h"
+#include "agent/enforce/policy_status.h"
+#include "agent/enforce/policy_wx.h"
+#include "bpf/policy_families.h"
+#include "bpf/policy_wx.h"
+
+namespace tg {
+namespace {
+
+// Records every directory and pin it creates; unless committed, removes them again (newest
+// first) when it goes out of scope.
+class PinTransaction {
+ public:
+  PinTransaction() = default;
+  PinTransaction(const PinTransaction&) = delete;
+  PinTransaction& operator=(const PinTransaction&) = delete;
+  ~PinTransaction() {
+    if (committed_) return;
+    for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
+      if (it->second) {
+        ::rmdir(it->first.c_str());
+      } else {
+        ::unlink(it->first.c_str());
+      }
+    }
+  }
+
+  Status MakeDir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0700) == 0) {
+      created_.emplace_back(dir, true);
+      return Status::Ok();
+    }
+    if (errno == EEXIST) return Status::Ok();
+    return FromErrno(errno, "cannot create " + dir);
+  }
+  Status PinMap(bpf_map* map, const std::string& path) {
+    if (const int err = bpf_map__pin(map, path.c_str()); err != 0) {
+      return FromLibbpf(err, "cannot pin map at " + path);
+    }
+    created_.emplace_back(path, false);
+    return Status::Ok();
+  }
+  Status PinLink(bpf_link* link, const std::string& path) {
+    if (const int err = bpf_link__pin(link, path.c_str()); err != 0) {
+      return FromLibbpf(err, "cannot pin link at " + path);
+    }
+    created_.emplace_back(path, false);
+    return Status::Ok();
+  }
+  void Commit() { committed_ = true; }
+
+ private:
+  std::vector<std::pair<std::string, bool>> created_;  // (path, is a directory)
+  bool committed_ = false;
+};
+
+Result<PolicyObject> LoadPolicy(const PolicySpec& spec, Mechanism m) {
+  switch (spec.kind) {
+    case PolicyKind::kAddressFamilies:
+      return LoadFamiliesPolicy(spec, m);
+    case PolicyKind::kWxMemory:
+      return LoadWxPolicy(spec, m);
+  }
+  return MakeError(ErrorKind::kInternal, "unknown policy");
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+Status RemoveIfPresent(const std::string& path) {
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT) return Status::Ok();
+  return FromErrno(errno, "cannot remove " + path);
+}
+
+Status RemoveDirIfPresent(const std::string& dir) {
+  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Status::Ok();
+  if (errno == ENOTEMPTY) {
+    return MakeError(ErrorKind::kInternal,
+                     dir +
+                         " holds pins tunnelguard did not make; left in place, remove them "
+                         "by hand");
+  }
+  return FromErrno(errno, "cannot remove " + dir);
+}
+
+// Pins every object's maps and links under the target's directory (which must exist).
+Status PinObjects(const std::string& base, uint64_t cgroup_id,
+                  const std::vector<PolicyObject>& objects, PinTransaction& pins) {
+  for (const PolicyObject& obj : objects) {
+    const std::string dir = PolicyDir(base, cgroup_id, obj.kind());
+    if (auto st = pins.MakeDir(dir); !st.ok()) return st;
+    const PinManifest& manifest = ManifestFor(obj.kind());
+    for (const auto& [name, map] : obj.Maps()) {
+      const auto maps = manifest.Maps();
+      if (std::find(maps.begin(), maps.end(), name) == maps.end()) {
+        return MakeError(ErrorKind::kInternal, "map " + name +
+                                                   " is missing from the pin "
+                                                   "manifest (pin_layout.cc)");
+      }
+      if (auto st = pins.PinMap(map, dir + "/" + name); !st.ok()) return st;
+    }
+    for (const auto& [name, link] : obj.Links()) {
+      const auto programs = manifest.AllPrograms();
+      if (std::find(programs.begin(), programs.end(), name) == programs.end()) {
+        return MakeError(ErrorKind::kInternal, "program " + name +
+                                                   " is missing from the pin "
+                                                   "manifest (pin_layout.cc)");
+      }
+      if (auto st = pins.PinLink(link, dir + "/" + LinkPinName(name)); !st.ok()) {
+        return st;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// Removes one policy's pins (links first: removing the last reference detaches a program),
+// then its directory.
+Status RemovePolicyPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
+  const std::string dir = PolicyDir(base, cgroup_id, kind);
+  const PinManifest& manifest = ManifestFor(kind);
+  for (const std::string& prog : manifest.AllPrograms()) {
+    if (auto st = RemoveIfPresent(dir + "/" + LinkPinName(prog)); !st.ok()) return st;
+  }
+  for (const std::string& map : manifest.Maps()) {
+    if (auto st = RemoveIfPresent(dir + "/" + map); !st.ok()) return st;
+  }
+  return RemoveDirIfPresent(dir);
+}
+
+// The mechanism recorded in a pinned config (both config structs start with mode, mechanism).
+std::optional<Mechanism> PinnedMechanism(const std::string& config_path) {
+  UniqueFd fd(bpf_obj_get(config_path.c_str()));
+  if (!fd.valid()) return std::nullopt;
+  alignas(8) unsigned char value[sizeof(tg_fam_config) > sizeof(tg_wx_config)
+                                     ? sizeof(tg_fam_config)
+                                     : sizeof(tg_wx_config)] = {};
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0 || info.value_size > sizeof(value)) {
+    return std::nullopt;  // another version's config: never read into a smaller buffer
+  }
+  const uint32_t key = 0;
+  if (bpf_map_lookup_elem(fd.get(), &key, value) != 0) return std::nullopt;
+  uint32_t mechanism = 0;
+  std::memcpy(&mechanism, value + offsetof(tg_wx_config, mechanism), sizeof(mechanism));
+  return MechanismFromAbi(mechanism);
+}
+
+// A policy's pins as a new attach finds them. kOutdated: complete but made by a tunnelguard
+// with another map ABI (CheckPinnedAbi); attached again like kIncomplete.
+enum class Pinned { kAbsent, kComplete, kIncomplete, kOutdated };
+
+// Complete: every map and link of the manifest is pinned and every link is live on this
+// cgroup. An attach killed half-way (kill -9 between two pins) leaves an incomplete set.
+Pinned InspectPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
+  const std::string dir = PolicyDir(base, cgroup_id, kind);
+  if (!Exists(dir)) return Pinned::kAbsent;
+  const PinManifest& manifest = ManifestFor(kind);
+  for (const std::string& map : manifest.Maps()) {
+    if (!Exists(dir + "/" + map)) return Pinned::kIncomplete;
+  }
+  if (auto st = CheckPinnedAbi(dir, kind); !st.ok()) {
+    log::Warning("{}: {}", PolicyName(kind), st.error().message);
+    return Pinned::kOutdated;
+  }
+  auto mechanism = PinnedMechanism(dir + "/" + manifest.config_map);
+  if (!mechanism) return Pinned::kIncomplete;
+  for (const std::string& prog : manifest.ProgramsFor(*mechanism)) {
+    UniqueFd fd(bpf_obj_get((dir + "/" + LinkPinName(prog)).c_str()));
+    if (!fd.valid()) return Pinned::kIncomplete;
+    bpf_link_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return Pinned::kIncomplete;
+    if (info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id != cgroup_id) {
+      return Pinned::kIncomplete;
+    }
+  }
+  return Pinned::kComplete;
+}
+
+// Writes a changed mode / allow-list into the pinned config map the running programs read:
+// one map update, no reload, no detach. Each field is an aligned word the kernel copies as a
+// whole, so every call sees either the old or the new value of it, never a mix; mode and
+// list are two fields (a call racing the update may see the new list with the old mode).
+Result<Mechanism> UpdatePinnedConfig(const std::string& base, uint64_t cgroup_id,
+                                     const PolicySpec& spec, const SetupExemption& setup) {
+  const std::string path =
+      PolicyDir(base, cgroup_id, spec.kind) + "/" + ManifestFor(spec.kind).config_map;
+  UniqueFd fd(bpf_obj_get(path.c_str()));
+  if (!fd.valid()) return FromErrno(errno, "cannot open " + path);
+  const uint32_t key = 0;
+  uint32_t mechanism = 0;
+  auto update = [&](auto config, auto&& change) -> Status {
+    if (bpf_map_lookup_elem(fd.get(), &key, &config) != 0) {
+      return FromErrno(errno, "cannot read " + path);
+    }
+    change(config);
+    mechanism = config.mechanism;
+    if (bpf_map_update_elem(fd.get(), &key, &config, BPF_EXIST) != 0) {
+      return FromErrno(errno, "cannot write " + path);
+    }
+    return Status::Ok();
+  };
+  const Status st = spec.kind == PolicyKind::kAddressFamilies
+                        ? update(tg_fam_config{},
+                                 [&](tg_fam_config& c) {
+                                   c.mode = ModeToAbi(spec.mode);
+                                   c.allowed = spec.allowed_families;
+                                   c.observe.seccomp = spec.observe_seccomp ? 1 : 0;
+                                   // PID 1 may have re-exec'd an upgraded binary: record it
+                                   // anew (the sandboxed daemon cannot read it: keep the old).
+                                   const uint64_t ino = c.setup.exe_ino;
+                                   SetupExemptionToAbi(setup, c.setup);
+                                   if (c.setup.exe_ino == 0 && c.setup.tgid != 0) {
+                                     c.setup.exe_ino = ino;
+                                   }
+                                 })
+                        : update(tg_wx_config{}, [&](tg_wx_config& c) {
+                            c.mode = ModeToAbi(spec.mode);
+                            c.observe.seccomp = spec.observe_seccomp ? 1 : 0;
+                          });
+  if (!st.ok()) return st.error();
+  auto m = MechanismFromAbi(mechanism);
+  if (!m) return MakeError(ErrorKind::kInternal, path + " names no known mechanism");
+  return *m;
+}
+
+}  // namespace
+
+Status RequireRoot() {
+  if (::geteuid() == 0) return Status::Ok();
+  return MakeError(ErrorKind::kPermission,
+                   "must run as root: loading BPF-LSM programs, attaching them to a cgroup and "
+                   "pinning in bpffs need CAP_SYS_ADMIN and CAP_BPF; re-run with sudo");
+}
+
+Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& request) {
+  if (auto st = RequireRoot(); !st.ok()) return st.error();
+  if (request.policies.empty()) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "no policy to attach: --families and --wx-memory are both off");
+  }
+  if (target.relative == "/") {
+    // The root cgroup holds every process of the host, init and this agent included.
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "refusing to attach to the root cgroup " + target.path +
+                         " (it would restrict every process on the host); give the tunnel's "
+                         "own cgroup, e.g. --unit cloudflared.service");
+  }
+  const std::string& base = request.bpffs_dir;
+  if (auto st = CheckOnBpffs(base); !st.ok()) return st.error();
+  const std::string target_dir = TargetDir(base, target.id);
+  PruneStaleTargets(base);
+  const bool any_enforce =
+      std::any_of(request.policies.begin(), request.policies.end(),
+                  [](const PolicySpec& p) { return p.mode == Mode::kEnforce; });
+  auto mechanism = ChooseMechanism(request.mechanism, any_enforce ? Mode::kEnforce : Mode::kAudit,
+                                   request.check_lsm_list);
+  if (!mechanism.ok()) return mechanism.error();
+
+  // Adoption: a target already pinned (an earlier attach, a crashed or upgraded agent) keeps
+  // its live links and maps — no second attach, no gap, counters continue — and only what
+  // changed is written; a policy whose pins are incomplete is attached again.
+  AttachResult result{target.id, *mechanism, target_dir, {}, {}};
+  const SetupExemption setup = DetectSetupExemption();
+  std::vector<const PolicySpec*> fresh;
+  // Policies whose old pins are replaced: removed only once their successors are attached (both
+  // are briefly attached, both enforce), so re-attaching them leaves no gap.
+  std::vector<PolicyKind> replace;
+  for (PolicyKind kind : kAllPolicyKinds) {
+    const auto spec = std::find_if(request.policies.begin(), request.policies.end(),
+                                   [kind](const PolicySpec& p) { return p.kind == kind; });
+    const Pinned pinned = InspectPins(base, target.id, kind);
+    if (spec == request.policies.end()) {
+      if (pinned == Pinned::kAbsent) continue;
+      // Asked off: removed, as detach would.
+      if (auto st = RemovePolicyPins(base, target.id, kind); !st.ok()) return st.error();
+      log::Info("{}: detached from {} (no longer requested)", PolicyName(kind), target.path);
+      continue;
+    }
+    if (kind == PolicyKind::kAddressFamilies) result.setup = setup;
+    if (pinned == Pinned::kComplete) {
+      const auto pinned_mechanism =
+          PinnedMechanism(PolicyDir(base, target.id, kind) + "/" + ManifestFor(kind).config_map);
+      if (request.mechanism && pinned_mechanism && *request.mechanism != *pinned_mechanism) {
+        return MakeError(ErrorKind::kInvalidArgument,
+                         std::string(PolicyName(kind)) + " on " + target.path + " is pinned with " +
+                             std::string(MechanismName(*pinned_mechanism)) +
+                             "; a mechanism cannot change in place: detach first");
+      }
+      if (pinned_mechanism == Mechanism::kObserve && spec->mode == Mode::kEnforce) {
+        // Writing enforce into an observer's config would count denials nothing made.
+        return MakeError(ErrorKind::kUnsupported,
+                         "enforcement unavailable: " + std::string(PolicyName(kind)) + " on " +
+                             target.path +
+                             " is pinned with observe, which can only audit; detach first to "
+                             "enforce with BPF-LSM");
+      }
+      auto m = UpdatePinnedConfig(base, target.id, *spec, setup);
+      if (!m.ok()) return m.error();
+      result.mechanism = *m;
+      result.adopted.push_back(kind);
+      log::Info("{}: adopted the pinned links on {} (cgroup id {}), config updated in place",
+                PolicyName(kind), target.path, target.id);
+      continue;
+    }
+    if (pinned == Pinned::kIncomplete) {
+      log::Warning("{}: pins on {} are incomplete (an attach was interrupted); attaching again",
+                   PolicyName(kind), target.path);
+    }
+    if (pinned == Pinned::kOutdated) {
+      log::Warning("{}: pins on {} were made by another tunnelguard version; attaching again",
+                   PolicyName(kind), target.path);
+    }
+    if (pinned != Pinned::kAbsent) replace.push_back(kind);
+    fresh.push_back(&*spec);
+  }
+  if (fresh.empty()) return result;
+
+  std::vector<PolicyObject> objects;
+  for (const PolicySpec* spec_ptr : fresh) {
+    const PolicySpec& spec = *spec_ptr;
+    auto obj = LoadPolicy(spec, *mechanism);
+    if (!obj.ok()) {
+      Error e = obj.error();
+      if (e.kind == ErrorKind::kUnsupported) e.message = "enforcement unavailable: " + e.message;
+      return e;
+    }
+    objects.push_back(std::move(*obj));
+  }
+  if (*mechanism == Mechanism::kObserve) {
+    // Its cost is host-wide: measured here, before enforcement is pinned, and recorded.
+    auto cost = MeasureObserveCost(objects, target.fd.get());
+    if (!cost.ok()) return cost.error();
+    if (auto st = RecordObserveCost(objects, *cost); !st.ok()) return st.error();
+    log::Notice(
+        "observe: getppid() {:.0f} ns without, {:.0f} ns with the sys_exit programs "
+        "(x{:.2f}, every task on the host)",
+        cost->bare_ns, cost->observed_ns, cost->ratio());
+  }
+  for (PolicyObject& obj : objects) {
+    if (auto st = obj.AttachToCgroup(target.fd.get()); !st.ok()) return st.error();
+  }
+  for (PolicyKind kind : replace) {
+    if (auto st = RemovePolicyPins(base, target.id, kind); !st.ok()) return st.error();
+  }
+
+  PinTransaction pins;
+  if (auto st = pins.MakeDir(base); !st.ok()) return st.error();
+  if (auto st = pins.MakeDir(target_dir); !st.ok()) return st.error();
+  if (auto st = PinObjects(base, target.id, objects, pins); !st.ok()) return st.error();
+  pins.Commit();
+  for (const PolicyObject& obj : objects) {
+    log::Info("{}: attached to {} (cgroup id {}) with {}", PolicyName(obj.kind()), target.path,
+              target.id, MechanismName(obj.mechanism()));
+  }
+  return result;
+}
+
+Status DetachTarget(const std::string& base, uint64_t cgroup_id) {
+  if (auto st = RequireRoot(); !st.ok()) return st;
+  const std::string target_dir = TargetDir(base, cgroup_id);
+  if (!Exists(target_dir)) {
+    return MakeError(
+        ErrorKind::kNotFound,
+        "nothing attached to cgroup id " + std::to_string(cgroup_id) + " (no " + target_dir + ")");
+  }
+  for (PolicyKind kind : kAllPolicyKinds) {
+    if (auto st = RemovePolicyPins(base, cgroup_id, kind); !st.ok()) return st;
+  }
+  if (auto st = RemoveDirIfPresent(target_dir); !st.ok()) return st;
+  ::rmdir(base.c_str());  // only succeeds when no other target (or other user) is left
+  log::Info("detached cgroup id {}", cgroup_id);
+  return Status::Ok();
+}
+
+std::vector<uint64_t> PruneStaleTargets(const std::string& base) {
+  std::vector<uint64_t> pruned;
+  for (uint64_t id : PinnedTargets(base)) {
+    auto exists = CgroupExists(id);
+    if (!exists.ok() || *exists) continue;  // unknown is never pruned
+    if (DetachTarget(base, id).ok()) {
+      log::Info("pruned the pins of removed cgroup id {}", id);
+      pruned.push_back(id);
+    }
+  }
+  return pruned;
+}
+
+Status SetMode(const std::string& base, uint64_t cgroup_id, PolicyKind kind, Mode mode) {
+  const std::string path = PolicyDir(base, cgroup_id, kind) + "/" + ManifestFor(kind).config_map;
+  UniqueFd fd(bpf_obj_get(path.c_str()));
+  if (!fd.valid()) return FromErrno(errno, "cannot open " + path);
+  const uint32_t key = 0;
+  auto update = [&](auto config) -> Status {
+    if (bpf_map_lookup_elem(fd.get(), &key, &config) != 0) {
+      return FromErrno(errno, "cannot read " + path);
+    }
+    config.mode = ModeToAbi(mode);
+    if (bpf_map_update_elem(fd.get(), &key, &config, BPF_EXIST) != 0) {
+      return FromErrno(errno, "cannot write " + path);
+    }
+    return Status::Ok();
+  };
+  if (auto st = CheckPinnedAbi(PolicyDir(base, cgroup_id, kind), kind); !st.ok()) return st;
+  // The agent is the only writer, so read-modify-write of the single entry is safe.
+  if (auto st =
+          kind == PolicyKind::kAddressFamilies ? update(tg_fam_config{}) : update(tg_wx_config{});
+      !st.ok()) {
+    return st;
+  }
+  return Status::Ok();
+}
+
+}  // namespace tg
