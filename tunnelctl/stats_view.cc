@@ -37,19 +37,11 @@ LatencySnapshot SnapshotFromProto(const v1::GetStatsResponse& r) {
     UpstreamStats out;
     out.name = u.name();
     out.addresses.assign(u.addresses().begin(), u.addresses().end());
-    out.requests = u.requests();
-    out.connections = u.connections();
-    out.connections_adopted = u.connections_adopted();
-    out.connections_closed = u.connections_closed();
-    out.connect_attempts = u.connect_attempts();
-    out.refused = u.failures_refused();
-    out.timeout = u.failures_timeout();
-    out.reset = u.failures_reset();
-    out.aborted = u.failures_aborted();
-    out.bytes_sent = u.bytes_sent();
-    out.bytes_received = u.bytes_received();
-    out.retransmits = u.retransmits();
-    out.tls_handshake_turns = u.tls_handshake_turns();
+    for (const auto& c : kUpstreamCounters) {
+      if (c.proto_field == nullptr) continue;
+      out.*c.member =
+          u.GetReflection()->GetUInt64(u, u.GetDescriptor()->FindFieldByName(c.proto_field));
+    }
     out.request_latency = FineFromProto(u.request_fine());
     out.connect_latency = FineFromProto(u.connect_fine());
     s.upstreams.push_back(std::move(out));

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "agent/latency/latency.h"
+#include "agent/latency/snapshot.h"
 #include "tunnelguard/v1/agent.pb.h"
 
 namespace tg::ctl {

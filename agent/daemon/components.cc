@@ -200,11 +200,6 @@ std::vector<PolicyStatus> PolicyComponent::Attached() const {
   return st.ok() ? st->policies : std::vector<PolicyStatus>{};
 }
 
-std::map<std::pair<PolicyKind, Action>, uint64_t> PolicyComponent::EventCounts() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return event_counts_;
-}
-
 Result<std::string> PolicyComponent::SetMode(const std::string& policy,
                                              const std::string& mode_name) {
   auto mode = ParseMode(mode_name);

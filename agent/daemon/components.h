@@ -60,8 +60,6 @@ class PolicyComponent : public TargetComponent {
   // Flips a policy's mode in the pinned config map (and for the next attach); returns the
   // previous mode's name.
   Result<std::string> SetMode(const std::string& policy, const std::string& mode);
-  // Events received per (policy, action), since the agent started.
-  std::map<std::pair<PolicyKind, Action>, uint64_t> EventCounts() const;
 
   // Proof, not belief: runs the canary against the current target when `interval` has passed
   // since the last run (or a new target was adopted). A failed canary is logged at error level

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <thread>
 
+#include "agent/base/clock.h"
 #include "agent/base/log.h"
 #include "agent/base/unique_fd.h"
 #include "agent/enforce/families.h"
@@ -236,12 +237,6 @@ bool Judge(Mode mode, int err, int policy_errno, const Decisions& delta) {
   return (delta.would_deny >= 1 || delta.denied_by_seccomp >= 1) && delta.deny == 0;
 }
 
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
 // Why a policy that is pinned and attached did nothing, as far as the system can tell.
 std::string LikelyCause(const std::string& canary_cgroup) {
   auto lsms = ActiveLsms();
@@ -250,18 +245,12 @@ std::string LikelyCause(const std::string& canary_cgroup) {
            "); the likely cause is bpf missing from it";
   }
   if (std::find(lsms->begin(), lsms->end(), "bpf") == lsms->end()) {
-    return "bpf is not in the active LSM list (" + Join(*lsms) +
-           "): BPF-LSM programs attach and are never called; boot with lsm=" + Join(*lsms) +
-           ",bpf (NixOS: add \"bpf\" to security.lsm, or lsm=…,bpf to boot.kernelParams)";
+    return BpfNotListed(*lsms) + ": BPF-LSM programs attach and are never called; boot with lsm=" +
+           LsmListWithBpf(*lsms) +
+           " (NixOS: add \"bpf\" to security.lsm, or lsm=…,bpf to boot.kernelParams)";
   }
   return "bpf is an active LSM, yet the policy did not act on a process in " + canary_cgroup +
          "; see 'tunnelguard status' for links that are no longer attached";
-}
-
-uint64_t BootTimeNs() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_BOOTTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 // The canary cgroup, removed on every path. Removal waits briefly: a cgroup whose last task

@@ -15,11 +15,6 @@ std::optional<PolicyEvent> EventHub::Subscription::Next(std::chrono::millisecond
   return e;
 }
 
-uint64_t EventHub::Subscription::total_dropped() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return total_dropped_;
-}
-
 void EventHub::Subscription::Push(const PolicyEvent& e) {
   if (filter_ && !filter_(e)) return;
   {
@@ -27,7 +22,6 @@ void EventHub::Subscription::Push(const PolicyEvent& e) {
     if (queue_.size() >= capacity_) {
       queue_.pop_front();
       ++pending_dropped_;
-      ++total_dropped_;
     }
     queue_.push_back(e);
   }
@@ -53,12 +47,6 @@ void EventHub::Publish(const PolicyEvent& e) {
     }
   }
   for (const auto& s : live) s->Push(e);
-}
-
-size_t EventHub::subscribers() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<size_t>(
-      std::count_if(subs_.begin(), subs_.end(), [](const auto& w) { return !w.expired(); }));
 }
 
 }  // namespace tg

@@ -25,7 +25,6 @@ class EventHub {
    public:
     // The next event, waiting up to `timeout`; `dropped` gets how many were lost before it.
     std::optional<PolicyEvent> Next(std::chrono::milliseconds timeout, uint64_t* dropped);
-    uint64_t total_dropped() const;
 
    private:
     friend class EventHub;
@@ -39,7 +38,6 @@ class EventHub {
     std::condition_variable cv_;
     std::deque<PolicyEvent> queue_;
     uint64_t pending_dropped_ = 0;
-    uint64_t total_dropped_ = 0;
   };
 
   // `filter` runs on the publisher's thread: keep it cheap.
@@ -47,7 +45,6 @@ class EventHub {
                                           size_t capacity = kDefaultQueue);
   // Never blocks on a reader.
   void Publish(const PolicyEvent& e);
-  size_t subscribers() const;
 
  private:
   mutable std::mutex mu_;

@@ -18,12 +18,6 @@ Error Unavailable(const std::string& why, int err = 0) {
   return e;
 }
 
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
 // lsm_cgroup works when the kernel loads such a program *and* bpf is an active LSM: with
 // `bpf` missing from lsm=, programs load and attach and are never called (kernel-facts §2).
 Status CheckLsmList(bool check_lsm_list) {
@@ -31,8 +25,7 @@ Status CheckLsmList(bool check_lsm_list) {
   auto lsms = ActiveLsms();
   if (!lsms.ok()) return Unavailable("cannot read the active LSM list: " + lsms.error().message);
   if (std::find(lsms->begin(), lsms->end(), "bpf") == lsms->end()) {
-    return Unavailable("bpf is not in the active LSM list (" + Join(*lsms) +
-                       "); boot with lsm=" + Join(*lsms) + ",bpf");
+    return Unavailable(BpfNotListed(*lsms) + "; boot with lsm=" + LsmListWithBpf(*lsms));
   }
   return Status::Ok();
 }

@@ -1,7 +1,7 @@
-// Which mechanism carries enforcement on this kernel, chosen once at start by probing.
-// Today: lsm_cgroup or a plain refusal. Issue 4 slots its fallbacks in here — lsm_global when
-// lsm_cgroup is refused but BPF-LSM works, observe (audit only) when there is no BPF-LSM —
-// without changing any caller.
+// Which mechanism carries enforcement on this kernel, chosen once at start by probing: lsm_cgroup
+// when the kernel loads it; lsm_global when lsm_cgroup is refused but BPF-LSM works; observe
+// (audit only) when there is no BPF-LSM; or a plain refusal naming why. The one place the
+// choice is made, so callers never probe on their own.
 #ifndef TUNNELGUARD_AGENT_MECHANISM_H_
 #define TUNNELGUARD_AGENT_MECHANISM_H_
 

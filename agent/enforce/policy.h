@@ -24,9 +24,9 @@ enum class Mode { kEnforce, kAudit };
 std::string_view ModeName(Mode mode);  // "enforce", "audit"
 Result<Mode> ParseMode(std::string_view name);
 
-// How the programs reach the kernel. Only kLsmCgroup exists today; kLsmGlobal (global lsm/
-// programs filtered by cgroup, kernels 5.7–5.19) and kObserve (sys_exit tracepoints, audit
-// only, kernels without BPF-LSM) are issue 4's and report "not implemented" until then.
+// How the programs reach the kernel: kLsmCgroup (lsm_cgroup programs on the target, kernels
+// ≥ 6.0), kLsmGlobal (global lsm/ programs filtered by cgroup, kernels 5.7+), kObserve (syscall
+// exit tracepoints, audit only, kernels without BPF-LSM). mechanism.h chooses among them.
 enum class Mechanism { kLsmCgroup, kLsmGlobal, kObserve };
 std::string_view MechanismName(Mechanism m);  // "lsm_cgroup", "lsm_global", "observe"
 Result<Mechanism> ParseMechanism(std::string_view name);

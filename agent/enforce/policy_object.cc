@@ -90,10 +90,10 @@ Status SelectPrograms(bpf_object* obj, Mechanism m, std::string_view policy) {
     }
     selected += mine ? 1 : 0;
   }
-  if (selected == 0) {
-    return MakeError(ErrorKind::kUnsupported, "mechanism " + std::string(MechanismName(m)) +
-                                                  " is not implemented for " + std::string(policy) +
-                                                  " yet");
+  if (selected == 0) {  // every object carries programs for every mechanism: a build error
+    return MakeError(ErrorKind::kInternal, "the " + std::string(policy) +
+                                               " object has no programs for mechanism " +
+                                               std::string(MechanismName(m)));
   }
   return Status::Ok();
 }

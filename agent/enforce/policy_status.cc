@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/base/clock.h"
 #include "agent/base/unique_fd.h"
 #include "agent/enforce/families.h"
 #include "agent/enforce/pin_layout.h"
@@ -65,10 +66,7 @@ void ReadCanaryState(const tg_canary_state& c, PolicyStatus& st) {
   if (c.last_result == TG_CANARY_PASSED) st.canary_result = "passed";
   if (c.last_result == TG_CANARY_FAILED) st.canary_result = "failed";
   if (c.last_run_ns == 0) return;
-  timespec ts{};
-  ::clock_gettime(CLOCK_BOOTTIME, &ts);
-  const uint64_t now =
-      static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  const uint64_t now = BootTimeNs();
   st.canary_age_seconds = now > c.last_run_ns ? static_cast<double>(now - c.last_run_ns) / 1e9 : 0;
 }
 

@@ -1,5 +1,7 @@
 #include "agent/enforce/unit_policy.h"
 
+#include <fmt/format.h>
+
 #include "agent/enforce/families.h"
 
 namespace tg {
@@ -8,15 +10,12 @@ Result<UnitPolicy> PolicyFromDirectives(const std::string& unit,
                                         const SystemdUnit::AddressFamilies& families, bool mdwe) {
   UnitPolicy p;
   p.wx_memory = mdwe;
-  std::string listed;
-  for (const auto& n : families.names) listed += (listed.empty() ? "" : " ") + n;
+  const std::string listed = fmt::format("{}", fmt::join(families.names, " "));
   const bool restricts = families.allow_list || !families.names.empty();
   if (restricts) {
     uint64_t named = 0;
     if (!families.names.empty()) {
-      std::string csv;
-      for (const auto& n : families.names) csv += (csv.empty() ? "" : ",") + n;
-      auto mask = ParseFamilies(csv);
+      auto mask = ParseFamilies(fmt::format("{}", fmt::join(families.names, ",")));
       if (!mask.ok()) {
         return MakeError(ErrorKind::kInvalidArgument,
                          unit + " has RestrictAddressFamilies=" + listed +

@@ -1,9 +1,11 @@
 #include "agent/grpc/service.h"
 
+#include <fmt/format.h>
 #include <time.h>
 
 #include <chrono>
 
+#include "agent/base/clock.h"
 #include "agent/base/log.h"
 #include "agent/latency/histogram.h"
 
@@ -49,22 +51,20 @@ void FillFine(const FineHistogram& h, v1::FineHistogram* out) {
   for (uint64_t b : h.buckets) out->add_buckets(b);
 }
 
+// Each counter by its field name (kUpstreamCounters), so a new counter needs no code here.
+void SetCounters(const UpstreamStats& u, v1::UpstreamStats* out) {
+  const auto* reflection = out->GetReflection();
+  for (const auto& c : kUpstreamCounters) {
+    if (c.proto_field == nullptr) continue;
+    reflection->SetUInt64(out, out->GetDescriptor()->FindFieldByName(c.proto_field), u.*c.member);
+  }
+}
+
 void FillQuantiles(const FineHistogram& h, v1::Quantiles* out) {
   out->set_p50(QuantileSeconds(h, 0.5));
   out->set_p90(QuantileSeconds(h, 0.9));
   out->set_p99(QuantileSeconds(h, 0.99));
   out->set_max(static_cast<double>(h.max_ns) / 1e9);
-}
-
-// Events carry CLOCK_BOOTTIME (what BPF can read); clients want wall-clock time.
-uint64_t BootToUnixNs(uint64_t boot_ns) {
-  timespec rt{}, bt{};
-  clock_gettime(CLOCK_REALTIME, &rt);
-  clock_gettime(CLOCK_BOOTTIME, &bt);
-  const auto ns = [](const timespec& t) {
-    return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-  };
-  return static_cast<uint64_t>(static_cast<int64_t>(boot_ns) + ns(rt) - ns(bt));
 }
 
 bool KnownPolicy(const std::string& p) {
@@ -135,29 +135,13 @@ grpc::Status AgentService::GetStats(grpc::ServerContext* /*context*/,
     const UpstreamStats& u = stats->latency.upstreams[i];
     auto* out = response->add_upstreams();
     out->set_name(u.name);
-    std::string joined;
-    for (const auto& a : u.addresses) {
-      out->add_addresses(a);
-      joined += (joined.empty() ? "" : ",") + a;
-    }
-    out->set_address(joined);
-    out->set_requests(u.requests);
-    out->set_connections(u.connections);
-    out->set_connections_adopted(u.connections_adopted);
-    out->set_connections_closed(u.connections_closed);
-    out->set_connect_attempts(u.connect_attempts);
+    for (const auto& a : u.addresses) out->add_addresses(a);
+    out->set_address(fmt::format("{}", fmt::join(u.addresses, ",")));
+    SetCounters(u, out);
     out->set_open_connections(u.open_connections());
     out->set_request_rate(i < stats->request_rates.size() ? stats->request_rates[i] : 0);
     FillQuantiles(u.request_latency, out->mutable_request_latency_seconds());
     FillQuantiles(u.connect_latency, out->mutable_connect_latency_seconds());
-    out->set_failures_refused(u.refused);
-    out->set_failures_timeout(u.timeout);
-    out->set_failures_reset(u.reset);
-    out->set_failures_aborted(u.aborted);
-    out->set_bytes_sent(u.bytes_sent);
-    out->set_bytes_received(u.bytes_received);
-    out->set_retransmits(u.retransmits);
-    out->set_tls_handshake_turns(u.tls_handshake_turns);
     FillFine(u.request_latency, out->mutable_request_fine());
     FillFine(u.connect_latency, out->mutable_connect_fine());
     if (request->include_histogram()) {

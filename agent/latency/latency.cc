@@ -185,36 +185,4 @@ Result<uint64_t> LatencyProbe::FlowCount() const {
   return static_cast<uint64_t>(skel_->bss->tg_lat_flow_count);
 }
 
-static UpstreamStats DeltaOf(const UpstreamStats& later, const UpstreamStats& earlier) {
-  auto d = [](uint64_t a, uint64_t b) { return a >= b ? a - b : 0; };
-  UpstreamStats s = later;
-  s.requests = d(later.requests, earlier.requests);
-  s.connections = d(later.connections, earlier.connections);
-  s.connections_adopted = d(later.connections_adopted, earlier.connections_adopted);
-  s.connections_closed = d(later.connections_closed, earlier.connections_closed);
-  s.connect_attempts = d(later.connect_attempts, earlier.connect_attempts);
-  s.flows_closed = d(later.flows_closed, earlier.flows_closed);
-  s.refused = d(later.refused, earlier.refused);
-  s.timeout = d(later.timeout, earlier.timeout);
-  s.reset = d(later.reset, earlier.reset);
-  s.aborted = d(later.aborted, earlier.aborted);
-  s.bytes_sent = d(later.bytes_sent, earlier.bytes_sent);
-  s.bytes_received = d(later.bytes_received, earlier.bytes_received);
-  s.retransmits = d(later.retransmits, earlier.retransmits);
-  s.tls_handshake_turns = d(later.tls_handshake_turns, earlier.tls_handshake_turns);
-  s.request_latency = Delta(later.request_latency, earlier.request_latency);
-  s.connect_latency = Delta(later.connect_latency, earlier.connect_latency);
-  return s;
-}
-
-LatencySnapshot Delta(const LatencySnapshot& later, const LatencySnapshot& earlier) {
-  LatencySnapshot out;
-  for (size_t i = 0; i < later.upstreams.size(); ++i) {
-    out.upstreams.push_back(i < earlier.upstreams.size()
-                                ? DeltaOf(later.upstreams[i], earlier.upstreams[i])
-                                : later.upstreams[i]);
-  }
-  return out;
-}
-
 }  // namespace tg

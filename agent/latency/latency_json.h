@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/latency/latency.h"
+#include "agent/latency/snapshot.h"
 
 namespace tg {
 

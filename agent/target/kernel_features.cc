@@ -1,5 +1,6 @@
 #include "agent/target/kernel_features.h"
 
+#include <fmt/format.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -21,12 +22,6 @@ bool MountedAs(const std::string& fstype, const std::string& path) {
     if (target == path && type == fstype) return true;
   }
   return false;
-}
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
 }
 
 }  // namespace
@@ -65,6 +60,14 @@ Result<std::vector<std::string>> ActiveLsms() {
   return ParseLsmList(text.str());
 }
 
+std::string BpfNotListed(const std::vector<std::string>& lsms) {
+  return fmt::format("bpf is not in the active LSM list ({})", fmt::join(lsms, ","));
+}
+
+std::string LsmListWithBpf(const std::vector<std::string>& lsms) {
+  return fmt::format("{},bpf", fmt::join(lsms, ","));
+}
+
 KernelFeatures ProbeKernelFeatures() {
   KernelFeatures f;
   struct utsname u {};
@@ -80,9 +83,9 @@ KernelFeatures ProbeKernelFeatures() {
   if (auto lsms = ActiveLsms(); lsms.ok()) {
     f.lsms = *lsms;
     const bool listed = std::find(f.lsms.begin(), f.lsms.end(), "bpf") != f.lsms.end();
-    f.bpf_lsm_listed = {listed, listed ? "bpf is in the active LSM list"
-                                       : "bpf is not in the active LSM list (" + Join(f.lsms) +
-                                             "); boot with lsm=" + Join(f.lsms) + ",bpf"};
+    f.bpf_lsm_listed = {
+        listed, listed ? "bpf is in the active LSM list"
+                       : BpfNotListed(f.lsms) + "; boot with lsm=" + LsmListWithBpf(f.lsms)};
   } else {
     f.bpf_lsm_listed = {false, lsms.error().message};
   }

@@ -20,6 +20,10 @@ Status EnsureMounted(const std::string& fstype, const std::string& path);
 std::vector<std::string> ParseLsmList(std::string_view text);
 // The active LSMs from /sys/kernel/security/lsm (mounting securityfs when needed).
 Result<std::vector<std::string>> ActiveLsms();
+// The one wording of every message about a missing bpf LSM: "bpf is not in the active LSM list
+// (lockdown,capability)", and the lsm= value that fixes it ("lockdown,capability,bpf").
+std::string BpfNotListed(const std::vector<std::string>& lsms);
+std::string LsmListWithBpf(const std::vector<std::string>& lsms);
 
 struct Feature {
   bool available = false;

@@ -5,11 +5,8 @@ tg_vm_gtest(tg_vm_enforce SOURCES
   enforce_cost_test.cc
   enforce_guest_test.cc
   enforce_lifecycle_test.cc
-  guest_ops.cc
-  guest_support.cc
   setup_exempt_test.cc
-  systemd_seccomp.cc
-  LIBS PkgConfig::LIBSECCOMP)
+  LIBS tg_vm_support)
 target_compile_definitions(tg_vm_enforce PRIVATE TG_CLI_PATH="$<TARGET_FILE:tunnelguard>")
 add_dependencies(tg_vm_enforce tunnelguard)
 # Real programs the issue names, run in the cgroup under W^X: curl, and Debian's python3 with

@@ -4,10 +4,7 @@ tg_vm_gtest(tg_vm_integrity SOURCES
   canary_test.cc
   persistence_test.cc
   lsm_global_test.cc
-  guest_ops.cc
-  guest_support.cc
-  systemd_seccomp.cc
-  LIBS PkgConfig::LIBSECCOMP)
+  LIBS tg_vm_support)
 target_compile_definitions(tg_vm_integrity PRIVATE TG_CLI_PATH="$<TARGET_FILE:tunnelguard>")
 add_dependencies(tg_vm_integrity tunnelguard)
 tg_vm_test(integrity COMMAND tg_vm_integrity --gtest_filter=-NoBpfLsm.* FILES tunnelguard
@@ -18,8 +15,7 @@ tg_vm_test(integrity_no_bpf_lsm
   COMMAND tg_vm_integrity --gtest_filter=NoBpfLsm.* FILES tunnelguard)
 # The daemon under a denial flood, SIGKILLed at 20 random points, and the tunnel's cgroup
 # re-created 20 times, all under real enforcement (issue 9).
-tg_vm_gtest(tg_vm_reliability SOURCES reliability_vm_test.cc guest_ops.cc guest_support.cc
-            systemd_seccomp.cc LIBS tunnelguard_proto PkgConfig::LIBSECCOMP)
+tg_vm_gtest(tg_vm_reliability SOURCES reliability_vm_test.cc LIBS tg_vm_support tunnelguard_proto)
 target_compile_definitions(tg_vm_reliability PRIVATE TG_CLI_PATH="$<TARGET_FILE:tunnelguard>")
 add_dependencies(tg_vm_reliability tunnelguard tg-flood)
 tg_vm_test(reliability COMMAND tg_vm_reliability FILES tunnelguard tg-flood TIMEOUT 300
