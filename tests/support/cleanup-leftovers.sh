@@ -25,14 +25,15 @@ alive() {
 }
 
 kill_marked() {
-  local env owner pid
+  local env owner pid cmd
   for env in /proc/[0-9]*/environ; do
     pid=${env#/proc/}
     pid=${pid%/environ}
-    owner=$(tr '\0' '\n' <"$env" 2>/dev/null | sed -n 's/^TG_TEST_OWNER=//p')
+    owner=$({ tr '\0' '\n' <"$env"; } 2>/dev/null | sed -n 's/^TG_TEST_OWNER=//p')
     [[ -n $owner ]] || continue
     alive "$owner" && continue
-    kill -9 "$pid" 2>/dev/null && say "killed $pid ($(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null | cut -c1-80)) of dead test ${owner%%:*}"
+    cmd=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-80)
+    kill -9 "$pid" 2>/dev/null && say "killed $pid ($cmd) of dead test ${owner%%:*}"
   done
 }
 
