@@ -4,6 +4,7 @@
 #define TUNNELGUARD_TESTS_TEST_SUPPORT_H_
 
 #include <gtest/gtest.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,6 +16,12 @@ inline bool InCi() {
   const char* ci = std::getenv("CI");
   return ci != nullptr && std::string(ci) != "" && std::string(ci) != "false" &&
          std::string(ci) != "0";
+}
+
+// `uname -r`: the build that refused (or loaded) a feature, for the one line that says so.
+inline std::string KernelRelease() {
+  struct utsname u {};
+  return ::uname(&u) == 0 ? std::string(u.release) : std::string("unknown kernel");
 }
 
 }  // namespace tg::testing

@@ -62,6 +62,22 @@ tg_lat_addr KeyOf(const UpstreamAddress& a) {
 
 }  // namespace
 
+Status ProbeFlowCensus() {
+  Skeleton<latency> skel(latency__open());
+  if (!skel) return FromLibbpf(-errno, "cannot open the latency BPF object");
+  bpf_object* obj = skel->obj;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, obj) {
+    bpf_program__set_autoload(prog, prog == skel->progs.tg_lat_flows_it);
+  }
+  if (const int err = latency__load(skel.get()); err != 0) {
+    Error e = FromLibbpf(err, "kernel refused the flow-census iterator (iter/bpf_sk_storage_map)");
+    e.kind = ErrorKind::kUnsupported;
+    return e;
+  }
+  return Status::Ok();
+}
+
 Result<LatencyProbe> LatencyProbe::Load(const std::vector<Upstream>& upstreams,
                                         const LatencyOptions& options) {
   if (upstreams.empty() || upstreams.size() > TG_LAT_MAX_UPSTREAMS) {

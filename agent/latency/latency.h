@@ -26,6 +26,11 @@ struct LatencyOptions {
   bool flow_census = false;
 };
 
+// Whether this kernel loads the flow-census iterator (iter/bpf_sk_storage_map, a tracing
+// program; refused with EPERM on some builds of the same kernel version where the cgroup
+// programs load). Loads that program alone: kUnsupported naming the program and the errno.
+Status ProbeFlowCensus();
+
 class LatencyProbe {
  public:
   static Result<LatencyProbe> Load(const std::vector<Upstream>& upstreams,

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "subprocess.h"
+#include "test_agent.h"
 #include "test_support.h"
 
 namespace tg {
@@ -30,9 +31,8 @@ class ApiTest : public ::testing::Test {
     }
     gid_ = ::getgrnam("tunnelguard")->gr_gid;
     socket_ = dir_.path() + "/api/tunnelguard.sock";
-    agent_.emplace(Subprocess::Start({TG_BINARY, "run", "--cgroup", "/tg-api-test-absent",
-                                      "--metrics-listen", "127.0.0.1:0", "--grpc-socket", socket_},
-                                     {{}, dir_.path() + "/agent.log", ""}));
+    agent_.emplace(testing::TestAgent::Options{
+        .dir = dir_.path(), .args = {"--cgroup", "/tg-api-test-absent"}, .socket = socket_});
     ASSERT_TRUE(WaitFor([&] { return RunCommand(Ctl("status")).first == 0; }, milliseconds(10000)));
   }
   void TearDown() override {
@@ -50,7 +50,7 @@ class ApiTest : public ::testing::Test {
 
   TempDir dir_;
   std::string socket_;
-  std::optional<Subprocess> agent_;
+  std::optional<testing::TestAgent> agent_;
   bool created_group_ = false;
   gid_t gid_ = 0;
 };
@@ -86,8 +86,8 @@ TEST_F(ApiTest, PermissionMatrix) {
 }
 
 TEST_F(ApiTest, ClearErrorsWhenTheAgentIsGone) {
-  agent_->Signal(SIGTERM);
-  ASSERT_TRUE(agent_->Wait(milliseconds(5000)).has_value());
+  agent_->process().Signal(SIGTERM);
+  ASSERT_TRUE(agent_->process().Wait(milliseconds(5000)).has_value());
   auto [rc, out] = RunCommand(Ctl("status"));
   EXPECT_EQ(rc, 3) << out;
   EXPECT_NE(out.find("agent is not running"), std::string::npos) << out;

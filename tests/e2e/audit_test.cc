@@ -8,14 +8,15 @@
 
 #include "prometheus.h"
 #include "subprocess.h"
+#include "test_agent.h"
 #include "test_support.h"
 
 namespace tg {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::FreeTcpPort;
 using testing::HttpGet;
+using testing::ReadFile;
 using testing::RunCommand;
 using testing::Subprocess;
 using testing::TempDir;
@@ -23,6 +24,10 @@ using testing::TestCgroup;
 using testing::WaitFor;
 
 constexpr int kAttempts = 1000;
+// One AF_UNIX attempt under a comm of its own, to see that an event stream is open.
+constexpr char kMarkerAttempt[] =
+    "open('/proc/self/comm', 'w').write('tg-sub-marker')\n"
+    "import socket\nsocket.socket(socket.AF_UNIX).close()";
 
 // Waits up to 5 s for /metrics to count exactly `n` would_deny AF_UNIX sockets; the last body
 // read is left in *body.
@@ -45,18 +50,14 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
   TempDir dir;
   TestCgroup cg("tg-audit-test");
   ASSERT_TRUE(cg.ok());
-  const int metrics_port = FreeTcpPort();
-  const std::string socket = dir.path() + "/tg.sock";
-  auto agent =
-      Subprocess::Start({TG_BINARY, "run", "--cgroup", cg.path(), "--mode", "audit", "--wx-memory",
-                         "off", "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port),
-                         "--grpc-socket", socket, "--upstream", "web=127.0.0.1:1"},
-                        {{}, dir.path() + "/agent.log", ""});
+  testing::TestAgent agent({.dir = dir.path(),
+                            .args = {"--cgroup", cg.path(), "--mode", "audit", "--wx-memory", "off",
+                                     "--upstream", "web=127.0.0.1:1"}});
+  const int metrics_port = agent.WaitForMetrics();
+  ASSERT_GT(metrics_port, 0) << agent.log();
+  const std::string socket = agent.socket();
   const std::string ctl = std::string(TUNNELCTL_BINARY) + " --socket " + socket + " ";
-  auto log = [&] {
-    std::ifstream f(dir.path() + "/agent.log");
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
+  auto log = [&] { return agent.log(); };
   std::string status;
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -73,7 +74,25 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
   auto events = Subprocess::Start(
       {TUNNELCTL_BINARY, "--socket", socket, "events", "--follow", "--policy", "address_families"},
       {{}, dir.path() + "/events.txt", ""});
-  std::this_thread::sleep_for(milliseconds(500));
+  // The stream is open once an event reaches it: a marker attempt (its own comm) until one
+  // shows up in the reader's output, instead of a sleep that a busy machine outlasts.
+  int markers = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        ++markers;
+        auto m = Subprocess::Start({"/usr/bin/python3", "-c", kMarkerAttempt},
+                                   {{}, dir.path() + "/marker.log", cg.path()});
+        return m.Wait(milliseconds(10000)) == 0 &&
+               WaitFor(
+                   [&] {
+                     return ReadFile(dir.path() + "/events.txt").find("(tg-sub-marker)") !=
+                            std::string::npos;
+                   },
+                   milliseconds(500));
+      },
+      milliseconds(20000)))
+      << "no event reached tunnelctl events --follow\n"
+      << log();
 
   // kAttempts AF_UNIX sockets from a process in the cgroup: allowed (audit), each counted.
   auto py = Subprocess::Start({"/usr/bin/python3", "-c",
@@ -83,7 +102,7 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
   ASSERT_EQ(py.Wait(milliseconds(30000)), 0);
 
   std::string body;
-  EXPECT_TRUE(MetricsShowUnixWouldDeny(metrics_port, kAttempts, &body)) << body;
+  EXPECT_TRUE(MetricsShowUnixWouldDeny(metrics_port, kAttempts + markers, &body)) << body;
   EXPECT_NE(body.find("tunnelguard_policy_enforced{policy=\"address_families\"} 0"),
             std::string::npos);
   EXPECT_NE(body.find("tunnelguard_policy_info{policy=\"address_families\",mode=\"audit\","
@@ -93,6 +112,7 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
 
   // The same count through a real Prometheus.
   testing::TestPrometheus prom(dir.path(), metrics_port);
+  ASSERT_TRUE(prom.ok()) << ReadFile(dir.path() + "/prometheus.log");
   const std::string promql =
       "sum(tunnelguard_policy_decisions_total{policy=\"address_families\","
       "action=\"would_deny\"})";
@@ -100,7 +120,7 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
   EXPECT_TRUE(WaitFor(
       [&] {
         answer = prom.Query(promql);
-        return answer.find("\"" + std::to_string(kAttempts) + "\"]") != std::string::npos;
+        return answer.find("\"" + std::to_string(kAttempts + markers) + "\"]") != std::string::npos;
       },
       milliseconds(30000)))
       << answer;
@@ -108,8 +128,7 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
   // Every attempt also reached the event stream (or is counted as dropped), with the process.
   events.Signal(SIGTERM);
   events.Wait(milliseconds(5000));
-  std::ifstream f(dir.path() + "/events.txt");
-  const std::string text(std::istreambuf_iterator<char>(f), {});
+  const std::string text = ReadFile(dir.path() + "/events.txt");
   EXPECT_NE(text.find("would_deny unix"), std::string::npos) << text;
   EXPECT_NE(text.find("(python3)"), std::string::npos) << text;
 }
@@ -124,16 +143,14 @@ TEST(AuditOnThisHost, PinsRemovedUnderTheAgentAreAttachedAgain) {
   ASSERT_TRUE(cg.ok());
   // Pins of its own: a detach of the shared default directory must not be ours to make.
   const std::string bpffs = "/sys/fs/bpf/tg-audit-repin-" + std::to_string(::getpid());
-  const int metrics_port = FreeTcpPort();
-  auto agent = Subprocess::Start({TG_BINARY, "run", "--cgroup", cg.path(), "--mode", "audit",
-                                  "--wx-memory", "off", "--bpffs-dir", bpffs, "--detach-on-exit",
-                                  "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port),
-                                  "--grpc-socket", "", "--upstream", "web=127.0.0.1:1"},
-                                 {{}, dir.path() + "/agent.log", ""});
-  auto log = [&] {
-    std::ifstream f(dir.path() + "/agent.log");
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
+  testing::TestAgent agent(
+      {.dir = dir.path(),
+       .args = {"--cgroup", cg.path(), "--mode", "audit", "--wx-memory", "off", "--bpffs-dir",
+                bpffs, "--detach-on-exit", "--upstream", "web=127.0.0.1:1"},
+       .api = false});
+  const int metrics_port = agent.WaitForMetrics();
+  ASSERT_GT(metrics_port, 0) << agent.log();
+  auto log = [&] { return agent.log(); };
   const std::string info = "tunnelguard_policy_info{policy=\"address_families\"";
   auto attached = [&] {
     return HttpGet(metrics_port, "/metrics").value_or("").find(info) != std::string::npos;
@@ -156,8 +173,8 @@ TEST(AuditOnThisHost, PinsRemovedUnderTheAgentAreAttachedAgain) {
   ASSERT_EQ(py.Wait(milliseconds(30000)), 0);
   std::string body;
   EXPECT_TRUE(MetricsShowUnixWouldDeny(metrics_port, 10, &body)) << body << log();
-  agent.Signal(SIGTERM);
-  agent.Wait(milliseconds(5000));
+  agent.process().Signal(SIGTERM);
+  agent.process().Wait(milliseconds(5000));
   RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs);
   ::rmdir(bpffs.c_str());
 }

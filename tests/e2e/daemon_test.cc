@@ -12,16 +12,17 @@
 #include "agent/base/unique_fd.h"
 #include "prometheus.h"
 #include "subprocess.h"
+#include "test_agent.h"
 #include "test_support.h"
 
 namespace tg {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::FreeTcpPort;
 using testing::HttpGet;
 using testing::Subprocess;
 using testing::TempDir;
+using testing::TestAgent;
 using testing::TestCgroup;
 using testing::WaitFor;
 
@@ -72,27 +73,19 @@ class DaemonTest : public ::testing::Test {
     TG_REQUIRE_ROOT();
     cgroup_ = std::make_unique<TestCgroup>("tg-daemon-test");
     ASSERT_TRUE(cgroup_->ok());
-    port_ = FreeTcpPort();
-    log_ = dir_.path() + "/agent.log";
   }
-  std::string Log() {
-    std::ifstream f(log_);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
-  Subprocess StartAgent(std::vector<std::pair<std::string, std::string>> env,
-                        std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {TG_BINARY,          "run",
-                                     "--cgroup",         cgroup_->path(),
-                                     "--metrics-listen", "127.0.0.1:" + std::to_string(port_)};
-    // Never the default API socket: a real agent on this machine may be using it.
-    argv.insert(argv.end(), {"--grpc-socket", dir_.path() + "/api.sock"});
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return Subprocess::Start(argv, {std::move(env), log_, ""});
+  std::string Log() { return testing::ReadFile(dir_.path() + "/agent.log"); }
+  // Never the default API socket: a real agent on this machine may be using it (TestAgent
+  // puts it in dir_). The metrics port is the agent's own pick (port_ after WaitForMetrics).
+  TestAgent StartAgent(std::vector<std::pair<std::string, std::string>> env,
+                       std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--cgroup", cgroup_->path()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return TestAgent({.dir = dir_.path(), .args = std::move(args), .env = std::move(env)});
   }
   TempDir dir_;
   std::unique_ptr<TestCgroup> cgroup_;
   int port_ = 0;
-  std::string log_;
 };
 
 TEST_F(DaemonTest, SpeaksTheNotifyProtocolAndFollowsTheCgroup) {
@@ -102,10 +95,13 @@ TEST_F(DaemonTest, SpeaksTheNotifyProtocolAndFollowsTheCgroup) {
       StartAgent({{"NOTIFY_SOCKET", dir_.path() + "/notify.sock"}, {"WATCHDOG_USEC", "200000"}});
   ASSERT_TRUE(WaitFor([&] { return notify.Saw("READY=1"); }, milliseconds(10000))) << Log();
   EXPECT_TRUE(notify.Saw("STATUS=guarding ")) << Log();
-  // WatchdogSec=200ms: pings at least every 100 ms.
+  // WatchdogSec=200ms: pings every 100 ms, so 5 pings come in ~0.5 s. Waiting for them (not
+  // sleeping a fixed window and counting) with 4x headroom holds on a busy machine, and an
+  // agent that pinged at the watchdog's full period or slower still fails.
   notify.Clear();
-  std::this_thread::sleep_for(milliseconds(1000));
-  EXPECT_GE(notify.Count("WATCHDOG=1"), 5) << Log();
+  EXPECT_TRUE(WaitFor([&] { return notify.Count("WATCHDOG=1") >= 5; }, milliseconds(2000)))
+      << notify.Count("WATCHDOG=1") << " pings in 2 s\n"
+      << Log();
 
   // The tunnel stops (its cgroup goes) and starts again (a new cgroup, a new id).
   ASSERT_EQ(::rmdir(cgroup_->path().c_str()), 0);
@@ -116,8 +112,8 @@ TEST_F(DaemonTest, SpeaksTheNotifyProtocolAndFollowsTheCgroup) {
   EXPECT_TRUE(WaitFor([&] { return notify.Saw("STATUS=guarding "); }, milliseconds(5000))) << Log();
   EXPECT_NE(Log().find("re-created"), std::string::npos) << Log();
 
-  agent.Signal(SIGTERM);
-  auto code = agent.Wait(milliseconds(5000));
+  agent.process().Signal(SIGTERM);
+  auto code = agent.process().Wait(milliseconds(5000));
   ASSERT_TRUE(code.has_value()) << "agent did not stop on SIGTERM";
   EXPECT_EQ(*code, 0) << Log();
   EXPECT_TRUE(notify.Saw("STOPPING=1"));
@@ -136,6 +132,7 @@ TEST_F(DaemonTest, WaitsForATargetThatDoesNotExistYetAndIsReady) {
 
 TEST_F(DaemonTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
   auto agent = StartAgent({});
+  ASSERT_GT(port_ = agent.WaitForMetrics(), 0) << Log();
   std::optional<std::string> body;
   ASSERT_TRUE(
       WaitFor([&] { return (body = HttpGet(port_, "/metrics")).has_value(); }, milliseconds(10000)))
@@ -158,6 +155,7 @@ TEST_F(DaemonTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
 
   // A real Prometheus, scraping every second.
   testing::TestPrometheus prom(dir_.path(), port_);
+  ASSERT_TRUE(prom.ok()) << testing::ReadFile(dir_.path() + "/prometheus.log");
   std::string result;
   const bool scraped = WaitFor(
       [&] {
@@ -174,8 +172,9 @@ TEST_F(DaemonTest, ConfigFileSetsFlagsAndFlagsWin) {
   const std::string conf = dir_.path() + "/tunnelguard.conf";
   std::ofstream(conf) << "# test\nmetrics-listen = 127.0.0.1:1\ncgroup = " << cgroup_->path()
                       << "\n";
-  // The command line's --metrics-listen wins over the file's unusable port 1.
+  // The command line's --metrics-listen (127.0.0.1:0) wins over the file's unusable port 1.
   auto agent = StartAgent({}, {"--config", conf});
+  ASSERT_GT(port_ = agent.WaitForMetrics(), 1) << Log();
   EXPECT_TRUE(WaitFor([&] { return HttpGet(port_, "/metrics").has_value(); }, milliseconds(10000)))
       << Log();
 

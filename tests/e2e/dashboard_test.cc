@@ -34,6 +34,7 @@
 #include "latency_fixtures.h"
 #include "prometheus.h"
 #include "subprocess.h"
+#include "test_agent.h"
 #include "test_support.h"
 
 namespace tg {
@@ -41,8 +42,8 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testing::FreeTcpPort;
 using testing::HttpGet;
+using testing::ReadFile;
 using testing::RunCommand;
 using testing::Subprocess;
 using testing::TempDir;
@@ -213,11 +214,6 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 // One phase of demo traffic: the backend's delay mix and the tunnel's request rate.
 struct Phase {
   const char* mix;
@@ -240,42 +236,23 @@ class DashboardTest : public ::testing::Test {
     }
     cg_ = std::make_unique<TestCgroup>("tg-dashboard-test");
     ASSERT_TRUE(cg_->ok());
-    backend_port_ = FreeTcpPort();
-    StartBackend(kPhases[0].mix);
-    nginx_port_ = FreeTcpPort();
+    ASSERT_NO_FATAL_FAILURE(StartBackend(kPhases[0].mix));  // on a port of its own choosing
     ::mkdir((dir_.path() + "/nginx").c_str(), 0755);
-    auto nginx = testing::StartNginx(dir_.path() + "/nginx", nginx_port_, 0, backend_port_);
-    ASSERT_TRUE(nginx.has_value()) << ReadFile(dir_.path() + "/nginx/error.log");
+    auto nginx = testing::StartNginx(dir_.path() + "/nginx", &nginx_port_, nullptr, backend_port_);
+    ASSERT_TRUE(nginx.has_value()) << ReadFile(dir_.path() + "/nginx/nginx.out");
     nginx_.emplace(std::move(*nginx));
 
     // Pins of its own: the default /sys/fs/bpf/tunnelguard is shared with every other agent
     // and test on the host (another's `detach --all` there once took this test's policies).
     bpffs_ = "/sys/fs/bpf/tg-dashboard-test-" + std::to_string(::getpid());
-    metrics_port_ = FreeTcpPort();
-    instance_ = "127.0.0.1:" + std::to_string(metrics_port_);
-    agent_.emplace(Subprocess::Start({TG_BINARY,
-                                      "run",
-                                      "--cgroup",
-                                      cg_->path(),
-                                      "--mode",
-                                      "audit",
-                                      "--families",
-                                      "inet,inet6",
-                                      "--wx-memory",
-                                      "deny",
-                                      "--upstream",
-                                      "web=127.0.0.1:" + std::to_string(nginx_port_),
-                                      "--metrics-listen",
-                                      instance_,
-                                      "--grpc-socket",
-                                      dir_.path() + "/tg.sock",
-                                      "--bpffs-dir",
-                                      bpffs_,
-                                      "--detach-on-exit",
-                                      "--bpf-stats",
-                                      "--canary-interval",
-                                      "10"},
-                                     {{}, dir_.path() + "/agent.log", ""}));
+    agent_.emplace(testing::TestAgent::Options{
+        .dir = dir_.path(),
+        .args = {"--cgroup", cg_->path(), "--mode", "audit", "--families", "inet,inet6",
+                 "--wx-memory", "deny", "--upstream",
+                 "web=127.0.0.1:" + std::to_string(nginx_port_), "--bpffs-dir", bpffs_,
+                 "--detach-on-exit", "--bpf-stats", "--canary-interval", "10"}});
+    ASSERT_GT(metrics_port_ = agent_->WaitForMetrics(), 0) << agent_->log();
+    instance_ = agent_->metrics_address();
     // Both policies active (with their mechanism) before Prometheus's first scrape.
     std::string body;
     ASSERT_TRUE(WaitFor(
@@ -292,6 +269,7 @@ class DashboardTest : public ::testing::Test {
     prom_ = std::make_unique<TestPrometheus>(
         dir_.path() + "/prometheus", metrics_port_,
         std::vector<std::string>{TG_SOURCE_DIR "/deploy/prometheus/tunnelguard.rules.yml"});
+    ASSERT_TRUE(prom_->ok()) << ReadFile(dir_.path() + "/prometheus/prometheus.log");
     ASSERT_TRUE(WaitFor([&] { return prom_->Query("up==1").find(instance_) != std::string::npos; },
                         milliseconds(30000)))
         << ReadFile(dir_.path() + "/prometheus/prometheus.log");
@@ -299,8 +277,8 @@ class DashboardTest : public ::testing::Test {
 
   void TearDown() override {
     if (agent_) {
-      agent_->Signal(SIGTERM);  // --detach-on-exit removes its pins
-      agent_->Wait(milliseconds(5000));
+      agent_->process().Signal(SIGTERM);  // --detach-on-exit removes its pins
+      agent_->process().Wait(milliseconds(5000));
     }
     if (!bpffs_.empty()) {
       RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs_);
@@ -308,10 +286,12 @@ class DashboardTest : public ::testing::Test {
     }
   }
 
+  // The first backend picks its port (backend_port_ == 0); the next phases' backends take the
+  // same port again, since nginx proxies to it (picture mode only).
   void StartBackend(const std::string& mix) {
     backend_.reset();  // SIGKILL and reap the previous one: its port is ours again
     auto b =
-        testing::StartDelayServer("127.0.0.1", backend_port_, mix, dir_.path() + "/backend.log");
+        testing::StartDelayServer("127.0.0.1", &backend_port_, mix, dir_.path() + "/backend.log");
     ASSERT_TRUE(b.has_value()) << ReadFile(dir_.path() + "/backend.log");
     backend_.emplace(std::move(*b));
   }
@@ -352,8 +332,7 @@ class DashboardTest : public ::testing::Test {
   void Traffic(seconds duration, int unix_sockets) {
     const auto end = std::chrono::steady_clock::now() + duration;
     while (std::chrono::steady_clock::now() < end) {
-      Tick(unix_sockets);
-      if (HasFatalFailure()) return;
+      ASSERT_NO_FATAL_FAILURE(Tick(unix_sockets));
       std::this_thread::sleep_for(milliseconds(2000));
     }
   }
@@ -362,7 +341,8 @@ class DashboardTest : public ::testing::Test {
   std::unique_ptr<TestCgroup> cg_;
   int backend_port_ = 0, nginx_port_ = 0, metrics_port_ = 0;
   std::string instance_, bpffs_;
-  std::optional<Subprocess> backend_, nginx_, agent_, client_;
+  std::optional<Subprocess> backend_, nginx_, client_;
+  std::optional<testing::TestAgent> agent_;
   std::unique_ptr<TestPrometheus> prom_;
 };
 
@@ -383,8 +363,7 @@ TEST_F(DashboardTest, EveryPanelQueryReturnsDataFromARealAgent) {
     const int per_phase = std::max(20, total / static_cast<int>(std::size(kPhases)));
     for (const Phase& phase : kPhases) {
       client_.reset();
-      StartBackend(phase.mix);
-      if (HasFatalFailure()) return;
+      ASSERT_NO_FATAL_FAILURE(StartBackend(phase.mix));
       StartClient(phase.rate);
       ASSERT_NO_FATAL_FAILURE(Traffic(seconds(per_phase), phase.unix_sockets));
     }

@@ -14,19 +14,20 @@
 #include "latency_fixtures.h"
 #include "prometheus.h"
 #include "subprocess.h"
+#include "test_agent.h"
 #include "test_support.h"
 
 namespace tg {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::FreeTcpPort;
 using testing::HttpGet;
 using testing::RunClient;
 using testing::RunCommand;
 using testing::StartDelayServer;
 using testing::Subprocess;
 using testing::TempDir;
+using testing::TestAgent;
 using testing::TestCgroup;
 using testing::WaitFor;
 
@@ -41,14 +42,13 @@ class TrafficTest : public ::testing::Test {
         StartDelayServer("127.0.0.1", &upstream_port_, "10ms", dir_.path() + "/server.log");
     ASSERT_TRUE(server.has_value());
     server_.emplace(std::move(*server));
-    metrics_port_ = FreeTcpPort();
-    socket_ = dir_.path() + "/tg.sock";
     agent_.emplace(
-        Subprocess::Start({TG_BINARY, "run", "--cgroup", cg_->path(), "--upstream",
-                           "web=127.0.0.1:" + std::to_string(upstream_port_), "--metrics-listen",
-                           "127.0.0.1:" + std::to_string(metrics_port_), "--grpc-socket", socket_,
-                           "--families", "off", "--wx-memory", "off", "--bpf-stats"},
-                          {{}, dir_.path() + "/agent.log", ""}));
+        TestAgent::Options{.dir = dir_.path(),
+                           .args = {"--cgroup", cg_->path(), "--upstream",
+                                    "web=127.0.0.1:" + std::to_string(upstream_port_), "--families",
+                                    "off", "--wx-memory", "off", "--bpf-stats"}});
+    socket_ = agent_->socket();
+    ASSERT_GT(metrics_port_ = agent_->WaitForMetrics(), 0) << AgentLog();
     ASSERT_TRUE(WaitFor(
         [&] {
           auto [rc, out] = RunCommand(Ctl("status --json"));
@@ -60,16 +60,14 @@ class TrafficTest : public ::testing::Test {
   std::string Ctl(const std::string& args) const {
     return std::string(TUNNELCTL_BINARY) + " --socket " + socket_ + " " + args;
   }
-  std::string AgentLog() const {
-    std::ifstream f(dir_.path() + "/agent.log");
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
+  std::string AgentLog() const { return testing::ReadFile(dir_.path() + "/agent.log"); }
 
   TempDir dir_;
   std::unique_ptr<TestCgroup> cg_;
   int upstream_port_ = 0, metrics_port_ = 0;
   std::string socket_;
-  std::optional<Subprocess> server_, agent_;
+  std::optional<Subprocess> server_;
+  std::optional<TestAgent> agent_;
 };
 
 TEST_F(TrafficTest, PrometheusAndTunnelctlSeeExactCountsAndTheKnownDelay) {
@@ -136,6 +134,7 @@ TEST_F(TrafficTest, PrometheusAndTunnelctlSeeExactCountsAndTheKnownDelay) {
   // A real Prometheus: the request count equals what the client sent; the median is near the
   // known delay.
   testing::TestPrometheus prom(dir_.path(), metrics_port_);
+  ASSERT_TRUE(prom.ok()) << testing::ReadFile(dir_.path() + "/prometheus.log");
   auto query = [&](const std::string& promql) { return prom.Query(promql); };
   std::string count;
   ASSERT_TRUE(WaitFor(

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -37,13 +38,6 @@ bool CanConnect(const std::string& host, int port) {
   return ok;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 }  // namespace
 
 bool WaitForListener(const std::string& host, int port) {
@@ -51,11 +45,14 @@ bool WaitForListener(const std::string& host, int port) {
 }
 
 std::optional<Subprocess> StartDelayServer(const std::string& host, int* port,
-                                           const std::string& delay, const std::string& log) {
+                                           const std::string& delay, const std::string& log,
+                                           const std::string& timings) {
   Subprocess::Options o;
   o.output_path = log;
-  auto p = Subprocess::Start(
-      {TG_DELAY_SERVER, "--host", host, "--port", std::to_string(*port), "--mix", delay}, o);
+  std::vector<std::string> argv = {TG_DELAY_SERVER,       "--host", host, "--port",
+                                   std::to_string(*port), "--mix",  delay};
+  if (!timings.empty()) argv.insert(argv.end(), {"--timings", timings});
+  auto p = Subprocess::Start(argv, o);
   // Its own "listening HOST PORT" line, not merely something accepting on the port: with a
   // port picked in advance, another process may have taken it in between, and connecting
   // would then reach that process instead (one flaky accuracy failure was exactly that).
@@ -79,17 +76,24 @@ std::optional<Subprocess> StartDelayServer(const std::string& host, int port,
   return StartDelayServer(host, &port, delay, log);
 }
 
-std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_port,
-                                     int backend_port) {
-  ::chmod(dir.c_str(), 0755);  // nginx's workers (www-data) read the site from here
-  ::mkdir((dir + "/www").c_str(), 0755);
-  std::ofstream(dir + "/www/index.html") << "hello from nginx\n";
+std::optional<std::vector<int64_t>> ServerTimings(const std::string& path, size_t count) {
+  std::vector<int64_t> ns;
+  auto read = [&] {
+    ns.clear();
+    std::istringstream lines(ReadFile(path));
+    for (int64_t v = 0; lines >> v;) ns.push_back(v);
+    return ns.size() >= count;
+  };
+  if (!WaitFor(read, std::chrono::seconds(10)) || ns.size() != count) return std::nullopt;
+  std::sort(ns.begin(), ns.end());
+  return ns;
+}
+
+namespace {
+
+std::string NginxConfig(const std::string& dir, int port, int tls_port, int backend_port) {
   std::string tls;
   if (tls_port > 0) {
-    const auto [rc, out] = RunCommand(
-        "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout " + dir +
-        "/key.pem -out " + dir + "/cert.pem 2>&1");
-    if (rc != 0) return std::nullopt;
     tls = "  server {\n    listen 127.0.0.1:" + std::to_string(tls_port) +
           " ssl;\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_certificate " + dir +
           "/cert.pem;\n    ssl_certificate_key " + dir + "/key.pem;\n    root " + dir +
@@ -104,22 +108,46 @@ std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_p
         "    location / {\n      proxy_pass http://backend;\n      proxy_http_version 1.1;\n"
         "      proxy_set_header Connection \"\";\n    }\n";
   }
-  std::ofstream(dir + "/nginx.conf")
-      // One process (no master): the test's SIGKILL on teardown then leaves no orphaned
-      // worker behind holding the port.
-      << "daemon off;\nmaster_process off;\npid " << dir << "/nginx.pid;\nerror_log " << dir
-      << "/error.log warn;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
-      << "  client_body_temp_path " << dir << ";\n  proxy_temp_path " << dir << ";\n"
-      << "  fastcgi_temp_path " << dir << ";\n  uwsgi_temp_path " << dir << ";\n"
-      << "  scgi_temp_path " << dir << ";\n  keepalive_requests 1000000;\n"
-      << upstream << "  server {\n    listen 127.0.0.1:" << port << ";\n"
-      << plain << "  }\n"
-      << tls << "}\n";
-  Subprocess::Options o;
-  o.output_path = dir + "/nginx.out";
-  auto p = Subprocess::Start({"nginx", "-c", dir + "/nginx.conf", "-p", dir}, o);
-  if (!WaitForListener("127.0.0.1", port)) return std::nullopt;
-  if (tls_port > 0 && !WaitForListener("127.0.0.1", tls_port)) return std::nullopt;
+  std::ostringstream conf;
+  // One process (no master): the test's SIGKILL on teardown then leaves no orphaned worker
+  // behind holding the port.
+  conf << "daemon off;\nmaster_process off;\npid " << dir << "/nginx.pid;\nerror_log " << dir
+       << "/error.log warn;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
+       << "  client_body_temp_path " << dir << ";\n  proxy_temp_path " << dir << ";\n"
+       << "  fastcgi_temp_path " << dir << ";\n  uwsgi_temp_path " << dir << ";\n"
+       << "  scgi_temp_path " << dir << ";\n  keepalive_requests 1000000;\n"
+       << upstream << "  server {\n    listen 127.0.0.1:" << port << ";\n"
+       << plain << "  }\n"
+       << tls << "}\n";
+  return conf.str();
+}
+
+}  // namespace
+
+std::optional<Subprocess> StartNginx(const std::string& dir, int* port, int* tls_port,
+                                     int backend_port) {
+  ::chmod(dir.c_str(), 0755);  // nginx's workers (www-data) read the site from here
+  ::mkdir((dir + "/www").c_str(), 0755);
+  std::ofstream(dir + "/www/index.html") << "hello from nginx\n";
+  if (tls_port != nullptr) {
+    const auto [rc, out] = RunCommand(
+        "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout " + dir +
+        "/key.pem -out " + dir + "/cert.pem 2>&1");
+    if (rc != 0) return std::nullopt;
+  }
+  const std::string out = dir + "/nginx.out";
+  std::vector<int> ports;
+  auto p = StartOnFreePorts(
+      tls_port != nullptr ? 2 : 1,
+      [&](const std::vector<int>& pick) {
+        std::ofstream(dir + "/nginx.conf")
+            << NginxConfig(dir, pick[0], pick.size() > 1 ? pick[1] : 0, backend_port);
+        return Subprocess::Start({"nginx", "-c", dir + "/nginx.conf", "-p", dir}, {{}, out, ""});
+      },
+      out, &ports);
+  if (!p) return std::nullopt;
+  *port = ports[0];
+  if (tls_port != nullptr) *tls_port = ports[1];
   return p;
 }
 

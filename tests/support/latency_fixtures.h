@@ -21,15 +21,23 @@ bool WaitForListener(const std::string& host, int port);
 std::optional<Subprocess> StartDelayServer(const std::string& host, int port,
                                            const std::string& delay, const std::string& log);
 // The same on a port the server picks itself (*port == 0; the chosen port is stored there):
-// no window in which another process can take a port chosen in advance.
+// no window in which another process can take a port chosen in advance. With `timings` set,
+// the server appends its own view of each request's latency there (see ServerTimings).
 std::optional<Subprocess> StartDelayServer(const std::string& host, int* port,
-                                           const std::string& delay, const std::string& log);
+                                           const std::string& delay, const std::string& log,
+                                           const std::string& timings = "");
 
-// Debian's nginx with its own config in `dir`: plain HTTP on `port`, and (tls_port > 0) HTTPS
-// with a freshly generated self-signed certificate on `tls_port`. With backend_port > 0 the
+// The delay server's --timings file once it holds `count` requests (waits up to 10 s for the
+// last lines: the server writes each after its response): nanoseconds, sorted, for
+// tools::QuantileOfSorted. nullopt if it never reached `count` lines or holds more.
+std::optional<std::vector<int64_t>> ServerTimings(const std::string& path, size_t count);
+
+// Debian's nginx with its own config in `dir`: plain HTTP on *port, and (tls_port != nullptr)
+// HTTPS with a freshly generated self-signed certificate on *tls_port; the ports are chosen
+// here (StartOnFreePorts: nginx cannot bind port 0) and stored. With backend_port > 0 the
 // plain server is a keep-alive reverse proxy to 127.0.0.1:backend_port (Traefik's job in
 // front of a service, as in tools/demo.sh) instead of serving a static page.
-std::optional<Subprocess> StartNginx(const std::string& dir, int port, int tls_port,
+std::optional<Subprocess> StartNginx(const std::string& dir, int* port, int* tls_port = nullptr,
                                      int backend_port = 0);
 
 // Runs tg-http-client with `args` (inside `cgroup` when not empty: it joins it itself) and

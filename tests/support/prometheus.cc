@@ -7,8 +7,8 @@
 namespace tg::testing {
 namespace {
 
-Subprocess StartServer(const std::string& dir, int target_port, int port,
-                       const std::vector<std::string>& rule_files) {
+void WriteConfig(const std::string& dir, int target_port,
+                 const std::vector<std::string>& rule_files) {
   std::ofstream config(dir + "/prometheus.yml");
   config << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n";
   if (!rule_files.empty()) {
@@ -17,18 +17,33 @@ Subprocess StartServer(const std::string& dir, int target_port, int port,
   }
   config << "scrape_configs:\n  - job_name: tunnelguard\n"
          << "    static_configs:\n      - targets: ['127.0.0.1:" << target_port << "']\n";
-  config.close();
-  return Subprocess::Start({"prometheus", "--config.file=" + dir + "/prometheus.yml",
-                            "--storage.tsdb.path=" + dir + "/tsdb",
-                            "--web.listen-address=127.0.0.1:" + std::to_string(port)},
-                           {{}, dir + "/prometheus.log", ""});
+}
+
+// Prometheus cannot listen on port 0 and tell us the port: StartOnFreePorts retries if the
+// port is taken between choosing it and Prometheus binding it.
+std::optional<Subprocess> StartServer(const std::string& dir, int target_port,
+                                      const std::vector<std::string>& rule_files, int* port) {
+  WriteConfig(dir, target_port, rule_files);
+  const std::string log = dir + "/prometheus.log";
+  std::vector<int> ports;
+  auto server = StartOnFreePorts(
+      1,
+      [&](const std::vector<int>& pick) {
+        return Subprocess::Start({"prometheus", "--config.file=" + dir + "/prometheus.yml",
+                                  "--storage.tsdb.path=" + dir + "/tsdb",
+                                  "--web.listen-address=127.0.0.1:" + std::to_string(pick[0])},
+                                 {{}, log, ""});
+      },
+      log, &ports);
+  if (server) *port = ports[0];
+  return server;
 }
 
 }  // namespace
 
 TestPrometheus::TestPrometheus(const std::string& dir, int target_port,
                                const std::vector<std::string>& rule_files)
-    : port_(FreeTcpPort()), server_(StartServer(dir, target_port, port_, rule_files)) {}
+    : server_(StartServer(dir, target_port, rule_files, &port_)) {}
 
 std::string TestPrometheus::Get(const std::string& path) const {
   return HttpGet(port_, path).value_or("");

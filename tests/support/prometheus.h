@@ -1,8 +1,10 @@
 // A real Prometheus for tests: Debian's server scraping one target every second, in a temp
-// dir, on a free port, gone with the object; and instant queries through its HTTP API.
+// dir, on a port it was seen listening on, gone with the object; and instant queries through its
+// HTTP API.
 #ifndef TUNNELGUARD_TESTS_SUPPORT_PROMETHEUS_H_
 #define TUNNELGUARD_TESTS_SUPPORT_PROMETHEUS_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,10 +25,12 @@ class TestPrometheus {
   // The raw JSON answer of GET `path` (e.g. "/api/v1/rules"; "" when unreachable).
   std::string Get(const std::string& path) const;
   int port() const { return port_; }
+  // False when Prometheus did not come up (its log, DIR/prometheus.log, says why).
+  bool ok() const { return server_.has_value(); }
 
  private:
   int port_ = 0;
-  Subprocess server_;
+  std::optional<Subprocess> server_;
 };
 
 // Percent-encodes a query-string value.

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,16 +15,46 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "agent/target/cgroup.h"
 
 namespace tg::testing {
 
+std::string TestOwnerMark() {
+  // Field 22 of /proc/self/stat: the start time, so a reused pid is not taken for this one.
+  const std::string stat = ReadFile("/proc/self/stat");
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+  }
+  return std::to_string(::getpid()) + ":" + field;
+}
+
+namespace {
+
+// In the child, before exec: die with the test binary even when it is SIGKILLed or crashes
+// (the kernel sends SIGKILL when the forking thread exits), lead an own process group so the
+// destructor's kill reaches grandchildren too (nginx workers, shells), and carry the owner's
+// mark so tests/support/cleanup-leftovers.sh can find what a dead test binary left.
+void BindToTestBinary(pid_t parent, const std::string& mark) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+  ::setpgid(0, 0);
+  ::setenv(kTestOwnerEnv, mark.c_str(), 1);
+}
+
+}  // namespace
+
 Subprocess Subprocess::Start(const std::vector<std::string>& argv, const Options& options) {
+  static const std::string mark = TestOwnerMark();
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) std::abort();
   if (pid == 0) {
+    BindToTestBinary(parent, mark);
     if (!options.cgroup_dir.empty()) {
       std::ofstream(options.cgroup_dir + "/cgroup.procs") << ::getpid() << std::flush;
     }
@@ -48,7 +79,8 @@ Subprocess Subprocess::Start(const std::vector<std::string>& argv, const Options
 
 Subprocess::~Subprocess() {
   if (pid_ > 0 && Running()) {
-    ::kill(pid_, SIGKILL);
+    ::kill(-pid_, SIGKILL);  // its process group: what it started goes too
+    ::kill(pid_, SIGKILL);   // in case it left its group
     ::waitpid(pid_, nullptr, 0);
   }
 }
@@ -83,6 +115,19 @@ std::optional<int> Subprocess::Wait(std::chrono::milliseconds timeout) {
   return code;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+long RssKib(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
 std::pair<int, std::string> RunCommand(const std::string& shell_command) {
   std::string out;
   FILE* p = ::popen((shell_command + " 2>&1").c_str(), "r");
@@ -92,6 +137,27 @@ std::pair<int, std::string> RunCommand(const std::string& shell_command) {
   while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
   const int status = ::pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+namespace {
+
+// Socket inodes listening on `port` in /proc/net/tcp or tcp6 (state 0A is LISTEN).
+std::vector<std::string> ListeningInodes(int port) {
+  std::vector<std::string> inodes;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream rows(ReadFile(table));
+    std::string row;
+    std::getline(rows, row);  // header
+    while (std::getline(rows, row)) {
+      std::istringstream f(row);
+      std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode;
+      f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
+      const auto colon = local.rfind(':');
+      if (state != "0A" || colon == std::string::npos) continue;
+      if (std::stoi(local.substr(colon + 1), nullptr, 16) == port) inodes.push_back(inode);
+    }
+  }
+  return inodes;
 }
 
 int FreeTcpPort() {
@@ -107,6 +173,48 @@ int FreeTcpPort() {
   }
   ::close(fd);
   return port;
+}
+
+}  // namespace
+
+bool ListensOn(pid_t pid, int port) {
+  const auto inodes = ListeningInodes(port);
+  if (inodes.empty()) return false;
+  std::error_code ec;
+  for (const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    const std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
+    for (const auto& inode : inodes) {
+      if (target == "socket:[" + inode + "]") return true;
+    }
+  }
+  return false;
+}
+
+std::optional<Subprocess> StartOnFreePorts(size_t count, const ServerStarter& start,
+                                           const std::string& log, std::vector<int>* ports) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    std::error_code ec;
+    std::filesystem::remove(log, ec);  // judge this attempt by its own lines
+    ports->clear();
+    for (size_t i = 0; i < count; ++i) ports->push_back(FreeTcpPort());
+    Subprocess p = start(*ports);
+    auto all_listening = [&] {
+      for (int port : *ports) {
+        if (!ListensOn(p.pid(), port)) return false;
+      }
+      return true;
+    };
+    if (WaitFor([&] { return all_listening() || !p.Running(); }, std::chrono::seconds(30)) &&
+        p.Running()) {
+      return p;
+    }
+    const std::string text = ReadFile(log);
+    if (text.find("ddress already in use") == std::string::npos) return std::nullopt;
+    std::fprintf(stderr, "a port was taken before the server bound it; retrying: %s\n",
+                 text.substr(text.rfind('\n', text.size() - 2) + 1).c_str());
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> HttpGet(int port, const std::string& path) {
@@ -139,8 +247,9 @@ std::optional<std::string> HttpGet(int port, const std::string& path) {
 }
 
 TempDir::TempDir() {
-  char tmpl[] = "/tmp/tunnelguard-test.XXXXXX";
-  if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
+  // The owner's pid in the name: the cleanup fixture removes it once that pid is gone.
+  std::string tmpl = "/tmp/tunnelguard-test." + std::to_string(::getpid()) + ".XXXXXX";
+  if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
   ::chmod(path_.c_str(), 0755);
 }
 

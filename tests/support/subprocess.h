@@ -6,12 +6,18 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace tg::testing {
+
+// Every child a test starts carries TG_TEST_OWNER=<pid>:<start time> of its test binary (see
+// tests/support/cleanup-leftovers.sh); TestOwnerMark() is this process's mark.
+inline constexpr char kTestOwnerEnv[] = "TG_TEST_OWNER";
+std::string TestOwnerMark();
 
 class Subprocess {
  public:
@@ -20,7 +26,8 @@ class Subprocess {
     std::string output_path;                               // stdout+stderr go here ("" = inherit)
     std::string cgroup_dir;  // move the child into this cgroup before exec ("" = stay)
   };
-  // Starts argv[0] (searched in PATH). Aborts the test binary on fork failure only.
+  // Starts argv[0] (searched in PATH) as the leader of its own process group; it is SIGKILLed
+  // when the test binary dies, however it dies. Aborts the test binary on fork failure only.
   static Subprocess Start(const std::vector<std::string>& argv, const Options& options);
   static Subprocess Start(const std::vector<std::string>& argv) { return Start(argv, {}); }
 
@@ -28,7 +35,7 @@ class Subprocess {
       : pid_(std::exchange(other.pid_, -1)), exit_code_(other.exit_code_) {}
   Subprocess& operator=(Subprocess&&) = delete;
   Subprocess(const Subprocess&) = delete;
-  ~Subprocess();  // SIGKILLs and reaps a child still running
+  ~Subprocess();  // SIGKILLs (with its process group) and reaps a child still running
 
   pid_t pid() const { return pid_; }
   void Signal(int sig) const;
@@ -43,11 +50,26 @@ class Subprocess {
   std::optional<int> exit_code_;  // set when Running() reaped the child
 };
 
+// The whole file ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
+
+// VmRSS of a process in KiB (-1 when it is gone).
+long RssKib(pid_t pid);
+
 // Runs a command to completion and returns (exit code, stdout+stderr).
 std::pair<int, std::string> RunCommand(const std::string& shell_command);
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
-int FreeTcpPort();
+// Whether process `pid` holds a TCP socket listening on `port` (its own fds against
+// /proc/net/tcp{,6}): "our server is up", where a connect could reach any process.
+bool ListensOn(pid_t pid, int port);
+
+// For servers that cannot be told port 0 (nginx, Prometheus): starts `start(ports)` with
+// `count` ports that were free a moment ago, and waits until that process listens on all of
+// them. If it exits instead and its `log` says a port was taken in between ("Address already
+// in use"), tries fresh ports (up to 5 times). nullopt otherwise (the log says why).
+using ServerStarter = std::function<Subprocess(const std::vector<int>& ports)>;
+std::optional<Subprocess> StartOnFreePorts(size_t count, const ServerStarter& start,
+                                           const std::string& log, std::vector<int>* ports);
 
 // GET http://127.0.0.1:port/path (HTTP/1.0). Returns the body, or nullopt on any failure.
 std::optional<std::string> HttpGet(int port, const std::string& path);

@@ -3,13 +3,20 @@
 // demo. Thread per connection (tests use at most a few hundred connections).
 //
 //   tg-delay-server --port P [--host 127.0.0.1|::1] [--delay 10ms | --mix 1ms:50,10ms:30,100ms:20]
-//                   [--seed N] [--body-bytes B]
+//                   [--seed N] [--body-bytes B] [--timings FILE]
+// --timings appends one line per answered request to FILE: nanoseconds from the kernel's receive
+// timestamp of the request's first segment (SO_TIMESTAMPNS) to the moment the response is
+// written — the server's own view of the request's latency. Unlike a client's clock it is not
+// stretched when the client waits for a CPU after its response arrived, so it is the reference
+// the accuracy tests judge tunnelguard against.
 // Paths: "/reset" aborts the connection with a TCP RST instead of answering (failure tests).
 // Prints "listening HOST PORT" once it accepts connections.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -36,7 +43,42 @@ struct Config {
   std::vector<Choice> mix{{0, 1}};
   unsigned seed = 1;
   size_t body_bytes = 64;
+  std::string timings_path;
+  int timings_fd = -1;  // O_APPEND: one write() per line keeps threads' lines whole
 };
+
+int64_t RealtimeNs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// recv() that also returns the kernel's receive timestamp (CLOCK_REALTIME ns; 0 if none).
+ssize_t RecvStamped(int fd, char* buf, size_t len, int64_t* stamp_ns) {
+  iovec iov{buf, len};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  const ssize_t n = ::recvmsg(fd, &msg, 0);
+  *stamp_ns = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n > 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec ts{};
+      std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+      *stamp_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    }
+  }
+  return n;
+}
+
+void RecordTiming(const Config& cfg, int64_t received_ns, int64_t sent_ns) {
+  if (cfg.timings_fd < 0 || received_ns == 0) return;
+  const std::string line = std::to_string(sent_ns - received_ns) + "\n";
+  (void)!::write(cfg.timings_fd, line.data(), line.size());
+}
 
 bool ParseMix(const std::string& text, std::vector<Choice>& out) {
   out.clear();
@@ -68,14 +110,17 @@ void Serve(int fd, const Config& cfg, unsigned seed) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   std::string buf;
   char chunk[4096];
+  int64_t received_ns = 0;  // the first segment of the request being read
   while (true) {
     size_t end;
     while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
-      const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      int64_t stamp = 0;
+      const ssize_t n = RecvStamped(fd, chunk, sizeof(chunk), &stamp);
       if (n <= 0) {
         ::close(fd);
         return;
       }
+      if (buf.empty()) received_ns = stamp;
       buf.append(chunk, static_cast<size_t>(n));
     }
     const std::string request = buf.substr(0, end);
@@ -92,10 +137,13 @@ void Serve(int fd, const Config& cfg, unsigned seed) {
       while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
       }
     }
+    const int64_t sent_ns = RealtimeNs();
     if (!tg::tools::WriteAll(fd, response.data(), response.size())) {
       ::close(fd);
       return;
     }
+    RecordTiming(cfg, received_ns, sent_ns);
+    received_ns = 0;  // a pipelined request already in `buf` has no stamp of its own
   }
 }
 
@@ -127,13 +175,27 @@ int main(int argc, char** argv) {
   }
   app.add_option("--seed", cfg.seed, "seed of the per-connection delay picks");
   app.add_option("--body-bytes", cfg.body_bytes, "response body size");
+  app.add_option("--timings", cfg.timings_path,
+                 "append each request's server-side latency (ns) to this file");
   if (const auto rc = tg::tools::ParseArgs(app, argc, argv)) return *rc;
   ::signal(SIGPIPE, SIG_IGN);
   const auto ep = tg::tools::MakeEndpoint(cfg.host, cfg.port);
   if (!ep) return tg::tools::UsageError(app, "--host must be a numeric address");
+  if (!cfg.timings_path.empty()) {
+    cfg.timings_fd =
+        ::open(cfg.timings_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (cfg.timings_fd < 0) {
+      std::fprintf(stderr, "tg-delay-server: --timings %s: %s\n", cfg.timings_path.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+  }
   const int ls = ::socket(ep->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int one = 1;
   ::setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // Set on the listener so accepted sockets inherit it, and timestamping is on before the
+  // first request arrives (a segment queued before it was enabled carries no stamp).
+  ::setsockopt(ls, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
   if (::bind(ls, reinterpret_cast<const sockaddr*>(&ep->addr), ep->len) != 0 ||
       ::listen(ls, 4096) != 0) {
     std::fprintf(stderr, "tg-delay-server: bind/listen %s:%d: %s\n", cfg.host.c_str(), cfg.port,

@@ -81,19 +81,6 @@ uint64_t IdOf(const std::string& path) {
   return st.st_ino;
 }
 
-long RssKib(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(f, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 // Entries of a directory, "." and ".." excluded (-1 when it cannot be read).
 int Entries(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());

@@ -158,7 +158,7 @@ TEST_P(SetupExempt, NothingTheTunnelStartsIsExemptAgainstPid1) {
 // With this process posing as the manager: its direct fork is exempt (so the negatives above are
 // not vacuous) and each condition alone denies.
 TEST_P(SetupExempt, EachConditionAloneDeniesWithThisProcessAsManager) {
-  SetManager(static_cast<uint32_t>(::getpid()));
+  ASSERT_NO_FATAL_FAILURE(SetManager(static_cast<uint32_t>(::getpid())));
   const PolicyStatus s0 = Read();
   // Exempt: parent is the manager, no exec since the fork, the manager's executable.
   EXPECT_EQ(RunInChild(In(Cgroups().target), UnixSocket), 0);
@@ -178,7 +178,7 @@ TEST_P(SetupExempt, EachConditionAloneDeniesWithThisProcessAsManager) {
                        }),
             EAFNOSUPPORT);
   // Off (tgid 0: an agent outside the init pid namespace): the direct fork is denied too.
-  SetManager(0);
+  ASSERT_NO_FATAL_FAILURE(SetManager(0));
   EXPECT_EQ(RunInChild(In(Cgroups().target), UnixSocket), EAFNOSUPPORT);
   const PolicyStatus s2 = Read();
   EXPECT_EQ(s2.decisions.exempt_setup, s1.decisions.exempt_setup);

@@ -1,0 +1,40 @@
+#include "test_agent.h"
+
+#include <string_view>
+
+namespace tg::testing {
+namespace {
+
+std::vector<std::string> AgentArgv(const TestAgent::Options& o, const std::string& socket) {
+  std::vector<std::string> argv = {TG_BINARY, "run", "--grpc-socket", o.api ? socket : ""};
+  if (o.metrics) argv.insert(argv.end(), {"--metrics-listen", "127.0.0.1:0"});
+  argv.insert(argv.end(), o.args.begin(), o.args.end());
+  return argv;
+}
+
+// The port of the last "serving metrics on http://ADDR:PORT/metrics" line, or 0.
+int MetricsPortIn(const std::string& log) {
+  constexpr std::string_view kLine = "serving metrics on http://";
+  const auto at = log.rfind(kLine);
+  if (at == std::string::npos) return 0;
+  const auto end = log.find("/metrics", at + kLine.size());
+  const auto colon = log.rfind(':', end);
+  if (end == std::string::npos || colon == std::string::npos || colon < at) return 0;
+  return std::atoi(log.substr(colon + 1, end - colon - 1).c_str());
+}
+
+}  // namespace
+
+TestAgent::TestAgent(Options options)
+    : socket_(options.socket.empty() ? options.dir + "/tg.sock" : options.socket),
+      log_(options.dir + "/agent.log"),
+      process_(Subprocess::Start(AgentArgv(options, socket_), {options.env, log_, ""})) {}
+
+int TestAgent::WaitForMetrics(std::chrono::milliseconds timeout) {
+  if (metrics_port_ > 0) return metrics_port_;
+  WaitFor([&] { return (metrics_port_ = MetricsPortIn(log())) > 0 || !process_.Running(); },
+          timeout);
+  return metrics_port_;
+}
+
+}  // namespace tg::testing
