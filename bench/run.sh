@@ -362,7 +362,7 @@ rm -f "/sys/fs/bpf/tg_bench_empty_$$"
 # Counted from just before wrk starts: the agent's own attach-time measurement of observe's
 # cost (getppid loops) runs these programs too.
 start_agent --policies-observe --bpf-stats
-obs_snapshot() { bpftool prog show -j | jq '[.[] | select(.name == "tg_fam_obs" or .name == "tg_wx_obs")
+obs_snapshot() { bpftool prog show -j | jq '[.[] | select(.name | startswith("tg_fam_obs") or startswith("tg_wx_obs"))
   | {id, name, runs: (.run_cnt // 0), run_time_ns: (.run_time_ns // 0)}]'; }
 obs_before=$(obs_snapshot)
 read -r _ _ obs_reqs _ < <(wrk_run in)

@@ -78,6 +78,21 @@ static __always_inline bool tg_in_target(void *cgroup_map) {
 #define TG_ERR_EPERM 1
 #define TG_ERR_EAFNOSUPPORT 97
 
+/* observe: the record of a classic per-syscall exit tracepoint (events/syscalls/sys_exit_<name>/
+ * format): 8 bytes of common fields, the syscall number at 8, the return value at 16 (the same
+ * offsets on 6.1, where the kernel fills them as unsigned longs, and on 6.18). */
+struct tg_sys_exit_record {
+  __u64 common;
+  int nr;
+  long ret;
+};
+
+/* observe: the caller's user registers at a per-syscall exit tracepoint (its context holds no
+ * arguments; the syscall's saved registers still do: di, si, dx = the first three arguments). */
+static __always_inline struct pt_regs *tg_user_regs(void) {
+  return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
 /* Shared map shapes, so every object declares its maps the same way. */
 #define TG_COUNTER_MAP(name, entries)        \
   struct {                                   \

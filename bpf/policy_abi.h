@@ -39,7 +39,7 @@ enum tg_policy {
 enum tg_mechanism {
   TG_MECH_LSM_CGROUP = 1, /* lsm_cgroup programs attached to the target cgroup */
   TG_MECH_LSM_GLOBAL = 2, /* global lsm/ programs filtered by cgroup (issue 4) */
-  TG_MECH_OBSERVE = 3,    /* sys_exit tracepoints: audit only (issue 4) */
+  TG_MECH_OBSERVE = 3,    /* syscall exit tracepoints: audit only (issues 4, 19) */
 };
 
 /* Outcome of the last canary run (agent/enforce/canary.h), kept with the policy's config. */
@@ -60,12 +60,24 @@ struct tg_canary_state {
   __u32 pad;
 };
 
+/* observe: the system calls the policies watch, one bit each. Each is hooked at its own exit
+ * tracepoint (tracepoint/syscalls/sys_exit_<name>: only that call runs a program) unless the
+ * kernel lacks it; then at the host-wide sys_exit fallback (tp_btf/sys_exit), per call. */
+enum tg_obs_call {
+  TG_OBS_SOCKET = 1 << 0,
+  TG_OBS_SOCKETPAIR = 1 << 1,
+  TG_OBS_MMAP = 1 << 2,
+  TG_OBS_MPROTECT = 1 << 3,
+  TG_OBS_PKEY_MPROTECT = 1 << 4,
+  TG_OBS_SHMAT = 1 << 5,
+};
+
 /* The observe mechanism's part of every policy config. */
 struct tg_observe_state {
   __u32 seccomp; /* 1: count seccomp refusals (-EAFNOSUPPORT/-EPERM at exit) as denied_by_seccomp */
-  __u32 pad;
-  __u64 cost_bare_ps; /* measured at attach: getppid without / with the sys_exit programs, */
-  __u64 cost_on_ps;   /* medians in picoseconds per call (0: not measured) */
+  __u32 sys_exit_calls; /* TG_OBS_* bits observed through the sys_exit fallback (0: none) */
+  __u64 cost_bare_ps;   /* measured at attach: getppid without / with the observe programs, */
+  __u64 cost_on_ps;     /* medians in picoseconds per call (0: not measured) */
 };
 
 #define TG_COMM_LEN 16

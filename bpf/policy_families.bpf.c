@@ -136,29 +136,56 @@ int BPF_PROG(tg_fam_gsock, int family, int type, int protocol, int kern, int ret
 }
 
 /*
- * observe (no BPF-LSM, or bpf missing from lsm=): audit only. The raw sys_exit tracepoint sees
- * every system call's number (orig_ax, intact after a seccomp SECCOMP_RET_ERRNO), arguments
- * and return value — also calls seccomp refused, which never reach sys_enter (kernel-facts
- * §5). Filtered to the target and its descendants like lsm_global. A socket()/socketpair()
- * that created a socket of a family outside the list is a would_deny (socketpair: one per
- * call); one that failed with -EAFNOSUPPORT is systemd's RestrictAddressFamilies= at work
- * (denied_by_seccomp, when the config asks for it; a family whose module is absent fails the
- * same way and is counted the same). Cost: enabling it puts every task's system calls on the
- * slow path, host-wide (measured at attach, shown by status).
+ * observe (no BPF-LSM, or bpf missing from lsm=): audit only, at the exit of socket() and
+ * socketpair(). Syscall exit sees each call's arguments (the saved user registers) and return
+ * value — also calls seccomp refused, which never reach sys_enter (kernel-facts §5). Filtered to
+ * the target and its descendants like lsm_global. A socket()/socketpair() that created a socket
+ * of a family outside the list is a would_deny (socketpair: one per call); one that failed with
+ * -EAFNOSUPPORT is systemd's RestrictAddressFamilies= at work (denied_by_seccomp, when the config
+ * asks for it; a family whose module is absent fails the same way and is counted the same).
+ */
+static __always_inline void tg_fam_observe(struct pt_regs *regs, long ret) {
+  if (!tg_in_target(&tg_fam_cgrp)) return;
+  bool seccomp_refused = ret == -TG_ERR_EAFNOSUPPORT;
+  if (ret < 0 && !seccomp_refused) return; /* failed for another reason: nothing happened */
+  if (seccomp_refused) {
+    __u32 zero = 0;
+    struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
+    if (!cfg || !cfg->observe.seccomp) return;
+  }
+  tg_fam_decide((int)BPF_CORE_READ(regs, di), (int)BPF_CORE_READ(regs, si),
+                (int)BPF_CORE_READ(regs, dx), 0, seccomp_refused);
+}
+
+/* Hooks: each call's own exit tracepoint, so no other system call runs a program of ours. Every
+ * task's system calls still take the kernel's syscall-tracing slow path while any syscall
+ * tracepoint is enabled (host-wide, measured at attach and shown by status). */
+SEC("tracepoint/syscalls/sys_exit_socket")
+int tg_fam_obs_sock(struct tg_sys_exit_record *ctx) {
+  tg_fam_observe(tg_user_regs(), ctx->ret);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_socketpair")
+int tg_fam_obs_pair(struct tg_sys_exit_record *ctx) {
+  tg_fam_observe(tg_user_regs(), ctx->ret);
+  return 0;
+}
+
+/* The calls (TG_OBS_* bits) whose own tracepoint this kernel lacks, set by the agent before
+ * load: those are observed here instead. */
+const volatile __u32 tg_fam_sys_exit_calls = 0;
+
+/*
+ * Fallback, per call: the raw sys_exit tracepoint, which every system call of every task on the
+ * host runs (decoding the x86-64 number from orig_ax, intact after a seccomp refusal). Loaded
+ * only when some watched call has no tracepoint of its own (or when asked, to measure the cost).
  */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tg_fam_obs, struct pt_regs *regs, long ret) {
   long nr = regs->orig_ax;
-  if (nr != TG_NR_SOCKET && nr != TG_NR_SOCKETPAIR) return 0;
-  if (!tg_in_target(&tg_fam_cgrp)) return 0;
-  int family = (int)regs->di;
-  bool seccomp_refused = ret == -TG_ERR_EAFNOSUPPORT;
-  if (ret < 0 && !seccomp_refused) return 0; /* failed for another reason: nothing happened */
-  if (seccomp_refused) {
-    __u32 zero = 0;
-    struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
-    if (!cfg || !cfg->observe.seccomp) return 0;
-  }
-  tg_fam_decide(family, (int)regs->si, (int)regs->dx, 0, seccomp_refused);
+  __u32 call = nr == TG_NR_SOCKET ? TG_OBS_SOCKET : nr == TG_NR_SOCKETPAIR ? TG_OBS_SOCKETPAIR : 0;
+  if (!(call & tg_fam_sys_exit_calls)) return 0;
+  tg_fam_observe(regs, ret);
   return 0;
 }

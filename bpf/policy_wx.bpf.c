@@ -228,28 +228,24 @@ int BPF_PROG(tg_wx_gshmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg
 }
 
 /*
- * observe: audit only, at the raw sys_exit tracepoint, filtered to the target (see
- * policy_families.bpf.c). What a system call's arguments show: mmap/mprotect/pkey_mprotect
- * asking PROT_WRITE|PROT_EXEC, shmat with SHM_EXEC. A call that succeeded is a would_deny; one
- * that failed with -EPERM is systemd's MemoryDenyWriteExecute= (denied_by_seccomp, when asked;
- * seccomp also refuses any PROT_EXEC mprotect, counted the same). Not visible here, unlike
- * the LSM hooks: READ_IMPLIES_EXEC, memfd/file double mappings, adding exec to a mapping.
- * Allowed calls are not counted (every mmap of the cgroup would be).
+ * observe: audit only, at the exit of mmap, mprotect, pkey_mprotect and shmat, filtered to the
+ * target (see policy_families.bpf.c). What a system call's arguments show: mmap/mprotect/
+ * pkey_mprotect asking PROT_WRITE|PROT_EXEC, shmat with SHM_EXEC. A call that succeeded is a
+ * would_deny; one that failed with -EPERM is systemd's MemoryDenyWriteExecute= (denied_by_seccomp,
+ * when asked; seccomp also refuses any PROT_EXEC mprotect, counted the same). Not visible here,
+ * unlike the LSM hooks: READ_IMPLIES_EXEC, memfd/file double mappings, adding exec to a mapping.
+ * Allowed calls are not counted (every mmap of the cgroup would be). `nr` is a constant in each
+ * per-call program, so each keeps only its own branch.
  */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tg_wx_obs, struct pt_regs *regs, long ret) {
-  long nr = regs->orig_ax;
-  if (nr != TG_NR_MMAP && nr != TG_NR_MPROTECT && nr != TG_NR_PKEY_MPROTECT && nr != TG_NR_SHMAT) {
-    return 0;
-  }
-  if (!tg_in_target(&tg_wx_cgrp)) return 0;
-  unsigned long arg = regs->dx; /* prot, or shmat's shmflg */
+static __always_inline void tg_wx_observe(long nr, struct pt_regs *regs, long ret) {
+  if (!tg_in_target(&tg_wx_cgrp)) return;
+  unsigned long arg = BPF_CORE_READ(regs, dx); /* prot, or shmat's shmflg */
   __u32 detail;
   if (nr == TG_NR_SHMAT) {
-    if (!(arg & TG_SHM_EXEC)) return 0;
+    if (!(arg & TG_SHM_EXEC)) return;
     detail = TG_WX_SHMAT_EXEC;
   } else if (nr == TG_NR_MMAP) {
-    if ((arg & TG_WX) != TG_WX) return 0;
+    if ((arg & TG_WX) != TG_WX) return;
     detail = TG_WX_MMAP_WX;
   } else {
     if ((arg & TG_WX) == TG_WX) {
@@ -257,16 +253,57 @@ int BPF_PROG(tg_wx_obs, struct pt_regs *regs, long ret) {
     } else if ((arg & TG_PROT_EXEC) && ret == -TG_ERR_EPERM) {
       detail = TG_WX_MPROTECT_ADD_X; /* only ever counted as seccomp's refusal */
     } else {
-      return 0;
+      return;
     }
   }
   bool seccomp_refused = ret == -TG_ERR_EPERM;
-  if (ret < 0 && ret > -4096 && !seccomp_refused) return 0;
+  if (ret < 0 && ret > -4096 && !seccomp_refused) return;
   if (seccomp_refused) {
     __u32 zero = 0;
     struct tg_wx_config *cfg = bpf_map_lookup_elem(&tg_wx_cfg, &zero);
-    if (!cfg || !cfg->observe.seccomp) return 0;
+    if (!cfg || !cfg->observe.seccomp) return;
   }
   tg_wx_decide_as(detail, arg, arg, seccomp_refused);
+}
+
+/* Hooks: each call's own exit tracepoint (see policy_families.bpf.c). */
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int tg_wx_obs_mmap(struct tg_sys_exit_record *ctx) {
+  tg_wx_observe(TG_NR_MMAP, tg_user_regs(), ctx->ret);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mprotect")
+int tg_wx_obs_mprot(struct tg_sys_exit_record *ctx) {
+  tg_wx_observe(TG_NR_MPROTECT, tg_user_regs(), ctx->ret);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_pkey_mprotect")
+int tg_wx_obs_pkey(struct tg_sys_exit_record *ctx) {
+  tg_wx_observe(TG_NR_PKEY_MPROTECT, tg_user_regs(), ctx->ret);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_shmat")
+int tg_wx_obs_shmat(struct tg_sys_exit_record *ctx) {
+  tg_wx_observe(TG_NR_SHMAT, tg_user_regs(), ctx->ret);
+  return 0;
+}
+
+/* The calls (TG_OBS_* bits) observed at the sys_exit fallback (see policy_families.bpf.c). */
+const volatile __u32 tg_wx_sys_exit_calls = 0;
+
+/* Fallback, per call: the raw sys_exit tracepoint, run by every system call on the host. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tg_wx_obs, struct pt_regs *regs, long ret) {
+  long nr = regs->orig_ax;
+  __u32 call = nr == TG_NR_MMAP            ? TG_OBS_MMAP
+               : nr == TG_NR_MPROTECT      ? TG_OBS_MPROTECT
+               : nr == TG_NR_PKEY_MPROTECT ? TG_OBS_PKEY_MPROTECT
+               : nr == TG_NR_SHMAT         ? TG_OBS_SHMAT
+                                           : 0;
+  if (!(call & tg_wx_sys_exit_calls)) return 0;
+  tg_wx_observe(nr, regs, ret);
   return 0;
 }

@@ -45,6 +45,12 @@ std::pair<CLI::Option*, CLI::Option*> AddPolicyFlags(CLI::App& sub, PolicyFlags&
   sub.add_flag("--observe-seccomp", flags.observe_seccomp,
                "observe: also count systemd's own seccomp refusals (RestrictAddressFamilies=, "
                "MemoryDenyWriteExecute=) as denied_by_seccomp");
+  // Hidden (empty group): sys-exit hooks every watched call at the host-wide sys_exit
+  // tracepoint, as before issue 19, so bench/run.sh measures both designs in one run.
+  sub.add_option("--observe-hook", flags.observe_hook,
+                 "observe: per-call (each call's exit tracepoint) or sys-exit (host-wide)")
+      ->check(CLI::IsMember({"per-call", "sys-exit"}))
+      ->group("");
   return {families, wx};
 }
 
@@ -63,7 +69,10 @@ Result<std::vector<PolicySpec>> BuildPolicies(const PolicyFlags& f) {
     return MakeError(ErrorKind::kInvalidArgument,
                      "unknown --wx-memory value '" + f.wx_memory + "'; use deny or off");
   }
-  for (PolicySpec& p : policies) p.observe_seccomp = f.observe_seccomp;
+  for (PolicySpec& p : policies) {
+    p.observe_seccomp = f.observe_seccomp;
+    p.observe_sys_exit_calls = f.observe_hook == "sys-exit" ? ~0u : 0u;
+  }
   return policies;
 }
 

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "agent/cli/cli.h"
+#include "agent/enforce/observe_hooks.h"
 #include "agent/enforce/pin_layout.h"
 #include "agent/enforce/policy_control.h"
 #include "agent/enforce/policy_status.h"
@@ -54,6 +55,17 @@ void PrintText(const StatusReport& r) {
             "%.0f ns -> %.0f ns (x%.2f)\n",
             p.observe_seccomp ? "; counts systemd's seccomp denials" : "", p.observe_bare_ns,
             p.observe_on_ns, p.observe_bare_ns > 0 ? p.observe_on_ns / p.observe_bare_ns : 0.0);
+        const uint32_t all = ManifestFor(p.kind).ObservedCalls();
+        const uint32_t own = all & ~p.observe_sys_exit_calls;
+        std::printf(
+            "    observe hooks: %s%s%s\n",
+            own ? (ObserveCallNames(p.kind, own) + " at their exit tracepoints").c_str() : "",
+            own && p.observe_sys_exit_calls ? "; " : "",
+            p.observe_sys_exit_calls
+                ? (ObserveCallNames(p.kind, p.observe_sys_exit_calls) +
+                   " at sys_exit (every system call on the host runs the program)")
+                      .c_str()
+                : "");
       }
     }
   }

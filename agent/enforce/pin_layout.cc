@@ -16,12 +16,24 @@ namespace tg {
 
 const PinManifest& ManifestFor(PolicyKind kind) {
   // Names are the BPF objects' own (bpf/policy_*.bpf.c); a new hook adds its program here.
-  static const PinManifest kFamilies{{"tg_fam_sock"}, {"tg_fam_gsock"}, {"tg_fam_obs"},
-                                     "tg_fam_cfg",    "tg_fam_count",   "tg_fam_drops",
-                                     "tg_fam_events", "tg_fam_canary",  "tg_fam_cgrp"};
+  static const PinManifest kFamilies{{"tg_fam_sock"},
+                                     {"tg_fam_gsock"},
+                                     {{"socket", TG_OBS_SOCKET, "tg_fam_obs_sock"},
+                                      {"socketpair", TG_OBS_SOCKETPAIR, "tg_fam_obs_pair"}},
+                                     "tg_fam_obs",
+                                     "tg_fam_cfg",
+                                     "tg_fam_count",
+                                     "tg_fam_drops",
+                                     "tg_fam_events",
+                                     "tg_fam_canary",
+                                     "tg_fam_cgrp"};
   static const PinManifest kWx{{"tg_wx_mmap", "tg_wx_mprot", "tg_wx_shmat"},
                                {"tg_wx_gmmap", "tg_wx_gmprot", "tg_wx_gshmat"},
-                               {"tg_wx_obs"},
+                               {{"mmap", TG_OBS_MMAP, "tg_wx_obs_mmap"},
+                                {"mprotect", TG_OBS_MPROTECT, "tg_wx_obs_mprot"},
+                                {"pkey_mprotect", TG_OBS_PKEY_MPROTECT, "tg_wx_obs_pkey"},
+                                {"shmat", TG_OBS_SHMAT, "tg_wx_obs_shmat"}},
+                               "tg_wx_obs",
                                "tg_wx_cfg",
                                "tg_wx_count",
                                "tg_wx_drops",
@@ -29,6 +41,31 @@ const PinManifest& ManifestFor(PolicyKind kind) {
                                "tg_wx_canary",
                                "tg_wx_cgrp"};
   return kind == PolicyKind::kAddressFamilies ? kFamilies : kWx;
+}
+
+std::vector<std::string> PinManifest::ProgramsFor(Mechanism m, uint32_t sys_exit_calls) const {
+  if (m == Mechanism::kLsmCgroup) return programs;
+  if (m == Mechanism::kLsmGlobal) return global_programs;
+  std::vector<std::string> out;
+  for (const ObserveHook& h : observe_hooks) {
+    if ((h.bit & sys_exit_calls) == 0) out.push_back(h.program);
+  }
+  if ((sys_exit_calls & ObservedCalls()) != 0) out.push_back(observe_fallback);
+  return out;
+}
+
+std::vector<std::string> PinManifest::AllPrograms() const {
+  std::vector<std::string> all = programs;
+  all.insert(all.end(), global_programs.begin(), global_programs.end());
+  for (const ObserveHook& h : observe_hooks) all.push_back(h.program);
+  all.push_back(observe_fallback);
+  return all;
+}
+
+uint32_t PinManifest::ObservedCalls() const {
+  uint32_t bits = 0;
+  for (const ObserveHook& h : observe_hooks) bits |= h.bit;
+  return bits;
 }
 
 Status CheckPinnedAbi(const std::string& dir, PolicyKind kind) {

@@ -18,11 +18,20 @@ namespace tg {
 
 inline constexpr char kDefaultBpffsDir[] = "/sys/fs/bpf/tunnelguard";
 
+// observe: one watched system call, its TG_OBS_* bit and the program on its own exit tracepoint
+// (tracepoint/syscalls/sys_exit_<syscall>).
+struct ObserveHook {
+  std::string syscall;
+  uint32_t bit;
+  std::string program;
+};
+
 // The fixed names of one policy's pins.
 struct PinManifest {
-  std::vector<std::string> programs;          // lsm_cgroup: pinned as link_<program>
-  std::vector<std::string> global_programs;   // lsm_global: the same hooks as global lsm/
-  std::vector<std::string> observe_programs;  // observe: the sys_exit tracepoint
+  std::vector<std::string> programs;         // lsm_cgroup: pinned as link_<program>
+  std::vector<std::string> global_programs;  // lsm_global: the same hooks as global lsm/
+  std::vector<ObserveHook> observe_hooks;    // observe: one exit tracepoint per watched call
+  std::string observe_fallback;              // observe: tp_btf/sys_exit, for calls without one
   std::string config_map;
   std::string counters_map;
   std::string drops_map;
@@ -33,16 +42,12 @@ struct PinManifest {
     return {config_map, counters_map, drops_map, events_map, canary_map, cgroup_map};
   }
   // The programs one mechanism attaches (and pins), and all of them (detach removes all).
-  const std::vector<std::string>& ProgramsFor(Mechanism m) const {
-    if (m == Mechanism::kObserve) return observe_programs;
-    return m == Mechanism::kLsmGlobal ? global_programs : programs;
-  }
-  std::vector<std::string> AllPrograms() const {
-    std::vector<std::string> all = programs;
-    all.insert(all.end(), global_programs.begin(), global_programs.end());
-    all.insert(all.end(), observe_programs.begin(), observe_programs.end());
-    return all;
-  }
+  // observe: the calls in `sys_exit_calls` (TG_OBS_* bits) go through the fallback instead of
+  // their own tracepoint.
+  std::vector<std::string> ProgramsFor(Mechanism m, uint32_t sys_exit_calls = 0) const;
+  std::vector<std::string> AllPrograms() const;
+  // The TG_OBS_* bits of every call this policy watches.
+  uint32_t ObservedCalls() const;
 };
 const PinManifest& ManifestFor(PolicyKind kind);
 

@@ -146,8 +146,14 @@ Status RemovePolicyPins(const std::string& base, uint64_t cgroup_id, PolicyKind 
   return RemoveDirIfPresent(dir);
 }
 
+// What a pinned config records about how its programs are hooked.
+struct PinnedHooks {
+  Mechanism mechanism;
+  uint32_t sys_exit_calls;  // observe: the calls on the sys_exit fallback (TG_OBS_* bits)
+};
+
 // The mechanism recorded in a pinned config (both config structs start with mode, mechanism).
-std::optional<Mechanism> PinnedMechanism(const std::string& config_path) {
+std::optional<PinnedHooks> PinnedMechanism(const std::string& config_path, PolicyKind kind) {
   UniqueFd fd(bpf_obj_get(config_path.c_str()));
   if (!fd.valid()) return std::nullopt;
   alignas(8) unsigned char value[sizeof(tg_fam_config) > sizeof(tg_wx_config)
@@ -162,7 +168,15 @@ std::optional<Mechanism> PinnedMechanism(const std::string& config_path) {
   if (bpf_map_lookup_elem(fd.get(), &key, value) != 0) return std::nullopt;
   uint32_t mechanism = 0;
   std::memcpy(&mechanism, value + offsetof(tg_wx_config, mechanism), sizeof(mechanism));
-  return MechanismFromAbi(mechanism);
+  const auto m = MechanismFromAbi(mechanism);
+  if (!m) return std::nullopt;
+  uint32_t calls = 0;
+  std::memcpy(&calls,
+              value + (kind == PolicyKind::kAddressFamilies
+                           ? offsetof(tg_fam_config, observe.sys_exit_calls)
+                           : offsetof(tg_wx_config, observe.sys_exit_calls)),
+              sizeof(calls));
+  return PinnedHooks{*m, calls};
 }
 
 // A policy's pins as a new attach finds them. kOutdated: complete but made by a tunnelguard
@@ -182,9 +196,9 @@ Pinned InspectPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind)
     log::Warning("{}: {}", PolicyName(kind), st.error().message);
     return Pinned::kOutdated;
   }
-  auto mechanism = PinnedMechanism(dir + "/" + manifest.config_map);
-  if (!mechanism) return Pinned::kIncomplete;
-  for (const std::string& prog : manifest.ProgramsFor(*mechanism)) {
+  auto hooks = PinnedMechanism(dir + "/" + manifest.config_map, kind);
+  if (!hooks) return Pinned::kIncomplete;
+  for (const std::string& prog : manifest.ProgramsFor(hooks->mechanism, hooks->sys_exit_calls)) {
     UniqueFd fd(bpf_obj_get((dir + "/" + LinkPinName(prog)).c_str()));
     if (!fd.valid()) return Pinned::kIncomplete;
     bpf_link_info info{};
@@ -299,8 +313,10 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
     }
     if (kind == PolicyKind::kAddressFamilies) result.setup = setup;
     if (pinned == Pinned::kComplete) {
+      const auto hooks = PinnedMechanism(
+          PolicyDir(base, target.id, kind) + "/" + ManifestFor(kind).config_map, kind);
       const auto pinned_mechanism =
-          PinnedMechanism(PolicyDir(base, target.id, kind) + "/" + ManifestFor(kind).config_map);
+          hooks ? std::optional<Mechanism>(hooks->mechanism) : std::nullopt;
       if (request.mechanism && pinned_mechanism && *request.mechanism != *pinned_mechanism) {
         return MakeError(ErrorKind::kInvalidArgument,
                          std::string(PolicyName(kind)) + " on " + target.path + " is pinned with " +
@@ -353,8 +369,8 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
     if (!cost.ok()) return cost.error();
     if (auto st = RecordObserveCost(objects, *cost); !st.ok()) return st.error();
     log::Notice(
-        "observe: getppid() {:.0f} ns without, {:.0f} ns with the sys_exit programs "
-        "(x{:.2f}, every task on the host)",
+        "observe: getppid() {:.0f} ns without, {:.0f} ns with the syscall exit tracepoints "
+        "enabled (x{:.2f}, every task on the host)",
         cost->bare_ns, cost->observed_ns, cost->ratio());
   }
   for (PolicyObject& obj : objects) {

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "agent/enforce/observe_hooks.h"
 #include "agent/enforce/policy_abi_check.h"
 #include "bpf/policy_families.h"
 #include "policy_families.skel.h"
@@ -83,13 +84,22 @@ Result<PolicyObject> LoadFamiliesPolicy(const PolicySpec& spec, Mechanism m) {
   const std::string_view name = PolicyName(PolicyKind::kAddressFamilies);
   Skeleton<policy_families> skel(policy_families__open());
   if (!skel) return FromLibbpf(-errno, "cannot open the address_families BPF object");
-  if (auto st = SelectPrograms(skel->obj, m, name); !st.ok()) return st.error();
+  const ObservePlan plan = m == Mechanism::kObserve ? PlanObserve(PolicyKind::kAddressFamilies,
+                                                                  spec.observe_sys_exit_calls)
+                                                    : ObservePlan{};
+  skel->rodata->tg_fam_sys_exit_calls = plan.sys_exit_calls;
+  if (auto st = m == Mechanism::kObserve
+                    ? SelectObservePrograms(skel->obj, PolicyKind::kAddressFamilies, plan)
+                    : SelectPrograms(skel->obj, m, name);
+      !st.ok()) {
+    return st.error();
+  }
   if (auto st = LoadObject(skel->obj, m, name); !st.ok()) return st.error();
   tg_fam_config cfg{ModeToAbi(spec.mode),
                     MechanismToAbi(m),
                     spec.allowed_families,
                     {},
-                    {spec.observe_seccomp ? 1u : 0u, 0, 0, 0},
+                    {spec.observe_seccomp ? 1u : 0u, plan.sys_exit_calls, 0, 0},
                     {}};
   SetupExemptionToAbi(DetectSetupExemption(), cfg.setup);
   if (auto st = WriteConfig(skel->maps.tg_fam_cfg, &cfg, sizeof(cfg), name); !st.ok()) {

@@ -21,7 +21,7 @@ std::string_view SectionPrefix(Mechanism m) {
     case Mechanism::kLsmGlobal:
       return "lsm/";
     case Mechanism::kObserve:
-      return "tp_btf/";
+      return "tracepoint/";  // observe_hooks.h selects its programs per call instead
   }
   return "";
 }
@@ -47,9 +47,10 @@ Status PolicyObject::AttachToCgroup(int cgroup_fd) {
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, obj_) {
     if (!bpf_program__autoload(prog)) continue;
+    // observe: by section, per program (per-call exit tracepoints, or tp_btf/sys_exit).
     bpf_link* link = mechanism_ == Mechanism::kLsmGlobal ? bpf_program__attach_lsm(prog)
                      : mechanism_ == Mechanism::kObserve
-                         ? bpf_program__attach_trace(prog)
+                         ? bpf_program__attach(prog)
                          : bpf_program__attach_cgroup(prog, cgroup_fd);
     if (link == nullptr) {
       const int err = errno;

@@ -40,8 +40,8 @@ void Add(Decisions& d, uint32_t action, uint64_t n) {
 
 // Every manifest link pinned, each a live cgroup link of this cgroup.
 void CheckLinks(const std::string& dir, uint64_t cgroup_id, PolicyStatus& st) {
-  for (const std::string& prog :
-       ManifestFor(st.kind).ProgramsFor(st.mechanism.value_or(Mechanism::kLsmCgroup))) {
+  for (const std::string& prog : ManifestFor(st.kind).ProgramsFor(
+           st.mechanism.value_or(Mechanism::kLsmCgroup), st.observe_sys_exit_calls)) {
     const std::string path = dir + "/" + LinkPinName(prog);
     auto fd = OpenPin(path);
     if (!fd.ok()) {
@@ -60,6 +60,15 @@ void CheckLinks(const std::string& dir, uint64_t cgroup_id, PolicyStatus& st) {
     }
   }
   st.active = true;
+}
+
+// observe: which calls are hooked at their own exit tracepoint, which at sys_exit (host-wide).
+nlohmann::json ObserveHooksJson(const PolicyStatus& p) {
+  nlohmann::json per_call = nlohmann::json::array(), sys_exit = nlohmann::json::array();
+  for (const ObserveHook& h : ManifestFor(p.kind).observe_hooks) {
+    ((h.bit & p.observe_sys_exit_calls) ? sys_exit : per_call).push_back(h.syscall);
+  }
+  return {{"exit_tracepoint", per_call}, {"sys_exit", sys_exit}};
 }
 
 void ReadCanaryState(const tg_canary_state& c, PolicyStatus& st) {
@@ -90,6 +99,7 @@ PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind k
       ReadCanaryState(families ? fam.canary : wx.canary, st);
       const tg_observe_state& observe = families ? fam.observe : wx.observe;
       st.observe_seccomp = observe.seccomp != 0;
+      st.observe_sys_exit_calls = observe.sys_exit_calls;
       st.observe_bare_ns = static_cast<double>(observe.cost_bare_ps) / 1000.0;
       st.observe_on_ns = static_cast<double>(observe.cost_on_ps) / 1000.0;
       st.mode = ModeFromAbi(families ? fam.mode : wx.mode);
@@ -251,6 +261,7 @@ nlohmann::json ToJson(const StatusReport& report) {
         j["observe"] = {
             {"can_deny", false},
             {"seccomp_denials_counted", p.observe_seccomp},
+            {"hooks", ObserveHooksJson(p)},
             {"host_wide_cost",
              {{"getppid_ns_without", p.observe_bare_ns},
               {"getppid_ns_with", p.observe_on_ns},

@@ -41,6 +41,7 @@ struct PolicyStatus {
   // observe only: whether seccomp refusals are counted, and the measured host-wide cost
   // (getppid ns without / with the programs; 0 when not measured).
   bool observe_seccomp = false;
+  uint32_t observe_sys_exit_calls = 0;  // TG_OBS_* bits hooked at the host-wide sys_exit fallback
   double observe_bare_ns = 0;
   double observe_on_ns = 0;
   std::string canary_result = "never";

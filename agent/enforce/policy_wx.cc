@@ -1,5 +1,6 @@
 #include "agent/enforce/policy_wx.h"
 
+#include "agent/enforce/observe_hooks.h"
 #include "agent/enforce/policy_abi_check.h"
 #include "bpf/policy_wx.h"
 #include "policy_wx.skel.h"
@@ -15,10 +16,21 @@ Result<PolicyObject> LoadWxPolicy(const PolicySpec& spec, Mechanism m) {
   const std::string_view name = PolicyName(PolicyKind::kWxMemory);
   Skeleton<policy_wx> skel(policy_wx__open());
   if (!skel) return FromLibbpf(-errno, "cannot open the wx_memory BPF object");
-  if (auto st = SelectPrograms(skel->obj, m, name); !st.ok()) return st.error();
+  const ObservePlan plan = m == Mechanism::kObserve
+                               ? PlanObserve(PolicyKind::kWxMemory, spec.observe_sys_exit_calls)
+                               : ObservePlan{};
+  skel->rodata->tg_wx_sys_exit_calls = plan.sys_exit_calls;
+  if (auto st = m == Mechanism::kObserve
+                    ? SelectObservePrograms(skel->obj, PolicyKind::kWxMemory, plan)
+                    : SelectPrograms(skel->obj, m, name);
+      !st.ok()) {
+    return st.error();
+  }
   if (auto st = LoadObject(skel->obj, m, name); !st.ok()) return st.error();
-  const tg_wx_config cfg{
-      ModeToAbi(spec.mode), MechanismToAbi(m), {}, {spec.observe_seccomp ? 1u : 0u, 0, 0, 0}};
+  const tg_wx_config cfg{ModeToAbi(spec.mode),
+                         MechanismToAbi(m),
+                         {},
+                         {spec.observe_seccomp ? 1u : 0u, plan.sys_exit_calls, 0, 0}};
   if (auto st = WriteConfig(skel->maps.tg_wx_cfg, &cfg, sizeof(cfg), name); !st.ok()) {
     return st.error();
   }

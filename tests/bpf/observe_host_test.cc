@@ -6,11 +6,13 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -77,11 +79,20 @@ class ObserveHostTest : public ::testing::Test {
     bpffs_ = "/sys/fs/bpf/tg-observe-" + suffix;
     ASSERT_EQ(::mkdir(target_.c_str(), 0755), 0);
     ASSERT_EQ(::mkdir(outside_.c_str(), 0755), 0);
+    // The per-call exit tracepoints need tracefs, which every systemd host mounts; this
+    // machine's may not: mounted for the test and unmounted after it.
+    struct stat events {};
+    if (::stat("/sys/kernel/tracing/events", &events) != 0) {
+      ASSERT_EQ(::mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr), 0)
+          << "cannot mount tracefs at /sys/kernel/tracing: " << std::strerror(errno);
+      mounted_tracefs_ = true;
+    }
   }
   void TearDown() override {
     RunCli(TG_CLI_PATH, {"detach", "--all", "--bpffs-dir", bpffs_});
     ::rmdir(target_.c_str());
     ::rmdir(outside_.c_str());
+    if (mounted_tracefs_) ::umount2("/sys/kernel/tracing", MNT_DETACH);
   }
   nlohmann::json Policy(const std::string& name) {
     const CliResult s = RunCli(TG_CLI_PATH, {"status", "--json", "--bpffs-dir", bpffs_});
@@ -92,6 +103,7 @@ class ObserveHostTest : public ::testing::Test {
     return {};
   }
   std::string target_, outside_, bpffs_;
+  bool mounted_tracefs_ = false;
 };
 
 TEST_F(ObserveHostTest, AuditCountsInsideExactlyAndNothingOutside) {
@@ -116,12 +128,33 @@ TEST_F(ObserveHostTest, AuditCountsInsideExactlyAndNothingOutside) {
   const auto wx = Policy("wx_memory");
   EXPECT_EQ(wx["decisions"]["would_deny"], kCalls) << wx.dump();
   EXPECT_EQ(wx["details"]["mmap_wx"]["would_deny"], kCalls) << wx.dump();
+  // Each watched call at its own exit tracepoint: nothing on the host-wide sys_exit hook.
+  EXPECT_TRUE(fam["observe"]["hooks"]["sys_exit"].empty()) << fam.dump();
+  EXPECT_EQ(wx["observe"]["hooks"]["exit_tracepoint"].size(), 4u) << wx.dump();
+  EXPECT_TRUE(wx["observe"]["hooks"]["sys_exit"].empty()) << wx.dump();
   const auto cost = wx["observe"]["host_wide_cost"];
   EXPECT_GT(cost["getppid_ns_without"].get<double>(), 0.0) << wx.dump();
   EXPECT_GT(cost["ratio"].get<double>(), 1.0) << wx.dump();
   std::printf("observe host-wide cost: getppid %.0f ns -> %.0f ns (x%.2f)\n",
               cost["getppid_ns_without"].get<double>(), cost["getppid_ns_with"].get<double>(),
               cost["ratio"].get<double>());
+}
+
+// The design before issue 19 (every call at tp_btf/sys_exit), kept as the per-call fallback and
+// for bench/run.sh: the same exact counts.
+TEST_F(ObserveHostTest, SysExitFallbackCountsTheSame) {
+  const CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit",
+                                           "--observe-hook", "sys-exit", "--bpffs-dir", bpffs_});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.err.find("at the host-wide sys_exit hook"), std::string::npos) << a.err;
+  EXPECT_EQ(InChild(target_, false, [] { return ForbiddenCalls(0); }), 0);
+  EXPECT_EQ(InChild(outside_, false, [] { return ForbiddenCalls(0); }), 0);
+  const auto fam = Policy("address_families");
+  EXPECT_EQ(fam["details"]["unix"]["would_deny"], kCalls) << fam.dump();
+  EXPECT_EQ(fam["observe"]["hooks"]["sys_exit"].size(), 2u) << fam.dump();
+  const auto wx = Policy("wx_memory");
+  EXPECT_EQ(wx["details"]["mmap_wx"]["would_deny"], kCalls) << wx.dump();
+  EXPECT_EQ(wx["observe"]["hooks"]["sys_exit"].size(), 4u) << wx.dump();
 }
 
 TEST_F(ObserveHostTest, SystemdSeccompRefusalsAreCountedExactlyWhenAsked) {
