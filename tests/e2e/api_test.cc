@@ -121,9 +121,8 @@ namespace tg {
 namespace {
 
 // SetMode writes the configured modes while GetStatus reads them on other gRPC threads: every
-// call answers, and the mode reported at the end is the last one set. (Under the
-// ThreadSanitizer build, tools/tsan.sh, the agent itself is instrumented and dies at the first
-// data race: this test is how a race between them is found.)
+// call answers, and the mode reported at the end is the last one set. (Meant to run against a
+// TSan-built agent too; tools/tsan.sh says why it does not yet.)
 TEST_F(ApiTest, ModeSwitchesAndStatusReadsRunConcurrently) {
   auto channel = grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials());
   auto stub = tunnelguard::v1::Agent::NewStub(channel);
