@@ -11,7 +11,9 @@
 #   3. enforcement per call in QEMU (TCG; BPF-LSM is refused on this host): socket, mmap,
 #      mprotect and getppid under no policy, lsm_cgroup, lsm-global, systemd's seccomp filters
 #      and PR_SET_MDWE, inside and outside the cgroup (tests/vm/enforce_cost_test.cc); ratios
-#   4. scrape and API: /metrics response time and size, `tunnelctl stats` round trip
+#   4. scrape and API: /metrics response time and size, `tunnelctl stats` round trip; the same
+#      while the tunnel's cgroup holds 100 idle and 100 byte-a-second connections to each of
+#      /metrics and the API socket (tg-hostile-client, re-opened whenever the agent closes them)
 #   5. start-up: `tunnelguard run` to READY=1 (a NOTIFY_SOCKET listener) and to the first
 #      counted request in /metrics; the same after a clean restart and after a SIGKILL
 #   6. bpftrace baseline: the same request-latency histogram taken by a bpftrace script
@@ -60,7 +62,8 @@ fi
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 tg=$build/agent/tunnelguard ctl=$build/tunnelctl/tunnelctl
 client=$build/tests/tools/tg-http-client listen=$build/tests/tools/tg-notify-listen
-holder=$build/tests/tools/tg-conn-holder delay_server=$build/tests/tools/tg-delay-server
+holder=$build/tests/tools/tg-conn-holder hostile=$build/tests/tools/tg-hostile-client
+delay_server=$build/tests/tools/tg-delay-server
 vm_bin=$build/tests/vm/tg_vm_enforce
 for b in "$tg" "$ctl" "$client" "$listen" "$holder" "$delay_server"; do
   [ -x "$b" ] || { echo "bench: $b missing; build first (cmake --build $build)" >&2; exit 1; }
@@ -421,11 +424,35 @@ for _ in $(seq "$n_scrapes"); do
   s=$(now_ns); "$ctl" --socket "$sock" stats --json >/dev/null; echo "$(( ($(now_ns) - s) / 1000 ))e-3" >>"$work/ctl"
 done
 series=$(curl -s "http://127.0.0.1:$mport/metrics" | grep -c '^tunnelguard_' || true)
+# The same under attack from inside the tunnel's cgroup (each client re-opens what is closed).
+hostile_pids=()
+for mode in idle trickle; do
+  for dest in "--port $mport" "--unix $sock"; do
+    # shellcheck disable=SC2086 # $dest is two words on purpose
+    "$hostile" --cgroup "$cgroup" --connections 100 --mode "$mode" --duration 600 $dest \
+      --ready-file "$work/hostile-ready-${#hostile_pids[@]}" >/dev/null 2>&1 &
+    hostile_pids+=($!)
+  done
+done
+for i in "${!hostile_pids[@]}"; do
+  for _ in $(seq 100); do [ -e "$work/hostile-ready-$i" ] && break; sleep 0.1; done
+done
+: >"$work/scrape-hostile"; : >"$work/ctl-hostile"
+for _ in $(seq "$n_scrapes"); do
+  curl -s -o /dev/null -m 30 -w '%{time_total}\n' "http://127.0.0.1:$mport/metrics" >>"$work/scrape-hostile"
+  s=$(now_ns); "$ctl" --socket "$sock" stats --json >/dev/null; echo "$(( ($(now_ns) - s) / 1000 ))e-3" >>"$work/ctl-hostile"
+done
+kill "${hostile_pids[@]}" 2>/dev/null; wait "${hostile_pids[@]}" 2>/dev/null || true
 scrape_json=$(jq -n --argjson ms "$(awk '{ print $1 * 1000 }' "$work/scrape" | median)" \
   --argjson bytes "$(awk '{ print $2 }' "$work/scrape" | median)" --argjson series "$series" \
   --argjson ctl "$(median <"$work/ctl")" --argjson n "$n_scrapes" \
+  --argjson hms "$(awk '{ print $1 * 1000 }' "$work/scrape-hostile" | median)" \
+  --argjson hmax "$(awk '{ print $1 * 1000 }' "$work/scrape-hostile" | sort -n | tail -n 1)" \
+  --argjson hctl "$(median <"$work/ctl-hostile")" \
   '{scrapes: $n, metrics_ms_median: $ms, metrics_bytes: $bytes, tunnelguard_series: $series,
-    tunnelctl_stats_ms_median: $ctl}')
+    tunnelctl_stats_ms_median: $ctl,
+    hostile_connections: {per_face: 200, metrics_ms_median: $hms, metrics_ms_max: $hmax,
+                          tunnelctl_stats_ms_median: $hctl}}')
 stop_agent
 
 # --- 2 (cont.). footprint with many connections held open ---------------------------------
@@ -738,6 +765,8 @@ done
 [ "$(r '.enforcement_vm.note // ""')" = "" ] || echo "3. enforcement in QEMU: $(r .enforcement_vm.note)"
 printf '4. /metrics: %.2f ms median for %s bytes (%s tunnelguard_ lines); tunnelctl stats --json round trip (process included): %.1f ms median\n' \
   "$(r .scrape.metrics_ms_median)" "$(r .scrape.metrics_bytes)" "$(r .scrape.tunnelguard_series)" "$(r .scrape.tunnelctl_stats_ms_median)"
+printf '   with 100 idle + 100 trickling connections to each from the cgroup: /metrics %.2f ms median (max %.1f), tunnelctl stats %.1f ms median\n' \
+  "$(r .scrape.hostile_connections.metrics_ms_median)" "$(r .scrape.hostile_connections.metrics_ms_max)" "$(r .scrape.hostile_connections.tunnelctl_stats_ms_median)"
 printf '5. start-up (median of %s): to READY=1 / to first counted request in /metrics\n' "$n_starts"
 for k in cold restart kill9; do
   printf '   %-34s %8.1f ms %8.1f ms\n' "$(case $k in cold) echo 'first start' ;; restart) echo 'after a clean stop' ;;
@@ -779,6 +808,7 @@ if [ "$smoke" = 1 ]; then
   fail=0
   for q in .request_path.off_in.rps_median .request_path.on_in.rps_median .request_path.probe_ns_per_request \
            .footprint.agent_rss_mib .footprint.bpf_map_memlock_kib .scrape.metrics_bytes \
+           .scrape.hostile_connections.metrics_ms_median \
            .startup.cold.ready_ms .startup.kill9.first_metric_ms .request_path.obs_in.rps_median \
            .footprint.held_connections.agent_rss_mib .footprint.held_connections.open_gauge_start \
            .bpftrace_baseline.accuracy.bpftrace.p50_us .bpftrace_baseline.accuracy.tunnelguard.p50_us \

@@ -171,6 +171,11 @@ void PolicyComponent::MaybeRunCanary(std::chrono::steady_clock::duration interva
   canary_ = std::move(*report);
 }
 
+std::vector<PolicySpec> PolicyComponent::configured() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return policies_;
+}
+
 std::optional<CanaryReport> PolicyComponent::LastCanary() const {
   std::lock_guard<std::mutex> lock(mu_);
   return canary_;

@@ -56,7 +56,8 @@ class PolicyComponent : public TargetComponent {
 
   // The current target's policies as the pins say (empty while there is no target).
   std::vector<PolicyStatus> Attached() const;
-  const std::vector<PolicySpec>& configured() const { return policies_; }
+  // A copy: SetMode changes the modes while gRPC threads read them (Status()).
+  std::vector<PolicySpec> configured() const;
   // Flips a policy's mode in the pinned config map (and for the next attach); returns the
   // previous mode's name.
   Result<std::string> SetMode(const std::string& policy, const std::string& mode);

@@ -22,6 +22,7 @@
 #include "agent/base/unique_fd.h"
 #include "agent/enforce/families.h"
 #include "agent/enforce/pin_layout.h"
+#include "agent/enforce/pinned_config.h"
 #include "agent/enforce/policy_abi_check.h"
 #include "agent/enforce/policy_status.h"
 #include "agent/target/kernel_features.h"
@@ -34,57 +35,23 @@ namespace {
 
 constexpr int kNotAttempted = -1;
 
-// One policy's pinned config, whichever policy it is.
-struct PinnedConfig {
-  PolicyKind kind = PolicyKind::kAddressFamilies;
-  std::string path;
-  tg_fam_config fam{};
-  tg_wx_config wx{};
-
-  tg_canary_state& canary() {
-    return kind == PolicyKind::kAddressFamilies ? fam.canary : wx.canary;
-  }
-  uint32_t mode() const { return kind == PolicyKind::kAddressFamilies ? fam.mode : wx.mode; }
-  bool observe() const {
-    return (kind == PolicyKind::kAddressFamilies ? fam.mechanism : wx.mechanism) ==
-           MechanismToAbi(Mechanism::kObserve);
-  }
-  void* value() {
-    return kind == PolicyKind::kAddressFamilies ? static_cast<void*>(&fam)
-                                                : static_cast<void*>(&wx);
-  }
-};
-
-Result<PinnedConfig> ReadConfig(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
-  PinnedConfig c;
-  c.kind = kind;
-  c.path = PolicyDir(base, cgroup_id, kind) + "/" + ManifestFor(kind).config_map;
-  if (auto st = CheckPinnedAbi(PolicyDir(base, cgroup_id, kind), kind); !st.ok()) {
-    return st.error();
-  }
-  UniqueFd fd(bpf_obj_get(c.path.c_str()));
-  if (!fd.valid()) return FromErrno(errno, "cannot open " + c.path);
-  const uint32_t key = 0;
-  if (bpf_map_lookup_elem(fd.get(), &key, c.value()) != 0) {
-    return FromErrno(errno, "cannot read " + c.path);
-  }
-  return c;
+bool Observes(const PinnedConfig& c) {
+  return c.mechanism() == MechanismToAbi(Mechanism::kObserve);
 }
 
-// Read-modify-write of the canary fields only: the mode or allow-list may have changed since
-// ReadConfig (SetMode), and those belong to their writers.
-Status UpdateCanaryState(const PinnedConfig& c, const tg_canary_state& state) {
-  UniqueFd fd(bpf_obj_get(c.path.c_str()));
-  if (!fd.valid()) return FromErrno(errno, "cannot open " + c.path);
-  PinnedConfig now = c;
-  const uint32_t key = 0;
-  if (bpf_map_lookup_elem(fd.get(), &key, now.value()) != 0) {
-    return FromErrno(errno, "cannot read " + c.path);
-  }
-  now.canary() = state;
-  if (bpf_map_update_elem(fd.get(), &key, now.value(), BPF_EXIST) != 0) {
-    return FromErrno(errno, "cannot write " + c.path);
-  }
+Result<PinnedConfig> ReadConfig(const std::string& base, uint64_t cgroup_id, PolicyKind kind) {
+  const std::string dir = PolicyDir(base, cgroup_id, kind);
+  if (auto st = CheckPinnedAbi(dir, kind); !st.ok()) return st.error();
+  return ReadPinnedConfig(dir, kind);
+}
+
+// Writes the canary's own fields only, under the config's lock: the mode and allow-list
+// belong to their writers and may have changed since ReadConfig (SetMode, attach).
+Status UpdateCanaryState(const std::string& base, uint64_t cgroup_id, const PinnedConfig& c,
+                         const tg_canary_state& state) {
+  auto written = ChangePinnedConfig(PolicyDir(base, cgroup_id, c.kind), c.kind,
+                                    [&state](PinnedConfig& now) { now.canary() = state; });
+  if (!written.ok()) return written.error();
   return Status::Ok();
 }
 
@@ -327,7 +294,7 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
     for (PinnedConfig& c : configs) {
       tg_canary_state state = c.canary();
       state.cgroup_id = cg->id();
-      if (auto st = UpdateCanaryState(c, state); !st.ok()) return st.error();
+      if (auto st = UpdateCanaryState(base, target.id, c, state); !st.ok()) return st.error();
       c.canary() = state;
       auto d = ReadCanaryCounters(base, target.id, c.kind);
       if (!d.ok()) return d.error();
@@ -339,14 +306,14 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
     bool family_socket = false;
     bool observe = false;
     for (const PinnedConfig& c : configs) {
-      observe = observe || c.observe();
+      observe = observe || Observes(c);
       if (c.kind == PolicyKind::kAddressFamilies) {
         family = ForbiddenFamily(c.fam.allowed);
-        family_socket = c.observe();
+        family_socket = Observes(c);
       }
       if (c.kind == PolicyKind::kWxMemory) {
         wx = true;
-        wx_anon = c.observe();
+        wx_anon = Observes(c);
       }
     }
     auto results = RunHelper(cg->path() + "/cgroup.procs", family, family_socket, wx, wx_anon);
@@ -400,7 +367,7 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
     tg_canary_state state = c.canary();
     state.last_run_ns = now;
     state.last_result = report.passed ? TG_CANARY_PASSED : TG_CANARY_FAILED;
-    if (auto st = UpdateCanaryState(c, state); !st.ok()) return st.error();
+    if (auto st = UpdateCanaryState(base, target.id, c, state); !st.ok()) return st.error();
   }
   if (report.passed) {
     log::Info("canary on {}: passed in {} ms", target.path,

@@ -13,6 +13,7 @@
 #include "agent/base/unique_fd.h"
 #include "agent/enforce/mechanism.h"
 #include "agent/enforce/observe_cost.h"
+#include "agent/enforce/pinned_config.h"
 #include "agent/enforce/policy_families.h"
 #include "agent/enforce/policy_object.h"
 #include "agent/enforce/policy_status.h"
@@ -152,31 +153,13 @@ struct PinnedHooks {
   uint32_t sys_exit_calls;  // observe: the calls on the sys_exit fallback (TG_OBS_* bits)
 };
 
-// The mechanism recorded in a pinned config (both config structs start with mode, mechanism).
-std::optional<PinnedHooks> PinnedMechanism(const std::string& config_path, PolicyKind kind) {
-  UniqueFd fd(bpf_obj_get(config_path.c_str()));
-  if (!fd.valid()) return std::nullopt;
-  alignas(8) unsigned char value[sizeof(tg_fam_config) > sizeof(tg_wx_config)
-                                     ? sizeof(tg_fam_config)
-                                     : sizeof(tg_wx_config)] = {};
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0 || info.value_size > sizeof(value)) {
-    return std::nullopt;  // another version's config: never read into a smaller buffer
-  }
-  const uint32_t key = 0;
-  if (bpf_map_lookup_elem(fd.get(), &key, value) != 0) return std::nullopt;
-  uint32_t mechanism = 0;
-  std::memcpy(&mechanism, value + offsetof(tg_wx_config, mechanism), sizeof(mechanism));
-  const auto m = MechanismFromAbi(mechanism);
+// The mechanism (and observe's hooks) recorded in a policy's pinned config.
+std::optional<PinnedHooks> PinnedMechanism(const std::string& policy_dir, PolicyKind kind) {
+  auto c = ReadPinnedConfig(policy_dir, kind);
+  if (!c.ok()) return std::nullopt;
+  const auto m = MechanismFromAbi(c->mechanism());
   if (!m) return std::nullopt;
-  uint32_t calls = 0;
-  std::memcpy(&calls,
-              value + (kind == PolicyKind::kAddressFamilies
-                           ? offsetof(tg_fam_config, observe.sys_exit_calls)
-                           : offsetof(tg_wx_config, observe.sys_exit_calls)),
-              sizeof(calls));
-  return PinnedHooks{*m, calls};
+  return PinnedHooks{*m, c->observe().sys_exit_calls};
 }
 
 // A policy's pins as a new attach finds them. kOutdated: complete but made by a tunnelguard
@@ -196,7 +179,7 @@ Pinned InspectPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind)
     log::Warning("{}: {}", PolicyName(kind), st.error().message);
     return Pinned::kOutdated;
   }
-  auto hooks = PinnedMechanism(dir + "/" + manifest.config_map, kind);
+  auto hooks = PinnedMechanism(dir, kind);
   if (!hooks) return Pinned::kIncomplete;
   for (const std::string& prog : manifest.ProgramsFor(hooks->mechanism, hooks->sys_exit_calls)) {
     UniqueFd fd(bpf_obj_get((dir + "/" + LinkPinName(prog)).c_str()));
@@ -217,44 +200,21 @@ Pinned InspectPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind)
 // list are two fields (a call racing the update may see the new list with the old mode).
 Result<Mechanism> UpdatePinnedConfig(const std::string& base, uint64_t cgroup_id,
                                      const PolicySpec& spec, const SetupExemption& setup) {
-  const std::string path =
-      PolicyDir(base, cgroup_id, spec.kind) + "/" + ManifestFor(spec.kind).config_map;
-  UniqueFd fd(bpf_obj_get(path.c_str()));
-  if (!fd.valid()) return FromErrno(errno, "cannot open " + path);
-  const uint32_t key = 0;
-  uint32_t mechanism = 0;
-  auto update = [&](auto config, auto&& change) -> Status {
-    if (bpf_map_lookup_elem(fd.get(), &key, &config) != 0) {
-      return FromErrno(errno, "cannot read " + path);
-    }
-    change(config);
-    mechanism = config.mechanism;
-    if (bpf_map_update_elem(fd.get(), &key, &config, BPF_EXIST) != 0) {
-      return FromErrno(errno, "cannot write " + path);
-    }
-    return Status::Ok();
-  };
-  const Status st = spec.kind == PolicyKind::kAddressFamilies
-                        ? update(tg_fam_config{},
-                                 [&](tg_fam_config& c) {
-                                   c.mode = ModeToAbi(spec.mode);
-                                   c.allowed = spec.allowed_families;
-                                   c.observe.seccomp = spec.observe_seccomp ? 1 : 0;
-                                   // PID 1 may have re-exec'd an upgraded binary: record it
-                                   // anew (the sandboxed daemon cannot read it: keep the old).
-                                   const uint64_t ino = c.setup.exe_ino;
-                                   SetupExemptionToAbi(setup, c.setup);
-                                   if (c.setup.exe_ino == 0 && c.setup.tgid != 0) {
-                                     c.setup.exe_ino = ino;
-                                   }
-                                 })
-                        : update(tg_wx_config{}, [&](tg_wx_config& c) {
-                            c.mode = ModeToAbi(spec.mode);
-                            c.observe.seccomp = spec.observe_seccomp ? 1 : 0;
-                          });
-  if (!st.ok()) return st.error();
-  auto m = MechanismFromAbi(mechanism);
-  if (!m) return MakeError(ErrorKind::kInternal, path + " names no known mechanism");
+  const std::string dir = PolicyDir(base, cgroup_id, spec.kind);
+  auto written = ChangePinnedConfig(dir, spec.kind, [&](PinnedConfig& c) {
+    c.mode() = ModeToAbi(spec.mode);
+    c.observe().seccomp = spec.observe_seccomp ? 1 : 0;
+    if (!c.families()) return;
+    c.fam.allowed = spec.allowed_families;
+    // PID 1 may have re-exec'd an upgraded binary: record it anew (the sandboxed daemon
+    // cannot read it: keep the old).
+    const uint64_t ino = c.fam.setup.exe_ino;
+    SetupExemptionToAbi(setup, c.fam.setup);
+    if (c.fam.setup.exe_ino == 0 && c.fam.setup.tgid != 0) c.fam.setup.exe_ino = ino;
+  });
+  if (!written.ok()) return written.error();
+  auto m = MechanismFromAbi(written->mechanism());
+  if (!m) return MakeError(ErrorKind::kInternal, dir + "'s config names no known mechanism");
   return *m;
 }
 
@@ -313,8 +273,7 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
     }
     if (kind == PolicyKind::kAddressFamilies) result.setup = setup;
     if (pinned == Pinned::kComplete) {
-      const auto hooks = PinnedMechanism(
-          PolicyDir(base, target.id, kind) + "/" + ManifestFor(kind).config_map, kind);
+      const auto hooks = PinnedMechanism(PolicyDir(base, target.id, kind), kind);
       const auto pinned_mechanism =
           hooks ? std::optional<Mechanism>(hooks->mechanism) : std::nullopt;
       if (request.mechanism && pinned_mechanism && *request.mechanism != *pinned_mechanism) {
@@ -423,27 +382,9 @@ std::vector<uint64_t> PruneStaleTargets(const std::string& base) {
 }
 
 Status SetMode(const std::string& base, uint64_t cgroup_id, PolicyKind kind, Mode mode) {
-  const std::string path = PolicyDir(base, cgroup_id, kind) + "/" + ManifestFor(kind).config_map;
-  UniqueFd fd(bpf_obj_get(path.c_str()));
-  if (!fd.valid()) return FromErrno(errno, "cannot open " + path);
-  const uint32_t key = 0;
-  auto update = [&](auto config) -> Status {
-    if (bpf_map_lookup_elem(fd.get(), &key, &config) != 0) {
-      return FromErrno(errno, "cannot read " + path);
-    }
-    config.mode = ModeToAbi(mode);
-    if (bpf_map_update_elem(fd.get(), &key, &config, BPF_EXIST) != 0) {
-      return FromErrno(errno, "cannot write " + path);
-    }
-    return Status::Ok();
-  };
-  if (auto st = CheckPinnedAbi(PolicyDir(base, cgroup_id, kind), kind); !st.ok()) return st;
-  // The agent is the only writer, so read-modify-write of the single entry is safe.
-  if (auto st =
-          kind == PolicyKind::kAddressFamilies ? update(tg_fam_config{}) : update(tg_wx_config{});
-      !st.ok()) {
-    return st;
-  }
+  auto written = ChangePinnedConfig(PolicyDir(base, cgroup_id, kind), kind,
+                                    [mode](PinnedConfig& c) { c.mode() = ModeToAbi(mode); });
+  if (!written.ok()) return written.error();
   return Status::Ok();
 }
 

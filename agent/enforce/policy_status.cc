@@ -12,6 +12,7 @@
 #include "agent/base/unique_fd.h"
 #include "agent/enforce/families.h"
 #include "agent/enforce/pin_layout.h"
+#include "agent/enforce/pinned_config.h"
 #include "agent/enforce/policy_abi_check.h"
 #include "agent/enforce/policy_wx.h"
 #include "agent/target/cgroup.h"
@@ -90,24 +91,17 @@ PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind k
     st.problem = abi.error().message;
     return st;
   }
-  if (auto fd = OpenPin(dir + "/" + m.config_map); fd.ok()) {
-    const uint32_t key = 0;
-    tg_fam_config fam{};
-    tg_wx_config wx{};
-    void* value = families ? static_cast<void*>(&fam) : static_cast<void*>(&wx);
-    if (bpf_map_lookup_elem(fd->get(), &key, value) == 0) {
-      ReadCanaryState(families ? fam.canary : wx.canary, st);
-      const tg_observe_state& observe = families ? fam.observe : wx.observe;
-      st.observe_seccomp = observe.seccomp != 0;
-      st.observe_sys_exit_calls = observe.sys_exit_calls;
-      st.observe_bare_ns = static_cast<double>(observe.cost_bare_ps) / 1000.0;
-      st.observe_on_ns = static_cast<double>(observe.cost_on_ps) / 1000.0;
-      st.mode = ModeFromAbi(families ? fam.mode : wx.mode);
-      st.mechanism = MechanismFromAbi(families ? fam.mechanism : wx.mechanism);
-      if (families) {
-        st.allowed_families = FormatFamilies(fam.allowed);
-        st.setup = SetupExemptionFromAbi(fam.setup);
-      }
+  if (auto c = ReadPinnedConfig(dir, kind); c.ok()) {
+    ReadCanaryState(c->canary(), st);
+    st.observe_seccomp = c->observe().seccomp != 0;
+    st.observe_sys_exit_calls = c->observe().sys_exit_calls;
+    st.observe_bare_ns = static_cast<double>(c->observe().cost_bare_ps) / 1000.0;
+    st.observe_on_ns = static_cast<double>(c->observe().cost_on_ps) / 1000.0;
+    st.mode = ModeFromAbi(c->mode());
+    st.mechanism = MechanismFromAbi(c->mechanism());
+    if (families) {
+      st.allowed_families = FormatFamilies(c->fam.allowed);
+      st.setup = SetupExemptionFromAbi(c->fam.setup);
     }
   }
 

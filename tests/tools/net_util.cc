@@ -1,7 +1,9 @@
 #include "net_util.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,6 +31,28 @@ std::optional<Endpoint> MakeEndpoint(const std::string& host, int port) {
     return e;
   }
   return std::nullopt;
+}
+
+std::optional<Endpoint> MakeUnixEndpoint(const std::string& path) {
+  Endpoint e;
+  auto* un = reinterpret_cast<sockaddr_un*>(&e.addr);
+  if (path.size() >= sizeof(un->sun_path)) return std::nullopt;
+  un->sun_family = AF_UNIX;
+  std::memcpy(un->sun_path, path.c_str(), path.size() + 1);
+  e.len = sizeof(sockaddr_un);
+  e.family = AF_UNIX;
+  return e;
+}
+
+bool JoinCgroup(const std::string& dir) {
+  const int fd = ::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const std::string pid = std::to_string(::getpid());
+  const bool ok = ::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
+  const int err = errno;
+  ::close(fd);
+  errno = err;
+  return ok;
 }
 
 std::optional<int64_t> ParseDuration(const std::string& text) {

@@ -19,6 +19,11 @@ struct Endpoint {
   int family = 0;
 };
 std::optional<Endpoint> MakeEndpoint(const std::string& host, int port);
+// A unix stream socket's path as a sockaddr (nullopt when it is too long).
+std::optional<Endpoint> MakeUnixEndpoint(const std::string& path);
+
+// Moves the calling process into the cgroup directory `dir`; false (errno set) when refused.
+bool JoinCgroup(const std::string& dir);
 
 // "10ms", "250us", "1.5s", "3" (seconds) -> nanoseconds.
 std::optional<int64_t> ParseDuration(const std::string& text);

@@ -116,7 +116,8 @@ TEST(PolicyFamilies, EnforcedOnlyWhenActiveEnforcingAndAbleToDeny) {
 
   // The same policy in observe mode counts but cannot deny: not enforced.
   in.attached[0].mechanism = Mechanism::kObserve;
-  for (const auto& m : Family(PolicyFamilies(in), "tunnelguard_policy_enforced").metric) {
+  const auto observed = PolicyFamilies(in);  // named: Family() returns a reference into it
+  for (const auto& m : Family(observed, "tunnelguard_policy_enforced").metric) {
     EXPECT_EQ(m.gauge.value, 0);
   }
 }
