@@ -235,19 +235,6 @@ r1=$(metric "$REQS")
 check "agent restart: metrics resume (web requests grow past $r1)" wait_for 20 bash -c "[ \$(metric '$REQS') -gt $r1 ]"
 say "after the agent restart: web requests = $(metric "$REQS"), unix denials = $(metric "$UNIX_DENY")"
 
-# --- 4b. PID 1 re-executes itself (systemctl daemon-reexec, as after a systemd upgrade): the
-# exemption follows PID 1 in the kernel (its executable's directory, its exec id), with no
-# agent restart and nothing re-read.
-apid=$(prop tunnelguard.service MainPID)
-check "daemon-reexec succeeds" systemctl daemon-reexec
-t_re=$(mono)
-check "daemon-reexec: the tunnel restarts (systemctl restart)" systemctl restart cloudflared-tunnel.service
-check "daemon-reexec: the new start ran its first act" wait_for 30 bash -c "[ \"\$(act_mono)\" -gt $t_re ]"
-check "daemon-reexec: the agent kept running (pid $apid)" test "$(prop tunnelguard.service MainPID)" = "$apid"
-check "daemon-reexec: the agent reported the new first act's denial (event for pid $(main_pid))" \
-  wait_for 10 lsm_denied "$(main_pid)"
-per_start 3
-
 # --- 5. the tunnel's output reaches the journal: systemd's set-up is exempt, the tunnel is not
 # systemd's set-up (PID 1's fork up to 252; systemd-executor, exec'd by PID 1's clone, from 255)
 # resolves User=, connects the tunnel's stdout/stderr to journald (AF_UNIX) after it has joined
