@@ -7,8 +7,8 @@
  * outside the allow-list gets EAFNOSUPPORT, exactly what systemd's seccomp filter returns.
  * Unlike seccomp, the hook sees every path to a new socket: socket(), both sockets of
  * socketpair(), io_uring's IORING_OP_SOCKET and i386 socketcall(). Kernel-internal sockets
- * (kern != 0) are never denied, and neither is systemd's own set-up code between fork and exec
- * (tg_fam_setup_exempt below).
+ * (kern != 0) are never denied, and neither is systemd's own set-up code before the service's
+ * exec (tg_fam_setup_exempt below).
  *
  * Maps: tg_fam_cfg (mode, mechanism, allow-list bitmap; read at every call so the mode and
  * the list change without reload), tg_fam_count (per-CPU decisions, action x family),
@@ -42,38 +42,94 @@ TG_CGROUP_MAP(tg_fam_cgrp);                /* lsm_global: the target cgroup */
 
 /*
  * systemd's set-up exemption. The fail-closed drop-in attaches this policy in ExecStartPre=, so
- * it is in force when systemd forks the exec child for ExecStart= into the cgroup; that child,
- * still running systemd's code, connects the service's stdout/stderr to journald with AF_UNIX
- * sockets and only then installs RestrictAddressFamilies= (seccomp) and execs. That is not the
- * tunnel: the promise is enforcement from the tunnel's first instruction, i.e. from its exec.
+ * it is in force when systemd spawns the process for ExecStart= into the cgroup; that process,
+ * still running systemd's code, resolves User= (glibc: nscd, userdb), connects the service's
+ * stdout/stderr to journald with AF_UNIX sockets and only then installs RestrictAddressFamilies=
+ * (seccomp) and execs. That is not the tunnel: the promise is enforcement from the tunnel's
+ * first instruction, i.e. from its exec. systemd does that set-up in one of two shapes:
+ *   <= 254: PID 1's forked child, running PID 1's own executable, before any exec;
+ *   >= 255: PID 1 clone3()s a child that at once execs systemd-executor (the file of that name
+ *           in the directory of PID 1's executable), which does the set-up, then execs.
  * Exempt is exactly a task that
  *   1. is a child of the service manager: real_parent->tgid == setup.tgid (global pid 1; 0 =
- *      off, when the agent is not in the init pid namespace and cannot tell who that is),
- *   2. has not exec'd since the fork: self_exec_id == parent_exec_id (exec increments
- *      self_exec_id; fork copies it and sets parent_exec_id to the parent's; reparenting
- *      changes neither; clone(CLONE_PARENT) copies the caller's parent_exec_id, so a tunnel
- *      process cloning itself a sibling under PID 1 is not equal after its own exec),
- *   3. runs the manager's own executable: mm->exe_file's inode is the parent's. An orphan of
- *      the tunnel reparented to PID 1 passes 1 and 2 but runs the tunnel's executable.
+ *      off, when the agent is not in the init pid namespace and cannot tell who that is), and
+ *   2a. (<= 254) has not exec'd since the fork: self_exec_id == parent_exec_id (exec increments
+ *      self_exec_id; fork copies it and sets parent_exec_id to the parent's; reparenting changes
+ *      neither; clone(CLONE_PARENT) copies the caller's parent_exec_id, so a tunnel process
+ *      cloning itself a sibling under PID 1 is not equal after its own exec), and runs the
+ *      manager's own executable (mm->exe_file's inode is the parent's: an orphan of the tunnel
+ *      reparented to PID 1 passes 1 and the exec-id check but runs the tunnel's executable); or
+ *   2b. (>= 255) has exec'd exactly once since the fork (self_exec_id == parent_exec_id + 1),
+ *      was forked by the manager as it runs now (parent_exec_id == the parent's self_exec_id: an
+ *      orphan of the tunnel has the tunnel's exec id there, ahead of PID 1's unless PID 1 has
+ *      re-exec'd twice since), still holds CAP_SYS_ADMIN in the initial user namespace (systemd's
+ *      set-up runs with PID 1's privileges; it stops that late orphan of a tunnel without them,
+ *      and a tunnel process that has them could detach this program anyway),
+ *      and that exec was of systemd-executor: exe_file's dentry is named "systemd-executor" and
+ *      has the same parent dentry as PID 1's executable's. Dentries, not an inode number read by
+ *      the agent: PID 1 re-exec'ing an upgraded binary (daemon-reexec, a NixOS switch to another
+ *      store path) moves the check with it at once, with no agent involved, and bind mounts or
+ *      btrfs st_dev do not matter; only root can create a file in that directory.
  * So nothing the tunnel starts can get it: its forks have a tunnel process as parent, its
- * orphans run its executable, and exec'ing systemd's binary bumps self_exec_id (changing
- * exe_file without exec, prctl(PR_SET_MM_EXE_FILE), needs CAP_SYS_RESOURCE, which the unit's
- * empty CapabilityBoundingSet= never grants). The inodes are compared in the kernel, parent to
- * child, rather than against an inode number the agent read: that holds when PID 1 re-execs an
- * upgraded binary and on file systems (btrfs) whose stat() st_dev is not the superblock's.
- * Limit: it allows whatever systemd's exec child does, for every family (it also serves
- * ExecStartPost=/ExecReload=/ExecStop= children until their exec). Read only when a call would
+ * orphans run its executable or carry its exec id, and exec'ing systemd's binaries is an exec
+ * too many (changing exe_file without exec, prctl(PR_SET_MM_EXE_FILE), needs CAP_SYS_RESOURCE,
+ * which the unit's empty CapabilityBoundingSet= never grants).
+ * Limit: it allows whatever systemd's set-up does, for every family (it also serves
+ * ExecStartPost=/ExecReload=/ExecStop= processes until their exec). Read only when a call would
  * be denied, so an allowed call pays nothing; exempt calls are counted (TG_ACT_EXEMPT_SETUP),
  * never emitted as events.
  */
+#define TG_EXECUTOR_NAME "systemd-executor"
+#define TG_EXECUTOR_NAME_LEN 16
+#define TG_CAP_SYS_ADMIN 21
+
+/* exe is systemd-executor in the directory of the manager's executable (2b). */
+static __always_inline bool tg_fam_is_executor(struct file *exe, struct file *manager_exe) {
+  struct dentry *d = BPF_CORE_READ(exe, f_path.dentry);
+  if (!d || BPF_CORE_READ(d, d_name.len) != TG_EXECUTOR_NAME_LEN) return false;
+  if (BPF_CORE_READ(d, d_parent) != BPF_CORE_READ(manager_exe, f_path.dentry, d_parent)) {
+    return false;
+  }
+  char name[TG_EXECUTOR_NAME_LEN] = {};
+  if (bpf_probe_read_kernel(name, sizeof(name), BPF_CORE_READ(d, d_name.name)) != 0) return false;
+  const char want[] = TG_EXECUTOR_NAME;
+  for (int i = 0; i < TG_EXECUTOR_NAME_LEN; i++) {
+    if (name[i] != want[i]) return false;
+  }
+  return true;
+}
+
+/* CAP_SYS_ADMIN effective in the initial user namespace (2b). kernel_cap_t is u32[2] before
+ * 6.3 and one u64 since (commit f122a08b197d): the same 8 bytes on little-endian x86-64, read
+ * whole at the relocated offset of cap_effective. */
+static __always_inline bool tg_fam_privileged(struct task_struct *task) {
+  const struct cred *cred = BPF_CORE_READ(task, cred);
+  if (BPF_CORE_READ(cred, user_ns, level) != 0) return false;
+  __u64 caps = 0;
+  if (bpf_probe_read_kernel(&caps, sizeof(caps),
+                            __builtin_preserve_access_index(&cred->cap_effective)) != 0) {
+    return false;
+  }
+  return (caps >> TG_CAP_SYS_ADMIN) & 1;
+}
+
 static __always_inline bool tg_fam_setup_exempt(const struct tg_fam_config *cfg) {
   if (cfg->setup.tgid == 0) return false;
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   struct task_struct *parent = BPF_CORE_READ(task, real_parent);
   if ((__u32)BPF_CORE_READ(parent, tgid) != cfg->setup.tgid) return false;
-  if (BPF_CORE_READ(task, self_exec_id) != BPF_CORE_READ(task, parent_exec_id)) return false;
-  struct inode *exe = BPF_CORE_READ(task, mm, exe_file, f_inode);
-  return exe && exe == BPF_CORE_READ(parent, mm, exe_file, f_inode);
+  const __u64 self_exec = BPF_CORE_READ(task, self_exec_id);
+  const __u64 parent_exec = BPF_CORE_READ(task, parent_exec_id);
+  struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+  struct file *manager_exe = BPF_CORE_READ(parent, mm, exe_file);
+  if (!exe || !manager_exe) return false;
+  if (self_exec == parent_exec) { /* 2a */
+    return BPF_CORE_READ(exe, f_inode) == BPF_CORE_READ(manager_exe, f_inode);
+  }
+  if (self_exec != parent_exec + 1 || parent_exec != BPF_CORE_READ(parent, self_exec_id)) {
+    return false;
+  }
+  return tg_fam_privileged(task) && tg_fam_is_executor(exe, manager_exe); /* 2b */
 }
 
 /* The decision, independent of how the program is hooked (lsm_cgroup today; a global lsm/

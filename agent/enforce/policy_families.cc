@@ -26,6 +26,17 @@ std::string ReadExe(uint32_t tgid) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
+// systemd >= 255 spawns services through this file next to PID 1's executable (NixOS included).
+void ReadExecutor(SetupExemption& s) {
+  const size_t slash = s.manager_exe.rfind('/');
+  if (slash == std::string::npos) return;
+  const std::string path = s.manager_exe.substr(0, slash) + "/systemd-executor";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;
+  s.executor_exe = path;
+  s.executor_exe_ino = st.st_ino;
+}
+
 }  // namespace
 
 SetupExemption DetectSetupExemption() {
@@ -46,6 +57,7 @@ SetupExemption DetectSetupExemption() {
   struct stat exe {};
   if (::stat("/proc/1/exe", &exe) == 0) s.manager_exe_ino = exe.st_ino;
   s.manager_exe = ReadExe(1);
+  ReadExecutor(s);
   return s;
 }
 
@@ -63,6 +75,7 @@ SetupExemption SetupExemptionFromAbi(const tg_setup_exempt& in) {
     s.off_reason = "the attaching agent was not in the init pid namespace";
   } else {
     s.manager_exe = ReadExe(in.tgid);
+    ReadExecutor(s);
   }
   return s;
 }
@@ -72,7 +85,9 @@ std::string FormatSetupExemption(const SetupExemption& s) {
   std::string out = "pid " + std::to_string(s.manager_tgid) + " " +
                     (s.manager_exe.empty() ? "(executable not readable)" : s.manager_exe);
   if (s.manager_exe_ino != 0) out += " (ino " + std::to_string(s.manager_exe_ino) + ")";
-  return out;
+  if (s.manager_exe.empty()) return out;
+  if (s.executor_exe.empty()) return out + ", no systemd-executor";
+  return out + ", executor " + s.executor_exe + " (ino " + std::to_string(s.executor_exe_ino) + ")";
 }
 
 template <>

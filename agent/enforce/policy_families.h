@@ -13,12 +13,16 @@ struct tg_setup_exempt;
 
 namespace tg {
 
-// The service manager whose exec children are exempt while they set a service up, between
-// fork and exec (bpf/policy_families.bpf.c, tg_fam_setup_exempt; docs/enforcement.md).
+// The service manager whose exec children are exempt while they set a service up, until the
+// service's exec (bpf/policy_families.bpf.c, tg_fam_setup_exempt; docs/enforcement.md).
 struct SetupExemption {
   uint32_t manager_tgid = 0;  // global pid of the service manager (1); 0: exemption off
   std::string manager_exe;    // its executable (/proc/1/exe), "" when it cannot be read
   uint64_t manager_exe_ino = 0;
+  // systemd >= 255's systemd-executor next to manager_exe, "" when there is none (systemd <= 254)
+  // or manager_exe is unknown. For the record: the kernel finds it by its directory entry.
+  std::string executor_exe;
+  uint64_t executor_exe_ino = 0;
   std::string off_reason;  // why manager_tgid is 0
 };
 
@@ -29,7 +33,8 @@ SetupExemption DetectSetupExemption();
 void SetupExemptionToAbi(const SetupExemption& s, tg_setup_exempt& out);
 // From a pinned config; `manager_exe` is read now from /proc/<tgid>/exe.
 SetupExemption SetupExemptionFromAbi(const tg_setup_exempt& in);
-// "pid 1 /usr/lib/systemd/systemd (ino 1234)" or "off: agent not in the init pid namespace".
+// "pid 1 /usr/lib/systemd/systemd (ino 1234), executor /usr/lib/systemd/systemd-executor
+// (ino 5678)", "… (ino 1234), no systemd-executor" or "off: agent not in the init pid namespace".
 std::string FormatSetupExemption(const SetupExemption& s);
 
 // Opens, selects the programs of `m`, loads, and writes mode and allow-list (spec.mode,

@@ -273,7 +273,11 @@ nlohmann::json ToJson(const StatusReport& report) {
                 ? nlohmann::json{{"manager_pid", nullptr}, {"off", p.setup->off_reason}}
                 : nlohmann::json{{"manager_pid", p.setup->manager_tgid},
                                  {"manager_exe", p.setup->manager_exe},
-                                 {"manager_exe_ino", p.setup->manager_exe_ino}};
+                                 {"manager_exe_ino", p.setup->manager_exe_ino},
+                                 {"executor_exe", p.setup->executor_exe.empty()
+                                                      ? nlohmann::json(nullptr)
+                                                      : nlohmann::json(p.setup->executor_exe)},
+                                 {"executor_exe_ino", p.setup->executor_exe_ino}};
       }
       policies.push_back(std::move(j));
     }

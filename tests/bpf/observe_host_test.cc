@@ -5,13 +5,16 @@
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -32,6 +35,21 @@ using ::tg::testing::CliResult;
 using ::tg::testing::RunCli;
 
 constexpr int kCalls = 10000;
+
+// With this variable set, the image (this binary, under systemd-executor's name) makes one
+// AF_UNIX socket before main() and exits 0 when it got one (audit: always).
+constexpr char kUnixProbeEnv[] = "TG_OBSERVE_UNIX_PROBE";
+[[maybe_unused]] const bool kUnixProbe = [] {
+  if (std::getenv(kUnixProbeEnv) == nullptr) return false;
+  ::_exit(::socket(AF_UNIX, SOCK_DGRAM, 0) >= 0 ? 0 : 1);
+}();
+
+// exec of `path` with kUnixProbeEnv; returns only when the exec failed.
+int ExecUnixProbe(const std::string& path) {
+  ::setenv(kUnixProbeEnv, "1", 1);
+  ::execl(path.c_str(), "probe", static_cast<char*>(nullptr));
+  return 127;
+}
 
 // Forks a child that joins `cgroup` (optionally under systemd's filters), runs `op` and exits
 // with its result.
@@ -102,6 +120,7 @@ class ObserveHostTest : public ::testing::Test {
     }
     return {};
   }
+  void AttachAsManager();
   std::string target_, outside_, bpffs_;
   bool mounted_tracefs_ = false;
 };
@@ -209,10 +228,9 @@ TEST_F(ObserveHostTest, AdoptionKeepsObserveAndRefusesEnforceOrAnotherMechanism)
   EXPECT_EQ(wx["details"]["mmap_wx"]["would_deny"], 2 * kCalls) << wx.dump();
 }
 
-// The families policy's set-up exemption under observe: with this test posing as the service
-// manager (its pid written into the pinned config), its direct fork's AF_UNIX socket is counted
-// exempt_setup, a grandchild's would_deny (the full negatives run in the VM: SetupExempt.*).
-TEST_F(ObserveHostTest, SetupExemptionCountsOnlyTheManagersDirectChild) {
+// Attaches the families policy in audit (observe here) and poses this test as the service
+// manager: its pid written into the pinned config.
+void ObserveHostTest::AttachAsManager() {
   const CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit",
                                            "--wx-memory", "off", "--bpffs-dir", bpffs_});
   ASSERT_EQ(a.exit_code, 0) << a.err;
@@ -230,6 +248,13 @@ TEST_F(ObserveHostTest, SetupExemptionCountsOnlyTheManagersDirectChild) {
   ASSERT_EQ(bpf_map_lookup_elem(fd.get(), &key, &cfg), 0);
   cfg.setup.tgid = static_cast<uint32_t>(::getpid());
   ASSERT_EQ(bpf_map_update_elem(fd.get(), &key, &cfg, BPF_EXIST), 0);
+}
+
+// The families policy's set-up exemption under observe: with this test posing as the service
+// manager, its direct fork's AF_UNIX socket is counted exempt_setup, a grandchild's would_deny
+// (the full negatives run in the VM: SetupExempt.*).
+TEST_F(ObserveHostTest, SetupExemptionCountsOnlyTheManagersDirectChild) {
+  ASSERT_NO_FATAL_FAILURE(AttachAsManager());
 
   const auto unix_socket = [] {
     const int s = ::socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -250,6 +275,37 @@ TEST_F(ObserveHostTest, SetupExemptionCountsOnlyTheManagersDirectChild) {
   const auto fam = Policy("address_families");
   EXPECT_EQ(fam["details"]["unix"]["exempt_setup"], 1) << fam.dump();
   EXPECT_EQ(fam["details"]["unix"]["would_deny"], 1) << fam.dump();
+  EXPECT_EQ(fam["setup_exemption"]["manager_pid"], ::getpid()) << fam.dump();
+}
+
+// systemd >= 255's shape: the manager's child exec'ing systemd-executor next to the manager's
+// executable (a hard link of this binary) is exempt; the same image under another name, or
+// without CAP_SYS_ADMIN, is not (each condition alone, in the VM: SetupExempt.*).
+TEST_F(ObserveHostTest, SetupExemptionCountsTheManagersExecutor) {
+  ASSERT_NO_FATAL_FAILURE(AttachAsManager());
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(n, 0);
+  const std::string exe(self, static_cast<size_t>(n));
+  const std::string dir = exe.substr(0, exe.rfind('/'));
+  const std::string executor = dir + "/systemd-executor", other = dir + "/systemd-executox";
+  for (const std::string& link : {executor, other}) {
+    (void)::unlink(link.c_str());
+    ASSERT_EQ(::link(exe.c_str(), link.c_str()), 0) << link << ": " << std::strerror(errno);
+  }
+  EXPECT_EQ(InChild(target_, false, [&] { return ExecUnixProbe(executor); }), 0);
+  EXPECT_EQ(InChild(target_, false, [&] { return ExecUnixProbe(other); }), 0);
+  EXPECT_EQ(InChild(target_, false,
+                    [&] {
+                      if (::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0) return 124;
+                      return ExecUnixProbe(executor);
+                    }),
+            0);
+  (void)::unlink(executor.c_str());
+  (void)::unlink(other.c_str());
+  const auto fam = Policy("address_families");
+  EXPECT_EQ(fam["details"]["unix"]["exempt_setup"], 1) << fam.dump();
+  EXPECT_EQ(fam["details"]["unix"]["would_deny"], 2) << fam.dump();
   EXPECT_EQ(fam["setup_exemption"]["manager_pid"], ::getpid()) << fam.dump();
 }
 

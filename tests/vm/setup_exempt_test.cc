@@ -1,13 +1,18 @@
 // The address_families policy's systemd set-up exemption (bpf/policy_families.bpf.c,
-// tg_fam_setup_exempt) is tight: exempt is only a task whose parent is the service manager, that
-// has not exec'd since the fork and that runs the manager's own executable. In this guest PID 1
-// is busybox (guest-init.sh), not systemd, and the test cannot make PID 1 fork for it, so the
-// positive case against the real PID 1 is vm.systemd_e2e's; here the negatives against PID 1,
-// and each condition alone with the test process itself posing as the manager (its pid written
-// into the pinned config), for lsm_cgroup and lsm_global.
+// tg_fam_setup_exempt) is tight: exempt is only a task whose parent is the service manager and
+// that either (systemd <= 254) has not exec'd since the fork and runs the manager's own
+// executable, or (systemd >= 255) has exec'd once, systemd-executor next to the manager's
+// executable, was forked by the manager as it runs now and holds CAP_SYS_ADMIN. In this guest
+// PID 1 is busybox (guest-init.sh), not systemd, and the test cannot make PID 1 fork for it, so
+// the positive cases against the real PID 1 are vm.systemd_e2e's (Debian 12 and 13); here the
+// negatives against PID 1, and each condition alone with the test process itself posing as the
+// manager (its pid written into the pinned config; "systemd-executor" a hard link of this binary
+// next to it), for lsm_cgroup and lsm_global.
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +20,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -38,7 +44,65 @@ constexpr char kProbeEnv[] = "TG_SETUP_EXEMPT_PROBE";
   ::_exit(OpSocket(AF_UNIX, SOCK_DGRAM, 0));
 }();
 
+// With this set, the new image first execs the named file (with kProbeEnv): a second exec.
+constexpr char kExecEnv[] = "TG_SETUP_EXEMPT_EXEC";
+// With this set (the manager's pid), the new image is a tunnel leaving an orphan behind: it forks
+// and exits; the orphan waits until the manager (a subreaper) has adopted it, then execs
+// kExecEnv's file with kProbeEnv.
+constexpr char kOrphanEnv[] = "TG_SETUP_EXEMPT_ORPHAN_OF";
+
+[[noreturn]] void ExecProbe(const char* path) {
+  ::setenv(kProbeEnv, "1", 1);
+  ::execl(path, "probe", static_cast<char*>(nullptr));
+  ::_exit(127);
+}
+
+[[maybe_unused]] const bool kExecMode = [] {
+  const char* next = std::getenv(kExecEnv);
+  if (next == nullptr) return false;
+  const std::string path = next;
+  ::unsetenv(kExecEnv);
+  if (const char* manager = std::getenv(kOrphanEnv); manager != nullptr) {
+    const pid_t want = static_cast<pid_t>(std::atoi(manager));
+    ::unsetenv(kOrphanEnv);
+    if (::fork() != 0) ::_exit(0);
+    for (int i = 0; i < 5000 && ::getppid() != want; ++i) ::usleep(1000);
+    if (::getppid() != want) ::_exit(125);
+  }
+  ExecProbe(path.c_str());
+}();
+
 int UnixSocket() { return OpSocket(AF_UNIX, SOCK_DGRAM, 0); }
+
+std::string SelfExe() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// A hard link of this binary named `name` in `dir` (removed on destruction): the same image
+// under systemd-executor's name, so it can probe like kProbeMode.
+class ExecutorLink {
+ public:
+  ExecutorLink(const std::string& dir, const std::string& name) : path_(dir + "/" + name) {
+    (void)::unlink(path_.c_str());
+    ok_ = ::link(SelfExe().c_str(), path_.c_str()) == 0;
+  }
+  ~ExecutorLink() { (void)::unlink(path_.c_str()); }
+  ExecutorLink(const ExecutorLink&) = delete;
+  ExecutorLink& operator=(const ExecutorLink&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool ok_ = false;
+};
+
+std::string SelfDir() {
+  const std::string exe = SelfExe();
+  return exe.substr(0, exe.rfind('/'));
+}
 
 // Runs `op` in an orphan of `cgroup`: a grandchild whose parent (a child in the cgroup) has
 // exited, once the kernel has reparented it to PID 1 (this process is no subreaper). Returns
@@ -134,8 +198,9 @@ TEST_P(SetupExempt, TiedToPid1AndReportedByStatus) {
   ASSERT_TRUE(s.setup.has_value());
   EXPECT_EQ(s.setup->manager_tgid, 1u);
   EXPECT_EQ(s.setup->manager_exe_ino, setup_.manager_exe_ino);
-  EXPECT_EQ(FormatSetupExemption(*s.setup),
-            "pid 1 /bin/busybox (ino " + std::to_string(setup_.manager_exe_ino) + ")");
+  EXPECT_EQ(FormatSetupExemption(*s.setup), "pid 1 /bin/busybox (ino " +
+                                                std::to_string(setup_.manager_exe_ino) +
+                                                "), no systemd-executor");
 }
 
 // Against the real PID 1 (busybox): nothing this test starts gets the exemption.
@@ -183,6 +248,87 @@ TEST_P(SetupExempt, EachConditionAloneDeniesWithThisProcessAsManager) {
   const PolicyStatus s2 = Read();
   EXPECT_EQ(s2.decisions.exempt_setup, s1.decisions.exempt_setup);
   EXPECT_EQ(DetailOf(s2, "unix").deny - DetailOf(s1, "unix").deny, 3u);
+}
+
+// systemd >= 255's shape against the real PID 1: an orphan of the tunnel (it forked before the
+// test's child exited, after this test binary's exec) reparented to PID 1 execs
+// /bin/systemd-executor, next to PID 1's /bin/busybox. Parent, one exec, the executor's name and
+// directory, CAP_SYS_ADMIN all hold; only its exec id (the test's, not PID 1's) keeps it out.
+TEST_P(SetupExempt, AnOrphanExecingTheExecutorIsDeniedAgainstPid1) {
+  ExecutorLink executor("/bin", "systemd-executor");
+  ASSERT_TRUE(executor.ok()) << "cannot link " << executor.path() << ": " << std::strerror(errno);
+  const PolicyStatus s0 = Read();
+  ::setenv(kProbeEnv, "1", 1);
+  const int r = RunAsOrphan(Cgroups().target, nullptr, {executor.path().c_str()});
+  ::unsetenv(kProbeEnv);
+  EXPECT_EQ(r, -3);
+  const PolicyStatus s1 = Read();
+  EXPECT_EQ(DetailOf(s1, "unix").deny - DetailOf(s0, "unix").deny, 1u);
+  EXPECT_EQ(s1.decisions.exempt_setup, s0.decisions.exempt_setup);
+  auto st = ReadTargetStatus(kBpffsDir, cgroup_id_);
+  ASSERT_TRUE(st.ok() && !st->policies.empty() && st->policies[0].setup.has_value());
+  EXPECT_EQ(st->policies[0].setup->executor_exe, "/bin/systemd-executor");
+}
+
+// systemd >= 255's shape with this process as the manager: its child exec'ing
+// systemd-executor next to this binary is exempt; each condition alone denies.
+TEST_P(SetupExempt, ExecutorConditionsWithThisProcessAsManager) {
+  ExecutorLink executor(SelfDir(), "systemd-executor");
+  ASSERT_TRUE(executor.ok()) << "cannot link " << executor.path() << ": " << std::strerror(errno);
+  ExecutorLink other(SelfDir(), "systemd-executox");  // same length, another name
+  ASSERT_TRUE(other.ok());
+  SetManager(static_cast<uint32_t>(::getpid()));
+  const std::string path = executor.path();
+  const PolicyStatus s0 = Read();
+  // Exempt: parent is the manager, one exec since the fork, of systemd-executor, privileged.
+  EXPECT_EQ(RunInChild(In(Cgroups().target), [&]() -> int { ExecProbe(path.c_str()); }), 0);
+  const PolicyStatus s1 = Read();
+  EXPECT_EQ(DetailOf(s1, "unix").exempt_setup - DetailOf(s0, "unix").exempt_setup, 1u);
+  EXPECT_EQ(s1.decisions.deny, s0.decisions.deny);
+  // Two execs: the executor exec'ing itself again (what the service's exec is, too).
+  EXPECT_EQ(RunInChild(In(Cgroups().target),
+                       [&] {
+                         ::setenv(kExecEnv, path.c_str(), 1);
+                         ::execl(path.c_str(), "exec", static_cast<char*>(nullptr));
+                         return 127;
+                       }),
+            EAFNOSUPPORT);
+  // Parent: a grandchild exec'ing the executor.
+  EXPECT_EQ(RunInChild(In(Cgroups().target),
+                       [&] { return RunInChild({}, [&]() -> int { ExecProbe(path.c_str()); }); }),
+            EAFNOSUPPORT);
+  // Name: a file of the same length and directory under another name.
+  const std::string other_path = other.path();
+  EXPECT_EQ(RunInChild(In(Cgroups().target), [&]() -> int { ExecProbe(other_path.c_str()); }),
+            EAFNOSUPPORT);
+  // Privilege: without CAP_SYS_ADMIN (dropped from the bounding set before the exec).
+  EXPECT_EQ(RunInChild(In(Cgroups().target),
+                       [&]() -> int {
+                         if (::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0) return 124;
+                         ExecProbe(path.c_str());
+                       }),
+            EAFNOSUPPORT);
+  // Exec id: the tunnel (the child after its exec) leaves an orphan that this manager, a
+  // subreaper, adopts; it execs the executor: parent, one exec, name, privilege all hold.
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  const std::string manager = std::to_string(::getpid());
+  EXPECT_EQ(RunInChild(In(Cgroups().target),
+                       [&] {
+                         ::setenv(kExecEnv, path.c_str(), 1);
+                         ::setenv(kOrphanEnv, manager.c_str(), 1);
+                         ::execl("/proc/self/exe", "tunnel", static_cast<char*>(nullptr));
+                         return 127;
+                       }),
+            0);
+  int status = 0;
+  const pid_t orphan = ::waitpid(-1, &status, 0);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+  ASSERT_GT(orphan, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), EAFNOSUPPORT);
+  const PolicyStatus s2 = Read();
+  EXPECT_EQ(s2.decisions.exempt_setup, s1.decisions.exempt_setup);
+  EXPECT_EQ(DetailOf(s2, "unix").deny - DetailOf(s1, "unix").deny, 5u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Mechanisms, SetupExempt,
