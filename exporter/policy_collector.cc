@@ -2,11 +2,76 @@
 
 #include <algorithm>
 
+#include "agent/enforce/families.h"
+#include "agent/enforce/policy_wx.h"
+#include "bpf/policy_wx.h"
 #include "exporter/family_builder.h"
 
 namespace tg::exporter {
 
 using prometheus::MetricType;
+
+namespace {
+
+// Family slots without a name (AF_UNSPEC, numbers past AF_MAX) share one series: the set of
+// series stays fixed whatever a process passes to socket().
+std::string ExportedDetail(PolicyKind kind, const std::string& detail) {
+  return kind == PolicyKind::kAddressFamilies && detail.rfind("af_", 0) == 0 ? "other" : detail;
+}
+
+}  // namespace
+
+PolicyDetails DetailsOf(const PolicyStatus& p) {
+  PolicyDetails d;
+  if (p.kind == PolicyKind::kWxMemory) {
+    for (uint32_t i = 0; i < TG_WX_DETAILS; ++i) {
+      (i < TG_WX_FIRST_DENIABLE ? d.allowed : d.refusable).push_back(WxDetailName(i));
+    }
+    return d;
+  }
+  auto mask = ParseFamilies(p.allowed_families);
+  const uint64_t allowed = mask.ok() ? *mask : 0;
+  for (const auto& f : KnownFamilies()) {
+    (((allowed >> f.family) & 1) != 0 ? d.allowed : d.refusable).emplace_back(f.name);
+  }
+  d.refusable.emplace_back("other");
+  return d;
+}
+
+std::vector<std::string> ActionsFor(const PolicyStatus& p) {
+  // deny and would_deny both: `tunnelctl mode` switches between them while the agent runs.
+  std::vector<std::string> actions = {"deny", "would_deny"};
+  if (p.observe_seccomp) actions.emplace_back("denied_by_seccomp");
+  if (p.setup.has_value() && p.setup->manager_tgid != 0) actions.emplace_back("exempt_setup");
+  return actions;
+}
+
+void AddDecisions(prometheus::MetricFamily& f, const std::string& policy, const PolicyStatus& p) {
+  // Every series the policy can produce, from 0, so that a first decision is a rise that
+  // rate()/increase() see; then whatever else the kernel counted (e.g. an allowed kernel socket
+  // of a family outside the list).
+  std::map<std::pair<std::string, std::string>, uint64_t> counts;  // (action, detail) → n
+  const PolicyDetails details = DetailsOf(p);
+  for (const auto& detail : details.allowed) counts[{"allow", detail}] = 0;
+  for (const auto& action : ActionsFor(p)) {
+    for (const auto& detail : details.refusable) counts[{action, detail}] = 0;
+  }
+  for (const auto& [detail, d] : p.by_detail) {
+    const std::string exported = ExportedDetail(p.kind, detail);
+    const std::pair<const char*, uint64_t> actions[] = {{"allow", d.allow},
+                                                        {"deny", d.deny},
+                                                        {"would_deny", d.would_deny},
+                                                        {"denied_by_seccomp", d.denied_by_seccomp},
+                                                        {"exempt_setup", d.exempt_setup}};
+    for (const auto& [action, n] : actions) {
+      if (n != 0) counts[{action, exported}] += n;
+    }
+  }
+  for (const auto& [key, n] : counts) {
+    AddCounter(f, {{"policy", policy}, {"action", key.first}, {"detail", key.second}},
+               static_cast<double>(n));
+  }
+}
 
 std::vector<prometheus::MetricFamily> PolicyFamilies(const PolicyMetricsInput& in) {
   auto decisions =
@@ -57,19 +122,7 @@ std::vector<prometheus::MetricFamily> PolicyFamilies(const PolicyMetricsInput& i
                 {"mechanism", std::string(MechanismName(*p->mechanism))}},
                1);
     }
-    for (const auto& [detail, d] : p->by_detail) {
-      const std::pair<const char*, uint64_t> actions[] = {
-          {"allow", d.allow},
-          {"deny", d.deny},
-          {"would_deny", d.would_deny},
-          {"denied_by_seccomp", d.denied_by_seccomp},
-          {"exempt_setup", d.exempt_setup}};
-      for (const auto& [action, n] : actions) {
-        if (n == 0) continue;
-        AddCounter(decisions, {{"policy", name}, {"action", action}, {"detail", detail}},
-                   static_cast<double>(n));
-      }
-    }
+    AddDecisions(decisions, name, *p);
     AddCounter(dropped, {{"policy", name}, {"reason", "ring_buffer_full"}},
                static_cast<double>(p->events_dropped));
   }

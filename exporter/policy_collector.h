@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,20 @@ struct PolicyMetricsInput {
   std::map<PolicyKind, bool> verified;  // the canary's last verdict, when it ran
   std::map<std::pair<PolicyKind, Action>, uint64_t> events;  // events the agent received
 };
+
+// The details a policy counts decisions under: allowed calls and refusable ones (address
+// families outside the allow-list plus "other"; the W^X operations it stops).
+struct PolicyDetails {
+  std::vector<std::string> allowed, refusable;
+};
+PolicyDetails DetailsOf(const PolicyStatus& p);
+// The refusing actions a policy can count: deny and would_deny, denied_by_seccomp with
+// --observe-seccomp, exempt_setup with systemd's set-up exemption.
+std::vector<std::string> ActionsFor(const PolicyStatus& p);
+
+// Every tunnelguard_policy_decisions_total series `p` can produce, zeros included (bounded:
+// allowed details × allow + refusable details × ActionsFor; docs: README "Metrics reference").
+void AddDecisions(prometheus::MetricFamily& f, const std::string& policy, const PolicyStatus& p);
 
 // The metric families for one reading (pure: unit-tested).
 std::vector<prometheus::MetricFamily> PolicyFamilies(const PolicyMetricsInput& in);

@@ -132,7 +132,26 @@ void PolicyComponent::OnShutdown(bool detach) {
       log::Notice("enforcement: detached (--detach-on-exit)");
     }
   } else if (id != 0) {
-    log::Notice("enforcement: left in force (pinned under {})", bpffs_dir_);
+    LogWhatStays(id);
+  }
+}
+
+// Says what really stays in force, read back from the pins (an attach that failed, or pins
+// removed by hand, leave nothing: the message must not claim otherwise).
+void PolicyComponent::LogWhatStays(uint64_t cgroup_id) const {
+  std::string in_force;
+  if (auto st = ReadTargetStatus(bpffs_dir_, cgroup_id); st.ok()) {
+    for (const PolicyStatus& p : st->policies) {
+      if (!p.active) continue;
+      in_force += (in_force.empty() ? "" : ", ") + std::string(PolicyName(p.kind));
+    }
+  }
+  if (in_force.empty()) {
+    log::Notice("enforcement: nothing left in force (no policy pinned for cgroup id {})",
+                cgroup_id);
+  } else {
+    log::Notice("enforcement: left in force: {} (pinned under {})", in_force,
+                TargetDir(bpffs_dir_, cgroup_id));
   }
 }
 

@@ -70,6 +70,7 @@ class PolicyComponent : public TargetComponent {
   std::optional<CanaryReport> LastCanary() const;
 
  private:
+  void LogWhatStays(uint64_t cgroup_id) const;
   void StopEvents();
   void EventLoop(uint64_t cgroup_id);
 

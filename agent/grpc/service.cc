@@ -161,6 +161,7 @@ grpc::Status AgentService::GetStats(grpc::ServerContext* /*context*/,
     if (st.mechanism) p->set_mechanism(std::string(MechanismName(*st.mechanism)));
     p->set_active(st.active);
     FillDecisions(st.decisions, p->mutable_decisions());
+    FillDecisions(st.canary, p->mutable_canary_decisions());
     for (const auto& [detail, d] : st.by_detail) {
       FillDecisions(d, &(*p->mutable_by_detail())[detail]);
     }

@@ -428,9 +428,10 @@ TEST_F(DashboardTest, EveryPanelQueryReturnsDataFromARealAgent) {
 
 // The shipped alert rules (deploy/prometheus/tunnelguard.rules.yml), loaded into the same
 // Prometheus: every rule evaluates without error against the real agent's series, and the
-// ones this situation must trigger do — the host cannot enforce (audit via observe), so
-// "enforcement inactive" is pending or firing, and the workload's refused attempts make "audit
-// would deny" pending — while "agent down" and "no policy" stay quiet.
+// ones this situation must trigger do — the agent audits on purpose (observe: the host cannot
+// enforce), so "audit mode" is pending and "enforcement inactive" (critical) stays quiet, and
+// the workload's refused attempts fire "audit would deny" — while "agent down", "target
+// absent" and "no policy" stay quiet.
 TEST_F(DashboardTest, ShippedAlertRulesEvaluateAgainstARealAgent) {
   Traffic(seconds(8), 5);
   ASSERT_FALSE(HasFatalFailure());
@@ -450,13 +451,15 @@ TEST_F(DashboardTest, ShippedAlertRulesEvaluateAgainstARealAgent) {
             if (r.value("type", "") == "alerting") state[name] = r.value("state", "");
           }
         }
-        return unhealthy.empty() && state["TunnelguardEnforcementInactive"] != "inactive" &&
-               state["TunnelguardAuditWouldDeny"] != "inactive";
+        return unhealthy.empty() && state["TunnelguardAuditMode"] != "inactive" &&
+               state["TunnelguardAuditWouldDeny"] == "firing";
       },
       milliseconds(30000)))
       << "unhealthy: " << unhealthy << "\n"
       << rules;
-  EXPECT_GE(state.size(), 8U) << rules;  // every alert of the file was loaded
+  EXPECT_GE(state.size(), 11U) << rules;  // every alert of the file was loaded
+  EXPECT_EQ(state["TunnelguardEnforcementInactive"], "inactive");  // audit is deliberate
+  EXPECT_EQ(state["TunnelguardTargetAbsent"], "inactive");
   EXPECT_EQ(state["TunnelguardAgentDown"], "inactive");
   EXPECT_EQ(state["TunnelguardNoPolicy"], "inactive");
   EXPECT_EQ(state["TunnelguardCanaryFailed"], "inactive");  // observe's canary passes

@@ -446,6 +446,10 @@ TEST_F(ReliabilityTest, DenialFloodCountedExactlyAgentStaysResponsive) {
   EXPECT_EQ(p->decisions().deny(), 0u);
   EXPECT_EQ(p->by_detail().at("unix").denied_by_seccomp(), by_seccomp);
   EXPECT_EQ(p->by_detail().at("unix").would_deny(), audited);
+  // The agent's canary ran at attach (its attempts are kept apart from the decisions above).
+  const auto& c = p->canary_decisions();
+  EXPECT_GE(c.deny() + c.would_deny() + c.denied_by_seccomp(), 1u)
+      << "GetStats must fill canary_decisions: " << p->DebugString();
   const std::string prefix = "tunnelguard_policy_decisions_total{policy=\"address_families\",";
   // Events: each denial was received by the agent or counted as dropped (the ring buffer is
   // never waited on). Wait until the agent has drained the ring.

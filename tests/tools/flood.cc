@@ -2,10 +2,12 @@
 // the ground truth the reliability tests hold the agent's counters to.
 //
 //   tg-flood --cgroup PATH [--seconds S] [--processes N] [--op socket|mmap|both] [--seccomp]
+//            [--count C]
 //
 // Joins the cgroup, forks N workers, each calling socket(AF_UNIX, SOCK_DGRAM) (closed again
 // when it succeeds, i.e. in audit mode) and/or mmap(PROT_READ|WRITE|EXEC) (unmapped again)
-// until S seconds pass (default: until SIGTERM or SIGINT). --seccomp first installs systemd's
+// until S seconds pass (default: until SIGTERM or SIGINT), or C rounds each (e.g. exactly one
+// forbidden call: --count 1). --seccomp first installs systemd's
 // RestrictAddressFamilies= filter for AF_UNIX, so every socket() fails fast with EAFNOSUPPORT. Then
 // prints one JSON object: the attempts and successes per operation, failures by errno class (the
 // policy's errno or any other), the elapsed time, the rate, and the attempts made in each whole
@@ -23,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -75,8 +78,9 @@ void Count(Counts& c, bool ok, int err, int policy_err) {
   }
 }
 
-void Work(Shared* sh, int slot, bool do_socket, bool do_mmap) {
-  while (!sh->stop.load(std::memory_order_relaxed)) {
+void Work(Shared* sh, int slot, bool do_socket, bool do_mmap, uint64_t count) {
+  for (uint64_t round = 0;
+       !sh->stop.load(std::memory_order_relaxed) && (count == 0 || round < count); ++round) {
     if (do_socket) {
       const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
       const int err = errno;
@@ -135,12 +139,21 @@ bool InstallSeccompLikeSystemd() {
          ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
 }
 
+// True once every worker has exited (reaped here; the final waitpid then finds none).
+bool AllExited(std::vector<pid_t>& workers) {
+  for (pid_t& pid : workers) {
+    if (pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == pid) pid = -pid;
+  }
+  return std::all_of(workers.begin(), workers.end(), [](pid_t p) { return p < 0; });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string cgroup, op = "socket";
   double seconds = 0;  // 0: until a signal
   int processes = 1;
+  uint64_t count = 0;  // 0: no limit
   bool seccomp = false;
   CLI::App app("Forbidden calls in a tight loop from inside a cgroup, self-counted.", "tg-flood");
   tg::tools::ConfigureApp(app);
@@ -150,6 +163,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, kMaxProcesses));
   app.add_option("--op", op, "the forbidden call")
       ->check(CLI::IsMember({"socket", "mmap", "both"}));
+  app.add_option("--count", count, "rounds per worker, then stop (0: no limit)");
   app.add_flag("--seccomp", seccomp, "first install a seccomp filter like systemd's");
   if (const auto rc = tg::tools::ParseArgs(app, argc, argv)) return *rc;
   if (cgroup.empty()) return tg::tools::UsageError(app, "--cgroup is required");
@@ -186,7 +200,7 @@ int main(int argc, char** argv) {
       break;
     }
     if (pid == 0) {
-      Work(sh, i, do_socket, do_mmap);
+      Work(sh, i, do_socket, do_mmap, count);
       ::_exit(0);
     }
     workers.push_back(pid);
@@ -196,6 +210,7 @@ int main(int argc, char** argv) {
   uint64_t last = 0;
   double next = start + 1;
   while (!sh->stop.load() && g_signalled == 0) {
+    if (count > 0 && AllExited(workers)) break;
     const double now = Now();
     if (seconds > 0 && now >= start + seconds) break;
     if (now >= next) {
@@ -208,7 +223,9 @@ int main(int argc, char** argv) {
     ::usleep(2000);
   }
   sh->stop = true;
-  for (pid_t pid : workers) ::waitpid(pid, nullptr, 0);
+  for (pid_t pid : workers) {
+    if (pid > 0) ::waitpid(pid, nullptr, 0);
+  }
   const double elapsed = Now() - start;
   const uint64_t attempts =
       Sum(sh->socket, processes, &Counts::attempts) + Sum(sh->mmap, processes, &Counts::attempts);

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
+#include <string>
 
 #include "exporter/latency_collector.h"
 #include "exporter/policy_collector.h"
@@ -98,16 +101,15 @@ TEST(PolicyFamilies, EnforcedOnlyWhenActiveEnforcingAndAbleToDeny) {
     EXPECT_EQ(m.gauge.value, Label(m, "policy") == "address_families" ? 1 : 0);
   }
   const auto& decisions = Family(fs, "tunnelguard_policy_decisions_total");
-  ASSERT_EQ(decisions.metric.size(), 2u);  // zero counts are not exported as series
-  for (const auto& m : decisions.metric) {
-    if (Label(m, "detail") == "unix") {
-      EXPECT_EQ(Label(m, "action"), "deny");
-      EXPECT_EQ(m.counter.value, 7);
-    } else {
-      EXPECT_EQ(Label(m, "action"), "allow");
-      EXPECT_EQ(m.counter.value, 12);
+  auto value = [&](const std::string& action, const std::string& detail) {
+    for (const auto& m : decisions.metric) {
+      if (Label(m, "action") == action && Label(m, "detail") == detail) return m.counter.value;
     }
-  }
+    return -1.0;  // no such series
+  };
+  EXPECT_EQ(value("deny", "unix"), 7);
+  EXPECT_EQ(value("allow", "inet"), 12);
+  EXPECT_EQ(value("allow", "unix"), -1) << "unix is not on the allow-list";
   const auto& info = Family(fs, "tunnelguard_policy_info");
   ASSERT_EQ(info.metric.size(), 1u);
   EXPECT_EQ(Label(info.metric[0], "mechanism"), "lsm_cgroup");
@@ -120,6 +122,58 @@ TEST(PolicyFamilies, EnforcedOnlyWhenActiveEnforcingAndAbleToDeny) {
   for (const auto& m : Family(observed, "tunnelguard_policy_enforced").metric) {
     EXPECT_EQ(m.gauge.value, 0);
   }
+}
+
+// The first denial must be a rise from 0: every series a policy can produce is there before it.
+TEST(PolicyFamilies, EverySeriesAPolicyCanProduceStartsAtZero) {
+  PolicyMetricsInput in;
+  in.configured = {PolicyKind::kAddressFamilies, PolicyKind::kWxMemory};
+  PolicyStatus fam;
+  fam.kind = PolicyKind::kAddressFamilies;
+  fam.mode = Mode::kAudit;
+  fam.mechanism = Mechanism::kObserve;
+  fam.active = true;
+  fam.allowed_families = "inet,inet6";
+  fam.by_detail["af_0"] = {0, 0, 2};   // AF_UNSPEC: no name of its own
+  fam.by_detail["af_50"] = {0, 0, 1};  // past AF_MAX
+  PolicyStatus wx;
+  wx.kind = PolicyKind::kWxMemory;
+  wx.mode = Mode::kEnforce;
+  wx.mechanism = Mechanism::kLsmCgroup;
+  wx.active = true;
+  in.attached = {fam, wx};
+  const auto fs = PolicyFamilies(in);
+  const auto& decisions = Family(fs, "tunnelguard_policy_decisions_total");
+  std::map<std::string, std::set<std::string>> series;  // policy → "action/detail"
+  for (const auto& m : decisions.metric) {
+    const std::string key = Label(m, "action") + "/" + Label(m, "detail");
+    EXPECT_TRUE(series[Label(m, "policy")].insert(key).second) << "duplicate " << key;
+    if (key == "would_deny/other") {
+      EXPECT_EQ(m.counter.value, 3) << "unnamed families fold into 'other'";
+    } else {
+      EXPECT_EQ(m.counter.value, 0) << key;
+    }
+  }
+  // address_families: 2 allowed + (45 known - 2 allowed + other) × {deny, would_deny}.
+  EXPECT_EQ(series["address_families"].size(), 2u + 44u * 2u);
+  for (const char* key : {"allow/inet", "allow/inet6", "deny/unix", "would_deny/unix",
+                          "deny/netlink", "would_deny/packet", "deny/other"}) {
+    EXPECT_EQ(series["address_families"].count(key), 1u) << key;
+  }
+  // wx_memory: 3 allowed operations + 7 refusable × {deny, would_deny}.
+  EXPECT_EQ(series["wx_memory"].size(), 3u + 7u * 2u);
+  for (const char* key :
+       {"allow/mmap", "deny/mmap_wx", "would_deny/mprotect_add_exec", "deny/shmat_exec"}) {
+    EXPECT_EQ(series["wx_memory"].count(key), 1u) << key;
+  }
+
+  // --observe-seccomp and the set-up exemption add their own actions, for refusable details.
+  in.attached[0].observe_seccomp = true;
+  in.attached[0].setup = SetupExemption{};
+  in.attached[0].setup->manager_tgid = 1;
+  const auto more_fs = PolicyFamilies(in);
+  const auto& more = Family(more_fs, "tunnelguard_policy_decisions_total");
+  EXPECT_EQ(more.metric.size(), decisions.metric.size() + 44u * 2u);
 }
 
 }  // namespace
