@@ -18,13 +18,13 @@
 
 #include "prometheus.h"
 #include "subprocess.h"
+#include "test_agent.h"
 #include "test_support.h"
 
 namespace tg {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::FreeTcpPort;
 using testing::HttpGet;
 using testing::RunCommand;
 using testing::Subprocess;
@@ -148,16 +148,14 @@ TEST(FirstDenial, FiresTheShippedAlertsInARealPrometheusAndInRulesTestsFromCaptu
   TestCgroup cg("tg-first-denial");
   ASSERT_TRUE(cg.ok());
   const std::string bpffs = "/sys/fs/bpf/tg-first-denial-" + std::to_string(::getpid());
-  const int metrics_port = FreeTcpPort();
-  auto agent = Subprocess::Start({TG_BINARY, "run", "--cgroup", cg.path(), "--mode", "audit",
-                                  "--observe-seccomp", "--bpffs-dir", bpffs, "--detach-on-exit",
-                                  "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port),
-                                  "--grpc-socket", "", "--upstream", "web=127.0.0.1:1"},
-                                 {{}, dir.path() + "/agent.log", ""});
-  auto log = [&] {
-    std::ifstream f(dir.path() + "/agent.log");
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
+  testing::TestAgent agent(
+      {.dir = dir.path(),
+       .args = {"--cgroup", cg.path(), "--mode", "audit", "--observe-seccomp", "--bpffs-dir", bpffs,
+                "--detach-on-exit", "--upstream", "web=127.0.0.1:1"},
+       .api = false});
+  const int metrics_port = agent.WaitForMetrics();
+  ASSERT_GT(metrics_port, 0) << agent.log();
+  auto log = [&] { return agent.log(); };
   std::string before;
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -232,8 +230,8 @@ TEST(FirstDenial, FiresTheShippedAlertsInARealPrometheusAndInRulesTestsFromCaptu
   EXPECT_NE(RunCommand("promtool test rules " + dir.path() + "/late.test.yml 2>&1").first, 0)
       << "a series that starts at 1 must not alert: the test could not tell";
 
-  agent.Signal(SIGTERM);
-  agent.Wait(milliseconds(5000));
+  agent.process().Signal(SIGTERM);
+  agent.process().Wait(milliseconds(5000));
   RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs);
   ::rmdir(bpffs.c_str());
 }

@@ -161,8 +161,8 @@ TEST_F(ApiTest, ModeSwitchesAndStatusReadsRunConcurrently) {
     EXPECT_EQ(p.mode(), last);
   }
   EXPECT_TRUE(seen) << r.DebugString();
-  agent_->Signal(SIGTERM);
-  EXPECT_EQ(agent_->Wait(milliseconds(10000)), 0) << "the agent did not stop cleanly";
+  agent_->process().Signal(SIGTERM);
+  EXPECT_EQ(agent_->process().Wait(milliseconds(10000)), 0) << "the agent did not stop cleanly";
 }
 
 }  // namespace
