@@ -185,6 +185,7 @@ TEST_F(DaemonTest, ConfigFileSetsFlagsAndFlagsWin) {
 // for bench/run.sh, not assertions: this box is shared.)
 TEST_F(DaemonTest, MetricsAndApiAnswerWhileTheTunnelHoldsHostileConnections) {
   auto agent = StartAgent({});
+  ASSERT_GT(port_ = agent.WaitForMetrics(), 0) << Log();
   ASSERT_TRUE(WaitFor([&] { return HttpGet(port_, "/metrics").has_value(); }, milliseconds(10000)))
       << Log();
   testing::TestPrometheus prom(dir_.path(), port_);
@@ -193,7 +194,7 @@ TEST_F(DaemonTest, MetricsAndApiAnswerWhileTheTunnelHoldsHostileConnections) {
       milliseconds(30000)))
       << "Prometheus never scraped the agent";
 
-  const std::string socket = dir_.path() + "/api.sock";
+  const std::string socket = agent.socket();
   std::vector<Subprocess> attackers;
   for (const char* mode : {"idle", "trickle"}) {
     for (const auto& target : {std::vector<std::string>{"--port", std::to_string(port_)},
