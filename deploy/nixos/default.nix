@@ -28,6 +28,7 @@
   cli11,
   fmt,
   libseccomp,
+  help2man,
 }:
 stdenv.mkDerivation {
   pname = "tunnelguard";
@@ -50,6 +51,8 @@ stdenv.mkDerivation {
     bpftools
     protobuf
     grpc
+    # man pages from --help (deploy/CMakeLists.txt)
+    help2man
   ];
 
   buildInputs = [

@@ -1,11 +1,13 @@
 // tg-flood: forbidden calls in a tight loop from inside a cgroup, counted by the caller itself —
 // the ground truth the reliability tests hold the agent's counters to.
 //
-//   tg-flood --cgroup PATH [--seconds S] [--processes N] [--op socket|mmap|both] [--seccomp]
+//   tg-flood --cgroup PATH [--seconds S] [--count C] [--processes N] [--op socket|mmap|both]
+//            [--seccomp]
 //
 // Joins the cgroup, forks N workers, each calling socket(AF_UNIX, SOCK_DGRAM) (closed again
 // when it succeeds, i.e. in audit mode) and/or mmap(PROT_READ|WRITE|EXEC) (unmapped again)
-// until S seconds pass (default: until SIGTERM or SIGINT). --seccomp first installs systemd's
+// until S seconds pass or each worker made C rounds (default: until SIGTERM or SIGINT; the
+// demo makes a few attempts with --count). --seccomp first installs systemd's
 // RestrictAddressFamilies= filter for AF_UNIX, so every socket() fails fast with EAFNOSUPPORT. Then
 // prints one JSON object: the attempts and successes per operation, failures by errno class (the
 // policy's errno or any other), the elapsed time, the rate, and the attempts made in each whole
@@ -75,8 +77,9 @@ void Count(Counts& c, bool ok, int err, int policy_err) {
   }
 }
 
-void Work(Shared* sh, int slot, bool do_socket, bool do_mmap) {
-  while (!sh->stop.load(std::memory_order_relaxed)) {
+void Work(Shared* sh, int slot, bool do_socket, bool do_mmap, uint64_t count) {
+  for (uint64_t round = 0;
+       (count == 0 || round < count) && !sh->stop.load(std::memory_order_relaxed); ++round) {
     if (do_socket) {
       const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
       const int err = errno;
@@ -141,11 +144,13 @@ int main(int argc, char** argv) {
   std::string cgroup, op = "socket";
   double seconds = 0;  // 0: until a signal
   int processes = 1;
+  uint64_t count = 0;  // 0: no limit
   bool seccomp = false;
   CLI::App app("Forbidden calls in a tight loop from inside a cgroup, self-counted.", "tg-flood");
   tg::tools::ConfigureApp(app);
   tg::tools::AddCgroup(app, cgroup)->required();
   app.add_option("--seconds", seconds, "how long (0: until SIGTERM/SIGINT)");
+  app.add_option("--count", count, "rounds per process (0: until --seconds or a signal)");
   app.add_option("--processes", processes, "flooding processes")
       ->check(CLI::Range(1, kMaxProcesses));
   app.add_option("--op", op, "the forbidden call")
@@ -186,7 +191,7 @@ int main(int argc, char** argv) {
       break;
     }
     if (pid == 0) {
-      Work(sh, i, do_socket, do_mmap);
+      Work(sh, i, do_socket, do_mmap, count);
       ::_exit(0);
     }
     workers.push_back(pid);
@@ -198,6 +203,9 @@ int main(int argc, char** argv) {
   while (!sh->stop.load() && g_signalled == 0) {
     const double now = Now();
     if (seconds > 0 && now >= start + seconds) break;
+    const uint64_t rounds_done = do_socket ? Sum(sh->socket, processes, &Counts::attempts)
+                                           : Sum(sh->mmap, processes, &Counts::attempts);
+    if (count > 0 && rounds_done >= count * static_cast<uint64_t>(workers.size())) break;
     if (now >= next) {
       const uint64_t total = Sum(sh->socket, processes, &Counts::attempts) +
                              Sum(sh->mmap, processes, &Counts::attempts);

@@ -4,9 +4,9 @@
 # (run-in-vm.sh --rootfs) once the Debian 12 root (tests/deploy/build-rootfs.sh: systemd, dbus,
 # curl, nginx-light) has booted.
 #
-# Installs the built binaries and the shipped units unchanged, at the paths the nspawn test
-# (tests/deploy/systemd_nspawn_test.sh) binds them to, with tg-tunnel-standin as
-# /usr/bin/cloudflared; nginx (enabled by its package) stands in for Traefik on :80. Then checks:
+# Installs the Debian package with apt (the README guide's own commands), with
+# tg-tunnel-standin as /usr/bin/cloudflared; nginx (enabled by its package) stands in for
+# Traefik on :80. Then checks:
 # the agent is READY before the tunnel starts; the fail-closed ExecStartPre= gate passes with a
 # verified canary; the stand-in's first act is denied (socket(AF_UNIX) by systemd's seccomp and
 # by the LSM, socketpair(AF_UNIX) by the LSM alone: the proof that BPF-LSM was in force before
@@ -66,21 +66,33 @@ dump() {
   systemctl status --no-pager cloudflared-tunnel.service tunnelguard.service | head -n 40
 }
 
-# --- install, as a package (or the nspawn test) would -------------------------------------
-install -m 0755 "$B/agent/tunnelguard" /usr/bin/tunnelguard
-install -m 0755 "$B/tunnelctl/tunnelctl" /usr/bin/tunnelctl
+# --- install: the Debian package with apt, as the README's guide says (issue 16) ----------
+# The .deb is unit.deb_package's (fixture tg_deb, BUILD_DIR/package/); the README's own
+# commands (<!-- guide:NAME --> blocks) run verbatim, `sudo` being a no-op for root. Only the
+# test's stand-ins are copied: tg-tunnel-standin as /usr/bin/cloudflared and its client, the
+# reference tunnel unit from the package's share/, and the tunnel's token.
+# guide NAME: runs the README's block NAME; its output is indented into the log.
+guide() {
+  local block
+  block=$(awk -v n="<!-- guide:$1 " 'index($0, n) == 1 {on = 1; next}
+    on && /^```sh$/ {code = 1; next} on && code && /^```$/ {exit} code' "$R/README.md")
+  [ -n "$block" ] || { echo "README.md has no guide:$1 block"; return 1; }
+  say "README guide:$1"
+  sed 's/^/  $ /' <<<"$block"
+  (cd "$B/package" && DEBIAN_FRONTEND=noninteractive bash -euc "sudo() { \"\$@\"; }; $block") 2>&1 | sed 's/^/  | /'
+  return "${PIPESTATUS[0]}"
+}
+# The root's cpio leaves out apt's lists and cache (never read at boot); apt wants the dirs.
+mkdir -p /var/lib/apt/lists/partial /var/cache/apt/archives/partial
+need "README guide:debian — apt install ./tunnelguard_*_amd64.deb, tunnelguard features, the LSM list" guide debian
+need "the package created group tunnelguard (postinst: systemd-sysusers)" getent group tunnelguard
+need "the package started nothing (tunnelguard.service inactive after install)" \
+  bash -c '! systemctl is-active tunnelguard.service'
 install -m 0755 "$B/tests/tools/tg-tunnel-standin" /usr/bin/cloudflared
 install -m 0755 "$B/tests/tools/tg-http-client" /usr/bin/tg-http-client
-install -D -m 0644 "$R/deploy/config/tunnelguard.conf" /etc/tunnelguard/tunnelguard.conf
-install -D -m 0644 "$R/deploy/systemd/tunnelguard.service" /etc/systemd/system/tunnelguard.service
-install -D -m 0644 "$R/deploy/systemd/cloudflared-tunnel.service" \
-  /etc/systemd/system/cloudflared-tunnel.service
-install -D -m 0644 "$R/deploy/systemd/cloudflared-tunnel.service.d/tunnelguard.conf" \
-  /usr/lib/systemd/system/cloudflared-tunnel.service.d/tunnelguard.conf
-install -D -m 0644 "$R/deploy/systemd/tunnelguard.sysusers.conf" /usr/lib/sysusers.d/tunnelguard.conf
+install -m 0644 /usr/share/tunnelguard/systemd/cloudflared-tunnel.service /etc/systemd/system/
 install -D -m 0600 /dev/null /etc/cloudflared/token
 echo stand-in-token >/etc/cloudflared/token
-systemd-sysusers
 systemctl daemon-reload
 useradd --no-create-home --groups tunnelguard tgop
 
@@ -225,6 +237,14 @@ check "status names the exemption's manager (pid 1, systemd's executable)" \
   bash -c 'tunnelguard status | grep -q "systemd set-up exemption: pid 1 /.*systemd (ino [0-9]*); exempt_setup=[1-9]"'
 say "set-up exemption: $(tunnelguard status | grep 'set-up exemption'); stand-in lines in the journal: $(standin_lines)"
 metrics | grep 'action="exempt_setup"' | sed 's/^/  exempt| /'
+
+# --- 6. the README guide's last step: enable, restart the tunnel through the gate, status ---
+need "README guide:enable — systemctl enable --now, restart the tunnel, tunnelctl status" guide enable
+check "guide: tunnelguard.service enabled (multi-user.target)" systemctl is-enabled tunnelguard.service
+check "guide: tunnelctl status shows both policies enforced with lsm_cgroup" bash -c '
+  s=$(tunnelctl status) &&
+  grep -q "address_families enforce enforced with lsm_cgroup" <<<"$s" &&
+  grep -q "wx_memory        enforce enforced with lsm_cgroup" <<<"$s"'
 
 if [ $fails -ne 0 ]; then
   dump
