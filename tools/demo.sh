@@ -145,12 +145,13 @@ echo
 # under systemd the tunnel would not start; the demo goes on in audit mode instead.
 echo "== the fail-closed gate: tunnelguard attach --cgroup $cgroup (the tunnel's ExecStartPre=) =="
 mode=enforce
-if "$tg" attach --cgroup "$cgroup" >"$work/attach.log" 2>&1; then
-  sed 's/^/  /' "$work/attach.log"
+gate=0
+"$tg" attach --cgroup "$cgroup" >"$work/attach.log" 2>&1 || gate=$?
+sed 's/^/  /' "$work/attach.log"
+if [ $gate = 0 ]; then
   echo "gate passed: the tunnel may start, enforced from its first instruction"
 else
-  sed 's/^/  /' "$work/attach.log"
-  echo "gate refused (exit $?): under systemd the tunnel would NOT start here (fail-closed)."
+  echo "gate refused (exit $gate): under systemd the tunnel would NOT start here (fail-closed)."
   echo "demo: continuing in audit mode (observe: counts would_deny, denies nothing; a host-wide"
   echo "      cost on every syscall exit while it runs). Real enforcement: ./tools/demo.sh --vm"
   mode=audit
@@ -167,6 +168,11 @@ pids=("$agent_pid" "${pids[@]}")
 for _ in $(seq 50); do [ -S "$socket" ] && break; sleep 0.1; done
 tctl() { "$root/build/tunnelctl/tunnelctl" --socket "$socket" "$@"; }
 tctl status >/dev/null || { cat "$work/agent.log"; exit 1; }
+# The policies attach in the background (observe first measures its own cost): wait for them.
+for _ in $(seq 200); do
+  tctl status | grep -Eq '^policy +wx_memory .*(enforced|active) with' && break
+  sleep 0.1
+done
 echo "== tunnelguard run (its log) =="
 cat "$work/agent.log"
 echo
