@@ -41,10 +41,10 @@ echo "demo: stand-in tunnel (keep-alive HTTP client, 4 connections, 200 requests
   --rate 100 >/dev/null
 ctl events --follow --json >/tmp/events.json 2>&1 &
 watcher=$!
-sleep 0.5
+sleep 2  # the stream is up (TCG runs the guest 3-4x slower than native)
 echo "demo: the stand-in tunnel tries socket(AF_UNIX) and mmap(PROT_WRITE|PROT_EXEC), 3 times each:"
 "$B/tests/tools/tg-flood" --cgroup "$cg" --op both --count 3 | sed 's/^/  tg-flood: /'
-sleep 1
+for _ in $(seq 100); do [ "$(grep -c . /tmp/events.json)" -ge 6 ] && break; sleep 0.1; done
 kill $watcher 2>/dev/null || true
 echo
 echo "== tunnelctl events --json (pid and comm of each attempt) =="
