@@ -75,7 +75,7 @@ dump() {
 guide() {
   local block
   block=$(awk -v n="<!-- guide:$1 " 'index($0, n) == 1 {on = 1; next}
-    on && /^```sh$/ {code = 1; next} on && code && /^```$/ {exit} code' "$R/README.md")
+    on && /^```sh$/ {code = 1; next} on && code && /^```$/ {exit} code' "$B/tests/vm/guide/README.md")
   [ -n "$block" ] || { echo "README.md has no guide:$1 block"; return 1; }
   say "README guide:$1"
   sed 's/^/  $ /' <<<"$block"
