@@ -1,27 +1,36 @@
 #!/usr/bin/env bash
-# The built-in demo: installs what it needs, builds tunnelguard, and runs its main job on a
-# stand-in tunnel —
+# The built-in demo: installs what it needs, builds only what it runs, and shows tunnelguard's
+# three jobs on a stand-in tunnel: measure, enforce, export —
 #   demo "tunnel": a keep-alive HTTP client in its own cgroup (like cloudflared's origin pool)
 #   demo "Traefik": nginx on a free loopback port, proxying to a small backend service
 #                   (tg-delay-server: most answers in ~2 ms, some in 20 ms, a few in 120 ms)
 #   demo "tunnel": tg-http-client in its own cgroup, 8 keep-alive connections, 50 req/s
-#   tunnelguard: `tunnelguard measure` attached to the demo tunnel's cgroup, printing
-#                per-upstream requests, p50/p90/p99/max, connections, failures, bytes
+#   tunnelguard: `tunnelguard run` on the demo tunnel's cgroup: latency per upstream, both
+#                policies, /metrics and the tunnelctl API
+#   enforcement: the fail-closed gate (`tunnelguard attach`, the tunnel's ExecStartPre=) is
+#                tried first; then the stand-in tunnel tries socket(AF_UNIX) and a W+X mmap
+#                three times each (tg-flood). On a kernel that refuses BPF-LSM the gate says so
+#                and the policies run in audit mode (observe): counted as would_deny, with
+#                events; with --vm, Debian's stock kernel in QEMU enforces them for real.
 # Runs until Ctrl-C (or --duration N seconds), then removes everything it made: processes,
 # the cgroup, bpffs pins and temp files — also when interrupted.
-# Usage: sudo ./tools/demo.sh [--duration N] [--interval S]
+# Usage: sudo ./tools/demo.sh [--duration N] [--interval S] [--vm [--kernel 6.1|6.12|newest]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 duration=0
 interval=2
+vm=0
+kernel=6.12
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=${2:?--duration needs seconds}; shift 2 ;;
     --interval) interval=${2:?--interval needs seconds}; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "demo: unknown argument '$1' (try --duration N or --interval S)" >&2; exit 2 ;;
+    --vm) vm=1; shift ;;
+    --kernel) kernel=${2:?--kernel needs 6.1, 6.12 or newest}; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown argument '$1' (try --duration N, --interval S, --vm)" >&2; exit 2 ;;
   esac
 done
 if [ "$(id -u)" != 0 ]; then
@@ -29,10 +38,33 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-./tools/install-deps.sh
+t0=$(date +%s.%N)
+since() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.0f", b - a}'; }
+if [ $vm = 1 ]; then ./tools/install-deps.sh --demo-vm; else ./tools/install-deps.sh --demo; fi
+echo "demo: packages ready ($(since) s)"
 cmake -S . -B build -G Ninja >/dev/null
-cmake --build build -j"$(nproc)" | tail -n 1
+# Only what the demo runs (the tests are built by tools/test.sh).
+cmake --build build -j"$(nproc)" --target tunnelguard tunnelctl tg-delay-server tg-http-client \
+  tg-flood | tail -n 1
+echo "demo: built ($(since) s)"
 tg=$root/build/agent/tunnelguard
+tools_dir=$root/build/tests/tools
+
+if [ $vm = 1 ]; then
+  # Real enforcement: Debian's stock kernel (bpf in its LSM list) booted in QEMU, the demo's
+  # guest half (tools/demo-vm-guest.sh) run there; its output is shown when the guest is done.
+  echo "demo: booting Debian's $kernel kernel in QEMU (TCG; about a minute, first run fetches the kernel)"
+  workdir=$root/build/demo-vm
+  rc=0
+  tests/vm/run-in-vm.sh --kernel "$kernel" --timeout 240 --workdir "$workdir" \
+    --file "$tg" --file "$root/build/tunnelctl/tunnelctl" --file "$tools_dir/tg-delay-server" \
+    --file "$tools_dir/tg-http-client" --file "$tools_dir/tg-flood" \
+    -- "$root/tools/demo-vm-guest.sh" "$root/build" >"$workdir.log" 2>&1 || rc=$?
+  sed -n '/^== DEMO BEGIN ==/,/^== DEMO END ==/p' "$workdir/serial.log" | tr -d '\r' | sed '1d;$d'
+  [ $rc = 0 ] || { echo "demo: the VM run failed (rc $rc): $workdir.log, $workdir/serial.log" >&2; exit 1; }
+  echo "demo: done in $(since) s (QEMU run log: $workdir/serial.log)"
+  exit 0
+fi
 
 # --- everything we make is recorded here and removed by cleanup() ---------------------------
 work=$(mktemp -d /tmp/tunnelguard-demo.XXXXXX)
@@ -67,7 +99,6 @@ free_port() {
 }
 
 # --- the backend service behind "Traefik" --------------------------------------------------
-tools_dir=$root/build/tests/tools
 backend_port=$(free_port)
 "$tools_dir/tg-delay-server" --port "$backend_port" --mix 2ms:70,20ms:25,120ms:5 \
   >"$work/backend.log" 2>&1 &
@@ -109,10 +140,27 @@ mkdir "$cgroup"
 echo "== tunnelguard features =="
 "$tg" features
 echo
+# The fail-closed gate, as the tunnel's drop-in runs it (ExecStartPre=): exit 0 only once both
+# policies are pinned and a canary proved them. Where the kernel refuses BPF-LSM it fails, and
+# under systemd the tunnel would not start; the demo goes on in audit mode instead.
+echo "== the fail-closed gate: tunnelguard attach --cgroup $cgroup (the tunnel's ExecStartPre=) =="
+mode=enforce
+gate=0
+"$tg" attach --cgroup "$cgroup" >"$work/attach.log" 2>&1 || gate=$?
+sed 's/^/  /' "$work/attach.log"
+if [ $gate = 0 ]; then
+  echo "gate passed: the tunnel may start, enforced from its first instruction"
+else
+  echo "gate refused (exit $gate): under systemd the tunnel would NOT start here (fail-closed)."
+  echo "demo: continuing in audit mode (observe: counts would_deny, denies nothing; a host-wide"
+  echo "      cost on every syscall exit while it runs). Real enforcement: ./tools/demo.sh --vm"
+  mode=audit
+fi
+echo
 metrics_port=$(free_port)
 socket=$work/tunnelguard.sock
 # --detach-on-exit: the demo leaves no pinned enforcement behind (a real deployment keeps it).
-"$tg" run --cgroup "$cgroup" --upstream "web=127.0.0.1:$port" \
+"$tg" run --cgroup "$cgroup" --upstream "web=127.0.0.1:$port" --mode "$mode" \
   --metrics-listen "127.0.0.1:$metrics_port" --grpc-socket "$socket" --detach-on-exit \
   >"$work/agent.log" 2>&1 &
 agent_pid=$!
@@ -120,8 +168,13 @@ pids=("$agent_pid" "${pids[@]}")
 for _ in $(seq 50); do [ -S "$socket" ] && break; sleep 0.1; done
 tctl() { "$root/build/tunnelctl/tunnelctl" --socket "$socket" "$@"; }
 tctl status >/dev/null || { cat "$work/agent.log"; exit 1; }
+# The policies attach in the background (observe first measures its own cost): wait for them.
+for _ in $(seq 200); do
+  tctl status | grep -Eq '^policy +wx_memory .*(enforced|active) with' && break
+  sleep 0.1
+done
 echo "== tunnelguard run (its log) =="
-sed 's/^<[0-9]>//' "$work/agent.log"
+cat "$work/agent.log"
 echo
 echo "== tunnelctl status =="
 tctl status
@@ -137,6 +190,28 @@ echo
   >"$work/client.json" 2>&1 &
 pids+=($!)
 echo "demo: stand-in tunnel (keep-alive HTTP client, 8 connections, 50 req/s) in cgroup $cgroup"
+first_request() {
+  curl -s "http://127.0.0.1:$metrics_port/metrics" |
+    awk '/^tunnelguard_upstream_requests_total\{/ && $2 > 0 {found = 1} END {exit !found}'
+}
+for _ in $(seq 100); do first_request && break; sleep 0.1; done
+echo "demo: first request counted in /metrics $(since) s after the start (packages, build, start-up)"
+
+# --- forbidden attempts from inside the tunnel's cgroup --------------------------------------
+tctl events --follow --json >"$work/events.json" 2>&1 &
+watcher=$!
+pids+=("$watcher")
+sleep 0.5
+echo "demo: the stand-in tunnel tries socket(AF_UNIX) and mmap(PROT_WRITE|PROT_EXEC), 3 times each:"
+"$tools_dir/tg-flood" --cgroup "$cgroup" --op both --count 3 | sed 's/^/  tg-flood: /'
+for _ in $(seq 30); do [ "$(grep -c . "$work/events.json")" -ge 6 ] && break; sleep 0.1; done
+kill "$watcher" 2>/dev/null || true
+echo "== tunnelctl events --json (pid and comm of each attempt) =="
+cat "$work/events.json"
+echo "== /metrics (the policies' decisions) =="
+curl -s "http://127.0.0.1:$metrics_port/metrics" |
+  grep -E '^tunnelguard_policy_(decisions_total\{[^}]*action="(deny|would_deny)"|enforced|info)'
+echo
 echo "== tunnelctl stats every ${interval}s$([ "$duration" -gt 0 ] && echo " for ${duration}s" || echo "; Ctrl-C to stop") =="
 elapsed=0
 while [ "$duration" -eq 0 ] || [ "$elapsed" -lt "$duration" ]; do

@@ -4,26 +4,39 @@
 # packages are installed, so a second run on a ready machine takes about a second.
 set -euo pipefail
 
-PACKAGES=(
-  # build
+# Groups: `--demo` installs what tools/demo.sh builds and runs (build + demo), `--demo-vm` adds
+# QEMU for `tools/demo.sh --vm`; no argument installs everything (tests, CI).
+BUILD=(
   build-essential cmake ninja-build pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libsystemd-dev libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  # man pages from --help (help2man); systemd's pkg-config file names the unit dir
+  help2man systemd
+)
+DEMO=(nginx-light curl iproute2 procps ca-certificates)
+VM=(qemu-system-x86 busybox-static cpio zstd xz-utils debian-archive-keyring)
+TESTS=(
   clang-format clang-tidy
-  # tests and demo
-  qemu-system-x86 busybox-static cpio zstd xz-utils debian-archive-keyring nginx-light prometheus curl wrk
-  iproute2 procps ca-certificates openssl python3
+  prometheus wrk openssl python3
   # bench/run.sh section 6 (the bpftrace baseline), covered by ctest bench.smoke
   bpftrace
-  # deploy/ and dashboards/ checks: systemd-analyze (systemd), promtool (prometheus),
-  # nix-instantiate for the NixOS module, node/npm for the Grafana schema check, jq and
-  # python3-yaml for the provisioning files
-  systemd nix-bin jq nodejs python3-yaml
+  # deploy/ and dashboards/ checks: promtool (prometheus), nix-instantiate for the NixOS
+  # module, node/npm for the Grafana schema check, jq and python3-yaml for the provisioning files
+  nix-bin jq nodejs python3-yaml
   # the README's dashboard picture (tools/render-dashboard-picture.sh)
   gnuplot-nox
   # the end-to-end test under real systemd (a Debian 12 container booted with systemd-nspawn)
   debootstrap systemd-container
+  # packaging: the .deb (dpkg-shlibdeps in dpkg-dev, fakeroot), lintian; the completion checks
+  # (bash-completion's pkg-config file, zsh, fish) and man page rendering (man-db)
+  lintian dpkg-dev fakeroot bash-completion zsh fish man-db
 )
+case ${1:-} in
+  --demo) PACKAGES=("${BUILD[@]}" "${DEMO[@]}"); need_npm=0 ;;
+  --demo-vm) PACKAGES=("${BUILD[@]}" "${DEMO[@]}" "${VM[@]}"); need_npm=0 ;;
+  "") PACKAGES=("${BUILD[@]}" "${DEMO[@]}" "${VM[@]}" "${TESTS[@]}"); need_npm=1 ;;
+  *) echo "install-deps: unknown argument '$1' (--demo, --demo-vm, or none for everything)" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps: must run as root (apt-get); re-run with sudo" >&2
@@ -36,7 +49,7 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && command -v npm >/dev/null && exit 0
+[ ${#missing[@]} -eq 0 ] && { [ $need_npm = 0 ] || command -v npm >/dev/null; } && exit 0
 
 export DEBIAN_FRONTEND=noninteractive
 stamp=/var/lib/apt/tunnelguard-updated
@@ -53,4 +66,4 @@ had_policy=0; [ -e "$policy" ] && had_policy=1
 trap '[ $had_policy = 1 ] || rm -f "$policy"' EXIT
 [ ${#missing[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian's nodejs ships npm separately; some nodejs builds bundle it (and conflict with it).
-command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends npm >/dev/null
+[ $need_npm = 0 ] || command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends npm >/dev/null

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "agent/api/defaults.h"
+#include "agent/base/cli_conventions.h"
 #include "tunnelctl/client.h"
 #include "tunnelctl/stats_view.h"
 
@@ -95,7 +96,22 @@ int Stats(Client& client, bool json, bool histogram, double watch) {
   }
 }
 
-int Events(Client& client, const std::string& policy, bool follow) {
+// One event as `tunnelguard events --json` prints it, with the wall clock instead of the
+// kernel's boot-time clock (time_unix_ns) and the events this reader lost before it.
+nlohmann::json EventJson(const tunnelguard::v1::Event& e) {
+  return {{"policy", e.policy()},
+          {"action", e.action()},
+          {"detail", e.detail()},
+          {"time_unix_ns", e.time_unix_nanos()},
+          {"cgroup_id", e.cgroup_id()},
+          {"pid", e.tgid()},
+          {"tid", e.pid()},
+          {"uid", e.uid()},
+          {"comm", e.comm()},
+          {"dropped_before", e.dropped_before()}};
+}
+
+int Events(Client& client, const std::string& policy, bool follow, bool json) {
   grpc::ClientContext ctx;
   if (!follow) ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   tunnelguard::v1::WatchEventsRequest req;
@@ -103,6 +119,11 @@ int Events(Client& client, const std::string& policy, bool follow) {
   auto reader = client.stub().WatchEvents(&ctx, req);
   tunnelguard::v1::Event e;
   while (reader->Read(&e)) {
+    if (json) {
+      std::printf("%s\n", EventJson(e).dump().c_str());
+      std::fflush(stdout);
+      continue;
+    }
     if (e.dropped_before() > 0) {
       std::printf("(%llu events lost: this reader fell behind)\n",
                   static_cast<unsigned long long>(e.dropped_before()));
@@ -137,7 +158,7 @@ int SetMode(Client& client, const std::string& policy, const std::string& mode) 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tunnelctl: ask a running tunnelguard agent"};
+  CLI::App app{"tunnelctl: ask a running tunnelguard agent", "tunnelctl"};
   app.require_subcommand(1);
   std::string socket = tg::grpcapi::kDefaultSocket;
   app.add_option("--socket", socket, "the agent's API socket")->capture_default_str();
@@ -161,6 +182,9 @@ int main(int argc, char** argv) {
   events->add_option("--policy", events_policy, "address_families | wx_memory")
       ->check(CLI::IsMember({"address_families", "wx_memory"}));
   events->add_flag("--follow", follow, "keep following until Ctrl-C (default: 2 s)");
+  bool events_json = false;
+  events->add_flag("--json", events_json,
+                   "one JSON object per event (the keys of 'tunnelguard events --json')");
 
   std::string policy, mode;
   auto* mode_cmd = app.add_subcommand("mode", "switch a policy between enforce and audit (root)");
@@ -169,20 +193,20 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"enforce", "audit"}));
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "tunnelctl: %s (see 'tunnelctl --help')\n", e.what());
-    return tg::ctl::kExitUsage;
+  std::string shell;
+  auto* completion = tg::cli_conventions::AddStandard(app, "tunnelctl", shell);
+
+  if (auto exit = tg::cli_conventions::Parse(app, argc, argv, tg::ctl::kExitUsage)) return *exit;
+  if (completion->parsed()) {
+    std::fputs(tg::cli_conventions::CompletionScript(app, shell).c_str(), stdout);
+    return tg::ctl::kExitOk;
   }
   auto connected = Client::Connect(socket);
   if (auto* err = std::get_if<CtlError>(&connected)) return Fail(*err);
   Client& client = std::get<Client>(connected);
   if (status->parsed()) return Status(client, json);
   if (stats->parsed()) return Stats(client, stats_json, histogram, watch);
-  if (events->parsed()) return Events(client, events_policy, follow);
+  if (events->parsed()) return Events(client, events_policy, follow, events_json);
   if (mode_cmd->parsed()) return SetMode(client, policy, mode);
   return tg::ctl::kExitUsage;
 }

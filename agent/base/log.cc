@@ -1,11 +1,13 @@
 #include "agent/base/log.h"
 
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace tg::log {
@@ -22,19 +24,34 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
   std::string_view line(
       buf, static_cast<size_t>(n) < sizeof(buf) ? static_cast<size_t>(n) : sizeof(buf) - 1);
   while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-  Write(ours, std::string("libbpf: ").append(line));
+  // Most of libbpf's messages already start with "libbpf: "; name the source once.
+  constexpr std::string_view kPrefix = "libbpf: ";
+  if (line.substr(0, kPrefix.size()) == kPrefix) line.remove_prefix(kPrefix.size());
+  Write(ours, std::string(kPrefix).append(line));
   return n;
 }
 
 }  // namespace
+
+bool StderrIsJournal(const char* journal_stream) {
+  unsigned long long dev = 0, ino = 0;
+  if (journal_stream == nullptr || std::sscanf(journal_stream, "%llu:%llu", &dev, &ino) != 2) {
+    return false;
+  }
+  struct stat st {};
+  return ::fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
 
 void SetMaxLevel(Level max) { g_max_level.store(max); }
 Level MaxLevel() { return g_max_level.load(); }
 
 void Write(Level level, std::string_view line) {
   if (level > g_max_level.load()) return;
+  // Decided once: stderr is the journal for the whole life of the process, or never.
+  static const bool kJournal = StderrIsJournal(std::getenv("JOURNAL_STREAM"));
   // One write() per line so concurrent lines never interleave.
-  std::string out = fmt::format("<{}>{}\n", static_cast<int>(level), line);
+  std::string out =
+      kJournal ? fmt::format("<{}>{}\n", static_cast<int>(level), line) : fmt::format("{}\n", line);
   const char* p = out.data();
   size_t left = out.size();
   while (left > 0) {

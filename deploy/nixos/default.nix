@@ -28,10 +28,17 @@
   cli11,
   fmt,
   libseccomp,
+  help2man,
 }:
 stdenv.mkDerivation {
   pname = "tunnelguard";
-  version = "0.1.0";
+  # The version is defined once, in CMakeLists.txt's project(); read from there.
+  version =
+    let
+      lines = builtins.filter builtins.isString (builtins.split "\n" (builtins.readFile ../../CMakeLists.txt));
+      found = builtins.filter (m: m != null) (map (builtins.match "project\\(tunnelguard VERSION ([0-9.]+) .*") lines);
+    in
+    builtins.head (builtins.head found);
 
   src = lib.cleanSource ../..;
 
@@ -44,6 +51,8 @@ stdenv.mkDerivation {
     bpftools
     protobuf
     grpc
+    # man pages from --help (deploy/CMakeLists.txt)
+    help2man
   ];
 
   buildInputs = [

@@ -16,26 +16,12 @@ require_tool systemd-analyze systemd
 [ $# -eq 1 ] && [ -x "$1" ] || fail "usage: $0 TUNNELGUARD_BINARY (built, executable)"
 BIN=$1
 SRC=$REPO/deploy/systemd
-HOST_UNITS=/usr/lib/systemd/system
-[ -f "$HOST_UNITS/sysinit.target" ] || HOST_UNITS=/lib/systemd/system
 
 # make_root DIR: a root with the host's units, our binary and the stand-ins; no units of ours.
 make_root() {
-  local r=$1
-  mkdir -p "$r/etc/systemd/system" "$r/usr/lib/systemd" "$r/usr/bin" "$r/bin"
-  cp -r "$HOST_UNITS" "$r/usr/lib/systemd/system"
-  cp "$BIN" "$r/usr/bin/tunnelguard"
-  printf '#!/bin/sh\nexit 0\n' >"$r/usr/bin/cloudflared"
-  chmod 0755 "$r/usr/bin/tunnelguard" "$r/usr/bin/cloudflared"
-  cp /bin/sh "$r/bin/sh"
-}
-
-# verify_clean ROOT UNIT...: rc 0 and not one line of output.
-verify_clean() {
-  local r=$1; shift
-  local out rc=0
-  out=$(systemd-analyze verify --root="$r" "$@" 2>&1) || rc=$?
-  [ $rc -eq 0 ] && [ -z "$out" ] || fail "verify $* (rc $rc):"$'\n'"$out"
+  unit_root "$1"
+  cp "$BIN" "$1/usr/bin/tunnelguard"
+  chmod 0755 "$1/usr/bin/tunnelguard"
 }
 
 # effective_dropins ROOT UNIT: the drop-in files systemd applies, in order.
