@@ -7,12 +7,20 @@
 
 #include "agent/base/log.h"
 #include "agent/enforce/pin_layout.h"
+#include "agent/target/kernel_features.h"
 
 namespace tg {
 
 std::string TracepointEventsDir() {
   // libbpf 1.1's tracefs_path(): the debugfs path wins whenever it exists.
   constexpr char kDebugfsTracing[] = "/sys/kernel/debug/tracing";
+  // The per-call hooks need tracefs, as enforcement needs bpffs and securityfs: mounted here
+  // like those when the system has not (a failure leaves the plan to say why and fall back).
+  if (::access(kDebugfsTracing, F_OK) != 0) {
+    if (auto st = EnsureMounted("tracefs", "/sys/kernel/tracing"); !st.ok()) {
+      log::Notice("observe: {}", st.error().message);
+    }
+  }
   return std::string(::access(kDebugfsTracing, F_OK) == 0 ? kDebugfsTracing
                                                           : "/sys/kernel/tracing") +
          "/events";
