@@ -68,6 +68,17 @@ uint32_t PinManifest::ObservedCalls() const {
   return bits;
 }
 
+Result<PinnedMap> OpenPinnedMap(const std::string& path) {
+  PinnedMap m;
+  m.fd = UniqueFd(bpf_obj_get(path.c_str()));
+  if (!m.fd.valid()) return FromErrno(errno, "cannot open " + path);
+  uint32_t len = sizeof(m.info);
+  if (bpf_obj_get_info_by_fd(m.fd.get(), &m.info, &len) != 0) {
+    return FromErrno(errno, "cannot inspect " + path);
+  }
+  return m;
+}
+
 Status CheckPinnedAbi(const std::string& dir, PolicyKind kind) {
   const PinManifest& m = ManifestFor(kind);
   const bool families = kind == PolicyKind::kAddressFamilies;
@@ -85,13 +96,9 @@ Status CheckPinnedAbi(const std::string& dir, PolicyKind kind) {
   };
   for (const Expected& e : expected) {
     const std::string path = dir + "/" + e.map;
-    UniqueFd fd(bpf_obj_get(path.c_str()));
-    if (!fd.valid()) return FromErrno(errno, "cannot open " + path);
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) {
-      return FromErrno(errno, "cannot inspect " + path);
-    }
+    auto map = OpenPinnedMap(path);
+    if (!map.ok()) return map.error();
+    const bpf_map_info& info = map->info;
     if (info.value_size != e.value_size || info.max_entries != e.max_entries) {
       return MakeError(ErrorKind::kInternal,
                        path + " has " + std::to_string(info.max_entries) + " entries of " +

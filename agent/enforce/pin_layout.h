@@ -7,11 +7,14 @@
 #ifndef TUNNELGUARD_AGENT_PIN_LAYOUT_H_
 #define TUNNELGUARD_AGENT_PIN_LAYOUT_H_
 
+#include <bpf/bpf.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "agent/base/result.h"
+#include "agent/base/unique_fd.h"
 #include "agent/enforce/policy.h"
 
 namespace tg {
@@ -56,6 +59,12 @@ const PinManifest& ManifestFor(PolicyKind kind);
 // ABI, bpf/policy_abi.h). An error names the first mismatch: pins of another tunnelguard
 // version, which must not be adopted (a config read into a smaller struct would overflow it).
 Status CheckPinnedAbi(const std::string& dir, PolicyKind kind);
+// A pinned map opened and its kernel info read: what every check of a pin's shape starts with.
+struct PinnedMap {
+  UniqueFd fd;
+  bpf_map_info info{};
+};
+Result<PinnedMap> OpenPinnedMap(const std::string& path);
 
 std::string TargetDir(const std::string& base, uint64_t cgroup_id);
 std::string PolicyDir(const std::string& base, uint64_t cgroup_id, PolicyKind kind);

@@ -23,13 +23,9 @@ Result<UniqueFd> LockPolicyDir(const std::string& dir, int how) {
 // The config map, checked to hold exactly this build's struct.
 Result<UniqueFd> OpenConfig(const std::string& dir, PolicyKind kind) {
   const std::string path = dir + "/" + ManifestFor(kind).config_map;
-  UniqueFd fd(bpf_obj_get(path.c_str()));
-  if (!fd.valid()) return FromErrno(errno, "cannot open " + path);
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) {
-    return FromErrno(errno, "cannot inspect " + path);
-  }
+  auto map = OpenPinnedMap(path);
+  if (!map.ok()) return map.error();
+  const bpf_map_info& info = map->info;
   const uint32_t want =
       kind == PolicyKind::kAddressFamilies ? sizeof(tg_fam_config) : sizeof(tg_wx_config);
   if (info.value_size != want) {
@@ -41,7 +37,7 @@ Result<UniqueFd> OpenConfig(const std::string& dir, PolicyKind kind) {
                                                       ": pinned by another tunnelguard "
                                                       "version; detach and attach again");
   }
-  return fd;
+  return std::move(map->fd);
 }
 
 void* Value(PinnedConfig& c) {
