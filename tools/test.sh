@@ -14,4 +14,13 @@ cmake -S . -B build -G Ninja >/dev/null
 cmake --build build -j"$(nproc)"
 cd build
 # Serial on purpose: timing-sensitive tests (latency accuracy) and QEMU guests share 2 cores.
-exec ctest --output-on-failure --timeout 900 "$@"
+rc=0
+ctest --output-on-failure --timeout 900 "$@" || rc=$?
+if [ "$rc" != 0 ]; then
+  # A CI log keeps its head and tail: repeat each failed test's failing checks last, so the
+  # reason is there even when the middle of a long log is cut.
+  echo "=== test.sh: failed checks (from Testing/Temporary/LastTest.log) ==="
+  grep -aE -A4 '^(  guest\| )?(FAIL: |run-in-vm: FAIL)|\[  FAILED  \]|: Failure$' \
+    Testing/Temporary/LastTest.log | tail -n 80 || true
+fi
+exit "$rc"
