@@ -124,6 +124,7 @@ tunnel_begin=$(prop cloudflared-tunnel.service InactiveExitTimestampMonotonic)
 tunnel_main=$(prop cloudflared-tunnel.service ExecMainStartTimestampMonotonic)
 # "canary passed in N ms" is attach's last line: the gate's end as journald stamped it on
 # receipt (a stream line: no source timestamp), so it may trail the main process's fork.
+wait_for 10 bash -c 'journalctl --no-pager -u cloudflared-tunnel.service -o cat | grep -q "canary passed in"'
 attach_done=$(tunnel_journal | awk -F'[][]' '/canary passed in/ {printf "%d\n", $2 * 1000000; exit}')
 act_line=$(first_act)
 first_act=$(sed -n 's/.*mono_us=\([0-9]*\).*/\1/p' <<<"$act_line")
@@ -201,8 +202,10 @@ check "tunnel restarted after kill -9 (Restart=on-failure, RestartSec=5s)" wait_
 act2=$(first_act)
 say "stand-in after the restart: $act2"
 check "restart: new main process" bash -c "[ \"\$(systemctl show -p MainPID --value cloudflared-tunnel.service)\" != $pid1 ]"
+# journald stamps and stores a stream line when it reads it: the gate's line may trail the
+# tunnel's first act, so wait for it.
 check "restart: the gate passed again (second 'canary passed')" \
-  bash -c '[ "$(journalctl --no-pager -u cloudflared-tunnel.service -o cat | grep -c "canary passed in")" -ge 2 ]'
+  wait_for 10 bash -c '[ "$(journalctl --no-pager -u cloudflared-tunnel.service -o cat | grep -c "canary passed in")" -ge 2 ]'
 check "restart: first act denied again (socket and socketpair EAFNOSUPPORT)" \
   grep -q 'socket=EAFNOSUPPORT socketpair=EAFNOSUPPORT' <<<"$act2"
 # (The restarted tunnel has a new cgroup, with new pins and counters: a counter reset.)
