@@ -32,6 +32,8 @@
 # (tools/install-deps.sh); installs Debian's bpftrace itself when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 rounds=5 seconds=5 fp_seconds=60 rate=5000 smoke=0 json=bench/results.json
 hold_conns=10000 vm_kernels="6.12 6.1"
 build=${TG_BUILD_DIR:-build}
@@ -108,13 +110,6 @@ cleanup() {
   if [ "${mounted_tracefs:-0}" = 1 ]; then umount /sys/kernel/tracing 2>/dev/null || true; fi
   rm -rf "$work"
 }
-# kill_tree PID: PID, then its descendants (found by parent id before the parent goes).
-kill_tree() {
-  local c kids
-  kids=$(pgrep -P "$1" || true)
-  kill "$1" 2>/dev/null || true
-  for c in $kids; do kill_tree "$c"; done
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -150,41 +145,10 @@ sock=$work/tg.sock
 now_ns() { date +%s%N; }
 ms_since() { echo $(( ($(now_ns) - $1) / 1000 ))e-3; }
 
-# --- the agent ------------------------------------------------------------------------------
-# start_agent [extra flags...]: `tunnelguard run` measuring our cgroup, by default with no
-# policies (this host refuses BPF-LSM; `--policies-observe` first: both policies in audit mode
-# through the observe mechanism); returns once it reports the target present (and the
-# policies active).
-start_agent() {
-  local policy=(--families off --wx-memory off) want='"target_present": true'
-  if [ "${1:-}" = --policies-observe ]; then
-    shift; policy=(--mode audit --mechanism observe); want='"active": true'
-  fi
-  "$tg" run --cgroup "$cgroup" --upstream "web=127.0.0.1:$port,delay=127.0.0.1:$dport" "${policy[@]}" \
-    --metrics-listen "127.0.0.1:$mport" --grpc-socket "$sock" "$@" >>"$work/agent.log" 2>&1 &
-  agent_pid=$!
-  for _ in $(seq 400); do
-    if "$ctl" --socket "$sock" status --json 2>/dev/null | grep -q "$want"; then
-      [ "${policy[0]}" = --mode ] || return 0
-      "$ctl" --socket "$sock" status --json | jq -e '[.policies[].active] | length == 2 and all' >/dev/null && return 0
-    fi
-    kill -0 "$agent_pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "bench: the agent did not start:" >&2; tail -n 20 "$work/agent.log" >&2; exit 1
-}
-stop_agent() {
-  [ -n "$agent_pid" ] || return 0
-  kill -TERM "$agent_pid" 2>/dev/null || true; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
-}
-agent_requests() { "$ctl" --socket "$sock" stats --json | jq '[.upstreams[].requests] | add'; }
-
-# --- helpers --------------------------------------------------------------------------------
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "null"; exit } m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m }'; }
-# "min max" of a column of numbers
-spread() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s %s\n", lo, hi }'; }
+# The agent (start_agent, stop_agent, agent_requests) and the helpers (median, spread,
+# in_cgroup, tracefs_ready, kill_tree) are in bench/lib.sh.
+upstreams="web=127.0.0.1:$port,delay=127.0.0.1:$dport"
 ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-in_cgroup() { sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' _ "$cgroup" "$@"; }
 
 # wrk_run in|out -> "req/s p99_ms completed cpu_us_per_request": CPU = wrk's + nginx's
 # user+sys time per completed request (the probes run in those processes' contexts), steadier
@@ -209,12 +173,6 @@ wrk_run() {
     'BEGIN { printf "%s %s %s %.3f\n", r, p, n, (w + t / hz) * 1e6 / n }'
 }
 
-# The observe mechanism and bpftrace's tracepoints need tracefs; mounted for the run if absent.
-mounted_tracefs=0
-tracefs_ready() {
-  [ -d /sys/kernel/tracing/events ] && return 0
-  mount -t tracefs tracefs /sys/kernel/tracing && mounted_tracefs=1
-}
 
 lscpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem_mib=$(awk '/^MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)
