@@ -178,6 +178,45 @@ TEST_F(ObserveHostTest, SysExitFallbackCountsTheSame) {
   EXPECT_EQ(wx["observe"]["hooks"]["sys_exit"].size(), 4u) << wx.dump();
 }
 
+// A kernel without some calls' exit tracepoints falls back per call, not per host: those calls
+// at tp_btf/sys_exit, the rest at their own tracepoints (forced here for socket and mmap), and
+// every call counted exactly once either way.
+TEST_F(ObserveHostTest, MixedHooksCountEachCallOnce) {
+  const CliResult a =
+      RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit", "--observe-hook",
+                           "sys-exit=socket,mmap", "--bpffs-dir", bpffs_});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(InChild(target_, false,
+                    [] {
+                      for (int i = 0; i < kCalls; ++i) {
+                        int pair[2];
+                        const int s = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+                        if (s < 0 || ::socketpair(AF_UNIX, SOCK_DGRAM, 0, pair) != 0) return 1;
+                        ::close(s), ::close(pair[0]), ::close(pair[1]);
+                        void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                        if (p == MAP_FAILED) return 2;
+                        ::munmap(p, 4096);
+                        p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                        if (p == MAP_FAILED) return 3;
+                        if (::mprotect(p, 4096, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) return 4;
+                        ::munmap(p, 4096);
+                      }
+                      return 0;
+                    }),
+            0);
+  const auto fam = Policy("address_families");
+  EXPECT_EQ(fam["observe"]["hooks"]["sys_exit"], nlohmann::json::array({"socket"})) << fam.dump();
+  EXPECT_EQ(fam["observe"]["hooks"]["exit_tracepoint"], nlohmann::json::array({"socketpair"}));
+  EXPECT_EQ(fam["details"]["unix"]["would_deny"], 2 * kCalls) << fam.dump();  // socket + pair
+  const auto wx = Policy("wx_memory");
+  EXPECT_EQ(wx["observe"]["hooks"]["sys_exit"], nlohmann::json::array({"mmap"})) << wx.dump();
+  EXPECT_EQ(wx["observe"]["hooks"]["exit_tracepoint"].size(), 3u) << wx.dump();
+  EXPECT_EQ(wx["details"]["mmap_wx"]["would_deny"], kCalls) << wx.dump();
+  EXPECT_EQ(wx["details"]["mprotect_wx"]["would_deny"], kCalls) << wx.dump();
+}
+
 TEST_F(ObserveHostTest, SystemdSeccompRefusalsAreCountedExactlyWhenAsked) {
   const CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit",
                                            "--observe-seccomp", "--bpffs-dir", bpffs_});
