@@ -152,8 +152,8 @@ if [ $gate = 0 ]; then
   echo "gate passed: the tunnel may start, enforced from its first instruction"
 else
   echo "gate refused (exit $gate): under systemd the tunnel would NOT start here (fail-closed)."
-  echo "demo: continuing in audit mode (observe: counts would_deny, denies nothing; a host-wide"
-  echo "      cost on every syscall exit while it runs). Real enforcement: ./tools/demo.sh --vm"
+  echo "demo: continuing in audit mode (observe: counts would_deny, denies nothing; the watched"
+  echo "      calls pay a little, host-wide, while it runs). Real enforcement: ./tools/demo.sh --vm"
   mode=audit
 fi
 echo

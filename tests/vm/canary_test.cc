@@ -176,6 +176,12 @@ TEST(NoBpfLsm, AuditFallsBackToObserveAndCountsExactly) {
   const auto& p = j["targets"][0]["policies"][0];
   EXPECT_EQ(p["mechanism"], "observe");
   EXPECT_EQ(p["details"]["unix"]["would_deny"], 1000) << p.dump();
+  // Debian's stock kernels have every watched call's exit tracepoint: nothing falls back to
+  // the host-wide sys_exit hook (the agent mounts tracefs when the guest has not).
+  EXPECT_EQ(p["observe"]["hooks"]["exit_tracepoint"],
+            nlohmann::json::array({"socket", "socketpair"}))
+      << p.dump();
+  EXPECT_TRUE(p["observe"]["hooks"]["sys_exit"].empty()) << p.dump();
   EXPECT_EQ(RunCli(TG_CLI_PATH, {"detach", "--all"}).exit_code, 0);
 }
 
