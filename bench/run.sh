@@ -316,10 +316,11 @@ floor=$(bpftool prog show pinned "/sys/fs/bpf/tg_bench_empty_$$" | awk '
   END { printf "%.0f", ns / (c ? c : 1) }')
 bpftool cgroup detach "$cgroup" egress pinned "/sys/fs/bpf/tg_bench_empty_$$"
 rm -f "/sys/fs/bpf/tg_bench_empty_$$"
-# The observe programs' own time per request: tp_btf/sys_exit runs on every syscall exit of
-# every task on the host (nginx's, wrk's, everyone else's), returning early for other calls.
-# The other half of observe's price, every syscall taking the slow path, is not BPF time and
-# shows only in the CPU per request above.
+# The observe programs' own time per request: each watched call's exit tracepoint runs its
+# program for every task on the host that makes that call (bench/observe_cost.sh compares the
+# older tp_btf/sys_exit design, which ran on every syscall exit). The other half of observe's
+# price, every syscall taking the tracing slow path, is not BPF time and shows only in the CPU
+# per request above.
 # Counted from just before wrk starts: the agent's own attach-time measurement of observe's
 # cost (getppid loops) runs these programs too.
 start_agent --policies-observe --bpf-stats
@@ -670,7 +671,7 @@ printf '   CPU per request vs no agent: measuring inside %+.0f ns, measuring + o
 printf '   probe cost (kernel BPF stats): %s ns/request gross, %s runs/request, empty program %s ns/run -> ~%s ns net\n' \
   "$(r .request_path.probe_ns_per_request)" "$(r .request_path.runs_per_request)" \
   "$(r .request_path.empty_program_ns_per_run)" "$(r '.request_path.probe_net_ns_per_request | floor')"
-printf '   observe programs (kernel BPF stats, wrk in the cgroup): %.0f ns/request in %.1f runs/request (tp_btf/sys_exit, every syscall exit on the host)\n' \
+printf '   observe programs (kernel BPF stats, wrk in the cgroup): %.0f ns/request in %.1f runs/request (per-call exit tracepoints, host-wide)\n' \
   "$(r .request_path.observe_stats_run.ns_per_request)" "$(r .request_path.observe_stats_run.runs_per_request)"
 printf '   requests in the stats run: wrk completed %s, the agent counted %s\n' \
   "$(r .request_path.stats_run_requests_wrk)" "$(r .request_path.stats_run_requests_agent)"
