@@ -43,6 +43,51 @@ std::optional<uint64_t> CountEntries(int fd, const bpf_map_info& info) {
   return n;
 }
 
+// name -> (runs, run time ns), or (entries, capacity): objects of the same name added up.
+using Totals = std::map<std::string, std::pair<uint64_t, uint64_t>>;
+
+// Programs of the same name are added up (one per hook, whichever mechanism holds them); the
+// ids of the maps they use are collected into `map_ids` (a shared map is counted once).
+Totals SumPrograms(const std::vector<uint32_t>& program_ids, std::set<uint32_t>& map_ids) {
+  Totals progs;
+  for (uint32_t id : program_ids) {
+    UniqueFd fd(bpf_prog_get_fd_by_id(id));
+    if (!fd.valid()) continue;  // gone since it was listed (detached in between)
+    std::vector<uint32_t> ids(64);
+    bpf_prog_info info{};
+    info.nr_map_ids = static_cast<uint32_t>(ids.size());
+    info.map_ids = reinterpret_cast<uintptr_t>(ids.data());
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) continue;
+    auto& p = progs[info.name];
+    p.first += info.run_cnt;
+    p.second += info.run_time_ns;
+    ids.resize(std::min<size_t>(info.nr_map_ids, ids.size()));
+    map_ids.insert(ids.begin(), ids.end());
+  }
+  return progs;
+}
+
+Totals SumMaps(const std::set<uint32_t>& map_ids) {
+  Totals maps;
+  for (uint32_t id : map_ids) {
+    UniqueFd fd(bpf_map_get_fd_by_id(id));
+    if (!fd.valid()) continue;
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    // .rodata/.bss of the objects are programs' maps too; only the named tg_* maps are ours.
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0 || !Ours(info.name)) continue;
+    // Maps without countable keys (sk_storage: per socket, max_entries 0) are left out rather
+    // than exported as 0 of 0, which a fill ratio turns into NaN.
+    const auto n = CountEntries(fd.get(), info);
+    if (!n) continue;
+    auto& m = maps[info.name];
+    m.first += *n;
+    m.second += info.max_entries;
+  }
+  return maps;
+}
+
 }  // namespace
 
 std::vector<prometheus::MetricFamily> BpfStatsCollector::Collect() const {
@@ -61,46 +106,12 @@ std::vector<prometheus::MetricFamily> BpfStatsCollector::Collect() const {
   auto capacity = NewFamily("tunnelguard_bpf_map_max_entries",
                             "Capacity of each tunnelguard BPF map.", MetricType::Gauge);
 
-  // Programs of the same name are added up (one per hook, whichever mechanism holds them);
-  // a map shared by several programs is counted once.
-  std::map<std::string, std::pair<uint64_t, uint64_t>> progs;
   std::set<uint32_t> map_ids;
-  for (uint32_t id : program_ids_()) {
-    UniqueFd fd(bpf_prog_get_fd_by_id(id));
-    if (!fd.valid()) continue;  // gone since it was listed (detached in between)
-    std::vector<uint32_t> ids(64);
-    bpf_prog_info info{};
-    info.nr_map_ids = static_cast<uint32_t>(ids.size());
-    info.map_ids = reinterpret_cast<uintptr_t>(ids.data());
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) continue;
-    auto& p = progs[info.name];
-    p.first += info.run_cnt;
-    p.second += info.run_time_ns;
-    ids.resize(std::min<size_t>(info.nr_map_ids, ids.size()));
-    map_ids.insert(ids.begin(), ids.end());
-  }
-  for (const auto& [name, p] : progs) {
+  for (const auto& [name, p] : SumPrograms(program_ids_(), map_ids)) {
     AddCounter(runs, {{"program", name}}, static_cast<double>(p.first));
     AddCounter(run_time, {{"program", name}}, static_cast<double>(p.second) / 1e9);
   }
-  std::map<std::string, std::pair<uint64_t, uint64_t>> maps;
-  for (uint32_t id : map_ids) {
-    UniqueFd fd(bpf_map_get_fd_by_id(id));
-    if (!fd.valid()) continue;
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    // .rodata/.bss of the objects are programs' maps too; only the named tg_* maps are ours.
-    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0 || !Ours(info.name)) continue;
-    // Maps without countable keys (sk_storage: per socket, max_entries 0) are left out rather
-    // than exported as 0 of 0, which a fill ratio turns into NaN.
-    const auto n = CountEntries(fd.get(), info);
-    if (!n) continue;
-    auto& m = maps[info.name];
-    m.first += *n;
-    m.second += info.max_entries;
-  }
-  for (const auto& [name, m] : maps) {
+  for (const auto& [name, m] : SumMaps(map_ids)) {
     AddGauge(entries, {{"map", name}}, static_cast<double>(m.first));
     AddGauge(capacity, {{"map", name}}, static_cast<double>(m.second));
   }

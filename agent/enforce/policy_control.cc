@@ -227,8 +227,11 @@ Status RequireRoot() {
                    "pinning in bpffs need CAP_SYS_ADMIN and CAP_BPF; re-run with sudo");
 }
 
-Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& request) {
-  if (auto st = RequireRoot(); !st.ok()) return st.error();
+namespace {
+
+// The request's own mistakes, refused before anything is loaded.
+Status CheckAttachRequest(const Cgroup& target, const AttachRequest& request) {
+  if (auto st = RequireRoot(); !st.ok()) return st;
   if (request.policies.empty()) {
     return MakeError(ErrorKind::kInvalidArgument,
                      "no policy to attach: --families and --wx-memory are both off");
@@ -240,26 +243,50 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
                          " (it would restrict every process on the host); give the tunnel's "
                          "own cgroup, e.g. --unit cloudflared.service");
   }
-  const std::string& base = request.bpffs_dir;
-  if (auto st = CheckOnBpffs(base); !st.ok()) return st.error();
-  const std::string target_dir = TargetDir(base, target.id);
-  PruneStaleTargets(base);
-  const bool any_enforce =
-      std::any_of(request.policies.begin(), request.policies.end(),
-                  [](const PolicySpec& p) { return p.mode == Mode::kEnforce; });
-  auto mechanism = ChooseMechanism(request.mechanism, any_enforce ? Mode::kEnforce : Mode::kAudit,
-                                   request.check_lsm_list);
-  if (!mechanism.ok()) return mechanism.error();
+  return CheckOnBpffs(request.bpffs_dir);
+}
 
-  // Adoption: a target already pinned (an earlier attach, a crashed or upgraded agent) keeps
-  // its live links and maps — no second attach, no gap, counters continue — and only what
-  // changed is written; a policy whose pins are incomplete is attached again.
-  AttachResult result{target.id, *mechanism, target_dir, {}, {}};
-  const SetupExemption setup = DetectSetupExemption();
+// A policy whose pins are complete keeps its live links and maps — no second attach, no gap,
+// counters continue — and only what changed is written into its config.
+Result<Mechanism> AdoptPinned(const Cgroup& target, const AttachRequest& request,
+                              const PolicySpec& spec, const SetupExemption& setup) {
+  const std::string& base = request.bpffs_dir;
+  const PolicyKind kind = spec.kind;
+  const auto hooks = PinnedMechanism(PolicyDir(base, target.id, kind), kind);
+  const auto pinned_mechanism = hooks ? std::optional<Mechanism>(hooks->mechanism) : std::nullopt;
+  if (request.mechanism && pinned_mechanism && *request.mechanism != *pinned_mechanism) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     std::string(PolicyName(kind)) + " on " + target.path + " is pinned with " +
+                         std::string(MechanismName(*pinned_mechanism)) +
+                         "; a mechanism cannot change in place: detach first");
+  }
+  if (pinned_mechanism == Mechanism::kObserve && spec.mode == Mode::kEnforce) {
+    // Writing enforce into an observer's config would count denials nothing made.
+    return MakeError(ErrorKind::kUnsupported,
+                     "enforcement unavailable: " + std::string(PolicyName(kind)) + " on " +
+                         target.path +
+                         " is pinned with observe, which can only audit; detach first to "
+                         "enforce with BPF-LSM");
+  }
+  auto m = UpdatePinnedConfig(base, target.id, spec, setup);
+  if (!m.ok()) return m.error();
+  log::Info("{}: adopted the pinned links on {} (cgroup id {}), config updated in place",
+            PolicyName(kind), target.path, target.id);
+  return *m;
+}
+
+// What an attach must load: the policies without complete pins, and which of them replace old
+// pins (removed only once their successors are attached: both briefly enforce, no gap).
+struct AttachPlan {
   std::vector<const PolicySpec*> fresh;
-  // Policies whose old pins are replaced: removed only once their successors are attached (both
-  // are briefly attached, both enforce), so re-attaching them leaves no gap.
   std::vector<PolicyKind> replace;
+};
+
+// Adopts what is pinned complete, detaches what is no longer asked for, plans the rest.
+Result<AttachPlan> AdoptOrPlan(const Cgroup& target, const AttachRequest& request,
+                               const SetupExemption& setup, AttachResult& result) {
+  const std::string& base = request.bpffs_dir;
+  AttachPlan plan;
   for (PolicyKind kind : kAllPolicyKinds) {
     const auto spec = std::find_if(request.policies.begin(), request.policies.end(),
                                    [kind](const PolicySpec& p) { return p.kind == kind; });
@@ -273,29 +300,10 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
     }
     if (kind == PolicyKind::kAddressFamilies) result.setup = setup;
     if (pinned == Pinned::kComplete) {
-      const auto hooks = PinnedMechanism(PolicyDir(base, target.id, kind), kind);
-      const auto pinned_mechanism =
-          hooks ? std::optional<Mechanism>(hooks->mechanism) : std::nullopt;
-      if (request.mechanism && pinned_mechanism && *request.mechanism != *pinned_mechanism) {
-        return MakeError(ErrorKind::kInvalidArgument,
-                         std::string(PolicyName(kind)) + " on " + target.path + " is pinned with " +
-                             std::string(MechanismName(*pinned_mechanism)) +
-                             "; a mechanism cannot change in place: detach first");
-      }
-      if (pinned_mechanism == Mechanism::kObserve && spec->mode == Mode::kEnforce) {
-        // Writing enforce into an observer's config would count denials nothing made.
-        return MakeError(ErrorKind::kUnsupported,
-                         "enforcement unavailable: " + std::string(PolicyName(kind)) + " on " +
-                             target.path +
-                             " is pinned with observe, which can only audit; detach first to "
-                             "enforce with BPF-LSM");
-      }
-      auto m = UpdatePinnedConfig(base, target.id, *spec, setup);
+      auto m = AdoptPinned(target, request, *spec, setup);
       if (!m.ok()) return m.error();
       result.mechanism = *m;
       result.adopted.push_back(kind);
-      log::Info("{}: adopted the pinned links on {} (cgroup id {}), config updated in place",
-                PolicyName(kind), target.path, target.id);
       continue;
     }
     if (pinned == Pinned::kIncomplete) {
@@ -306,15 +314,19 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
       log::Warning("{}: pins on {} were made by another tunnelguard version; attaching again",
                    PolicyName(kind), target.path);
     }
-    if (pinned != Pinned::kAbsent) replace.push_back(kind);
-    fresh.push_back(&*spec);
+    if (pinned != Pinned::kAbsent) plan.replace.push_back(kind);
+    plan.fresh.push_back(&*spec);
   }
-  if (fresh.empty()) return result;
+  return plan;
+}
 
+// Loads the planned policies; observe's host-wide cost is measured here, before anything is
+// pinned, and recorded in their configs.
+Result<std::vector<PolicyObject>> LoadPlanned(const AttachPlan& plan, Mechanism mechanism,
+                                              const Cgroup& target) {
   std::vector<PolicyObject> objects;
-  for (const PolicySpec* spec_ptr : fresh) {
-    const PolicySpec& spec = *spec_ptr;
-    auto obj = LoadPolicy(spec, *mechanism);
+  for (const PolicySpec* spec : plan.fresh) {
+    auto obj = LoadPolicy(*spec, mechanism);
     if (!obj.ok()) {
       Error e = obj.error();
       if (e.kind == ErrorKind::kUnsupported) e.message = "enforcement unavailable: " + e.message;
@@ -322,31 +334,62 @@ Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& r
     }
     objects.push_back(std::move(*obj));
   }
-  if (*mechanism == Mechanism::kObserve) {
-    // Its cost is host-wide: measured here, before enforcement is pinned, and recorded.
-    auto cost = MeasureObserveCost(objects, target.fd.get());
-    if (!cost.ok()) return cost.error();
-    if (auto st = RecordObserveCost(objects, *cost); !st.ok()) return st.error();
-    log::Notice(
-        "observe: getppid() {:.0f} ns without, {:.0f} ns with the syscall exit tracepoints "
-        "enabled (x{:.2f}, every task on the host)",
-        cost->bare_ns, cost->observed_ns, cost->ratio());
-  }
+  if (mechanism != Mechanism::kObserve) return objects;
+  auto cost = MeasureObserveCost(objects, target.fd.get());
+  if (!cost.ok()) return cost.error();
+  if (auto st = RecordObserveCost(objects, *cost); !st.ok()) return st.error();
+  log::Notice(
+      "observe: getppid() {:.0f} ns without, {:.0f} ns with the syscall exit tracepoints "
+      "enabled (x{:.2f}, every task on the host)",
+      cost->bare_ns, cost->observed_ns, cost->ratio());
+  return objects;
+}
+
+// Attaches the loaded objects, removes the pins they replace, and pins them (all or none).
+Status AttachAndPin(const Cgroup& target, const std::string& base, const std::string& target_dir,
+                    std::vector<PolicyObject>& objects, const std::vector<PolicyKind>& replace) {
   for (PolicyObject& obj : objects) {
-    if (auto st = obj.AttachToCgroup(target.fd.get()); !st.ok()) return st.error();
+    if (auto st = obj.AttachToCgroup(target.fd.get()); !st.ok()) return st;
   }
   for (PolicyKind kind : replace) {
-    if (auto st = RemovePolicyPins(base, target.id, kind); !st.ok()) return st.error();
+    if (auto st = RemovePolicyPins(base, target.id, kind); !st.ok()) return st;
   }
-
   PinTransaction pins;
-  if (auto st = pins.MakeDir(base); !st.ok()) return st.error();
-  if (auto st = pins.MakeDir(target_dir); !st.ok()) return st.error();
-  if (auto st = PinObjects(base, target.id, objects, pins); !st.ok()) return st.error();
+  if (auto st = pins.MakeDir(base); !st.ok()) return st;
+  if (auto st = pins.MakeDir(target_dir); !st.ok()) return st;
+  if (auto st = PinObjects(base, target.id, objects, pins); !st.ok()) return st;
   pins.Commit();
   for (const PolicyObject& obj : objects) {
     log::Info("{}: attached to {} (cgroup id {}) with {}", PolicyName(obj.kind()), target.path,
               target.id, MechanismName(obj.mechanism()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<AttachResult> AttachPolicies(const Cgroup& target, const AttachRequest& request) {
+  if (auto st = CheckAttachRequest(target, request); !st.ok()) return st.error();
+  const std::string& base = request.bpffs_dir;
+  const std::string target_dir = TargetDir(base, target.id);
+  PruneStaleTargets(base);
+  const bool any_enforce =
+      std::any_of(request.policies.begin(), request.policies.end(),
+                  [](const PolicySpec& p) { return p.mode == Mode::kEnforce; });
+  auto mechanism = ChooseMechanism(request.mechanism, any_enforce ? Mode::kEnforce : Mode::kAudit,
+                                   request.check_lsm_list);
+  if (!mechanism.ok()) return mechanism.error();
+
+  // Adoption: a target already pinned (an earlier attach, a crashed or upgraded agent) keeps
+  // its live links; a policy whose pins are incomplete is attached again.
+  AttachResult result{target.id, *mechanism, target_dir, {}, {}};
+  auto plan = AdoptOrPlan(target, request, DetectSetupExemption(), result);
+  if (!plan.ok()) return plan.error();
+  if (plan->fresh.empty()) return result;
+  auto objects = LoadPlanned(*plan, *mechanism, target);
+  if (!objects.ok()) return objects.error();
+  if (auto st = AttachAndPin(target, base, target_dir, *objects, plan->replace); !st.ok()) {
+    return st.error();
   }
   return result;
 }
