@@ -54,7 +54,7 @@ static __always_inline bool tg_from_canary(const struct tg_canary_state *canary)
 
 /* lsm_global: the target cgroup, one entry (key 0) the agent fills with its directory fd.
  * bpf_current_task_under_cgroup() is true for the target and every descendant (a plain
- * cgroup-id comparison would miss child cgroups: kernel-facts §2). */
+ * cgroup-id comparison would miss child cgroups). */
 #define TG_CGROUP_MAP(name)                  \
   struct {                                   \
     __uint(type, BPF_MAP_TYPE_CGROUP_ARRAY); \

@@ -38,8 +38,8 @@ enum tg_policy {
 /* How the programs are hooked (recorded in the config map so `status` can say it). */
 enum tg_mechanism {
   TG_MECH_LSM_CGROUP = 1, /* lsm_cgroup programs attached to the target cgroup */
-  TG_MECH_LSM_GLOBAL = 2, /* global lsm/ programs filtered by cgroup (issue 4) */
-  TG_MECH_OBSERVE = 3,    /* syscall exit tracepoints: audit only (issues 4, 19) */
+  TG_MECH_LSM_GLOBAL = 2, /* global lsm/ programs filtered by cgroup */
+  TG_MECH_OBSERVE = 3,    /* syscall exit tracepoints: audit only */
 };
 
 /* Outcome of the last canary run (agent/enforce/canary.h), kept with the policy's config. */

@@ -194,7 +194,7 @@ int BPF_PROG(tg_fam_gsock, int family, int type, int protocol, int kern, int ret
 /*
  * observe (no BPF-LSM, or bpf missing from lsm=): audit only, at the exit of socket() and
  * socketpair(). Syscall exit sees each call's arguments (the saved user registers) and return
- * value — also calls seccomp refused, which never reach sys_enter (kernel-facts §5). Filtered to
+ * value — also calls seccomp refused, which never reach sys_enter (seccomp runs first). Filtered to
  * the target and its descendants like lsm_global. A socket()/socketpair() that created a socket
  * of a family outside the list is a would_deny (socketpair: one per call); one that failed with
  * -EAFNOSUPPORT is systemd's RestrictAddressFamilies= at work (denied_by_seccomp, when the config

@@ -40,7 +40,7 @@ struct PolicyFlags {
   std::string bpffs_dir = kDefaultBpffsDir;
   std::string mechanism = "auto";
   bool observe_seccomp = false;
-  std::string observe_hook = "per-call";  // hidden: sys-exit = the design before issue 19
+  std::string observe_hook = "per-call";  // hidden: sys-exit = every call at tp_btf/sys_exit
 };
 // Returns the --families and --wx-memory options (to tell whether they were given).
 std::pair<CLI::Option*, CLI::Option*> AddPolicyFlags(CLI::App& sub, PolicyFlags& flags);

@@ -50,7 +50,7 @@ std::pair<CLI::Option*, CLI::Option*> AddPolicyFlags(CLI::App& sub, PolicyFlags&
                "observe: also count systemd's own seccomp refusals (RestrictAddressFamilies=, "
                "MemoryDenyWriteExecute=) as denied_by_seccomp");
   // Hidden (empty group): sys-exit hooks every watched call at the host-wide sys_exit
-  // tracepoint, as before issue 19, so the benchmarks measure both designs in one run;
+  // tracepoint (the older design), so the benchmarks measure both designs in one run;
   // sys-exit=CALL,... only those calls (the per-call fallback of a kernel that lacks their
   // tracepoints, made on purpose by the tests). Checked in BuildPolicies.
   sub.add_option("--observe-hook", flags.observe_hook,

@@ -19,7 +19,7 @@ Error Unavailable(const std::string& why, int err = 0) {
 }
 
 // lsm_cgroup works when the kernel loads such a program *and* bpf is an active LSM: with
-// `bpf` missing from lsm=, programs load and attach and are never called (kernel-facts §2).
+// `bpf` missing from lsm=, programs load and attach and are never called.
 Status CheckLsmList(bool check_lsm_list) {
   if (!check_lsm_list) return Status::Ok();
   auto lsms = ActiveLsms();

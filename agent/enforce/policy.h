@@ -38,8 +38,8 @@ struct PolicySpec {
   uint64_t allowed_families = 0;  // kAddressFamilies only: bit N allows family N
   bool observe_seccomp = false;   // observe only: count systemd's seccomp refusals too
   // observe only: TG_OBS_* bits of calls to hook at the host-wide sys_exit tracepoint even where
-  // their own exit tracepoint exists: all of them is the design before issue 19 (hidden
-  // --observe-hook sys-exit, so bench/run.sh can compare); some of them, tests of the fallback.
+  // their own exit tracepoint exists: all of them is the older design (hidden --observe-hook
+  // sys-exit, so the benchmarks can compare); some of them, tests of the per-call fallback.
   uint32_t observe_sys_exit_calls = 0;
 };
 
