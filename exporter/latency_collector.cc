@@ -7,7 +7,8 @@ namespace tg::exporter {
 
 using prometheus::MetricType;
 
-std::vector<prometheus::MetricFamily> LatencyFamilies(const LatencySnapshot& snapshot) {
+std::vector<prometheus::MetricFamily> LatencyFamilies(const LatencySnapshot& snapshot,
+                                                      std::span<const double> bounds) {
   auto request = NewFamily("tunnelguard_upstream_request_duration_seconds",
                            "Time from the first byte of a request the tunnel sent to the first "
                            "byte of the upstream's response.",
@@ -34,7 +35,6 @@ std::vector<prometheus::MetricFamily> LatencyFamilies(const LatencySnapshot& sna
   auto open = NewFamily("tunnelguard_upstream_open_connections",
                         "Connections to the upstream open now.", MetricType::Gauge);
 
-  const auto bounds = DefaultCoarseBoundsSeconds();
   for (const UpstreamStats& u : snapshot.upstreams) {
     std::string addresses;
     for (const auto& a : u.addresses) addresses += (addresses.empty() ? "" : ",") + a;
@@ -64,7 +64,7 @@ std::vector<prometheus::MetricFamily> LatencyCollector::Collect() const {
     log::Warning("metrics: cannot read latency maps: {}", snapshot.error().message);
     return {};
   }
-  return LatencyFamilies(*snapshot);
+  return LatencyFamilies(*snapshot, bounds_);
 }
 
 }  // namespace tg::exporter

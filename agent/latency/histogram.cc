@@ -84,6 +84,20 @@ std::span<const double> DefaultCoarseBoundsSeconds() {
   return kBounds;
 }
 
+std::vector<double> ExportBoundsSeconds(int per_decade) {
+  if (per_decade <= 0) {
+    const auto d = DefaultCoarseBoundsSeconds();
+    return {d.begin(), d.end()};
+  }
+  std::vector<double> out;
+  for (int i = 0;; ++i) {
+    const double b = 1e-5 * std::pow(10.0, static_cast<double>(i) / per_decade);
+    if (b > 60.0 * (1 + 1e-12)) break;
+    out.push_back(b);
+  }
+  return out;
+}
+
 std::vector<uint64_t> CumulativeCounts(const FineHistogram& h, std::span<const double> bounds) {
   std::vector<uint64_t> out(bounds.size(), 0);
   for (size_t i = 0; i < h.buckets.size(); ++i) {

@@ -42,6 +42,16 @@ double QuantileSeconds(const FineHistogram& h, double q);
 // a loopback hop to Traefik takes tens of microseconds to a few milliseconds.
 std::span<const double> DefaultCoarseBoundsSeconds();
 
+// The densest `--histogram-buckets-per-decade` (finer adds series, not accuracy: 40 per decade
+// already reads within ~1.2 % of the kernel's quantiles; bench/README.md).
+inline constexpr int kMaxBucketsPerDecade = 80;
+
+// The `le` bounds the exporter serves: 0 gives the default bounds above (16, 1-2.5-5 per
+// decade); N > 0 gives N log-spaced bounds per decade from 10 us to 60 s (~7 decades: 7N + 1
+// bounds, each bucket a factor 10^(1/N) wide, so histogram_quantile's linear interpolation is
+// off by at most that width).
+std::vector<double> ExportBoundsSeconds(int per_decade);
+
 // Cumulative counts for each bound (a Prometheus histogram's buckets; the implicit +Inf bucket
 // is h.count). A fine bucket is counted below a bound when its midpoint is <= the bound, so a
 // coarse boundary is exact to within one fine bucket (<= 3.1 % of the bound).

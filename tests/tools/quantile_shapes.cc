@@ -43,21 +43,6 @@ const Shape kShapes[] = {
      }},
 };
 
-// `per_decade` log-spaced bounds from 10 µs to 60 s (0: the exporter's default bounds).
-std::vector<double> Bounds(int per_decade) {
-  if (per_decade == 0) {
-    const auto d = tg::DefaultCoarseBoundsSeconds();
-    return {d.begin(), d.end()};
-  }
-  std::vector<double> out;
-  for (int i = 0;; ++i) {
-    const double b = 1e-5 * std::pow(10.0, static_cast<double>(i) / per_decade);
-    if (b > 60) break;
-    out.push_back(b);
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,7 +72,7 @@ int main(int argc, char** argv) {
       quant << shape.name << ' ' << q << ' ' << tg::QuantileSeconds(h, q) << '\n';
     }
     for (const int d : densities) {
-      const auto bounds = Bounds(d);
+      const auto bounds = tg::ExportBoundsSeconds(d);
       const auto counts = tg::CumulativeCounts(h, bounds);
       const std::string labels =
           "shape=\"" + std::string(shape.name) + "\",density=\"" + std::to_string(d) + "\"";

@@ -114,6 +114,21 @@ TEST(CoarseBuckets, BoundsStartSubMillisecondAndEndAtTenSeconds) {
   EXPECT_TRUE(std::is_sorted(b.begin(), b.end()));
 }
 
+TEST(CoarseBuckets, ExportBoundsPerDecadeSpan10usTo60s) {
+  EXPECT_EQ(ExportBoundsSeconds(0).size(), DefaultCoarseBoundsSeconds().size());
+  for (const int n : {1, 10, 40, kMaxBucketsPerDecade}) {
+    const auto b = ExportBoundsSeconds(n);
+    ASSERT_FALSE(b.empty());
+    EXPECT_DOUBLE_EQ(b.front(), 1e-5);
+    EXPECT_LE(b.back(), 60.0);
+    EXPECT_GT(b.back() * std::pow(10.0, 1.0 / n), 60.0) << n;  // the last one that fits
+    EXPECT_NEAR(b[static_cast<size_t>(n)], 1e-4, 1e-16) << n;  // one decade up
+    EXPECT_TRUE(std::is_sorted(b.begin(), b.end()));
+  }
+  // 10 us .. 60 s is 6.8 decades: 272 bounds, 273 buckets with +Inf (275 series with _sum, _count).
+  EXPECT_EQ(ExportBoundsSeconds(40).size(), 272u);
+}
+
 TEST(Delta, SubtractsCountsAndBuckets) {
   const FineHistogram before = Fill({1000, 2000});
   const FineHistogram after = Fill({1000, 2000, 5'000'000});
