@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "agent/base/log.h"
+#include "exporter/labelled_collectable.h"
 
 namespace tg::exporter {
 namespace {
@@ -317,7 +318,8 @@ std::string MetricsServer::Scrape() {
       families.insert(families.end(), std::make_move_iterator(f.begin()),
                       std::make_move_iterator(f.end()));
     }
-    return prometheus::TextSerializer().Serialize(families);
+    // Each tunnel's collectors return the same families (told apart by their unit label).
+    return prometheus::TextSerializer().Serialize(MergeFamilies(std::move(families)));
   } catch (const std::exception& e) {
     log::Error("/metrics: a collector failed: {}", e.what());
     return "";

@@ -26,47 +26,81 @@ grpc::ClientContext* WithDeadline(grpc::ClientContext* ctx) {
   return ctx;
 }
 
+nlohmann::json PoliciesJson(
+    const google::protobuf::RepeatedPtrField<tunnelguard::v1::PolicyStatus>& policies) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& p : policies) {
+    out.push_back({{"name", p.name()},
+                   {"mode", p.mode()},
+                   {"mechanism", p.mechanism()},
+                   {"active", p.active()},
+                   {"enforced", p.enforced()},
+                   {"canary", p.canary()},
+                   {"problem", p.canary_detail()},
+                   {"decisions", tg::ctl::DecisionsJson(p.decisions())}});
+  }
+  return out;
+}
+
+// The top-level target fields are the first tunnel's (as before an agent guarded several);
+// tunnels[] has each.
+nlohmann::json StatusJson(const tunnelguard::v1::GetStatusResponse& r) {
+  nlohmann::json j = {{"version", r.version()},
+                      {"target", r.target()},
+                      {"cgroup", r.cgroup()},
+                      {"cgroup_id", r.cgroup_id()},
+                      {"target_present", r.target_present()},
+                      {"uptime_seconds", r.uptime_seconds()},
+                      {"events_dropped", r.events_dropped()},
+                      {"policies", PoliciesJson(r.policies())},
+                      {"tunnels", nlohmann::json::array()},
+                      {"features", nlohmann::json::array()}};
+  for (const auto& t : r.tunnels()) {
+    j["tunnels"].push_back({{"target", t.target()},
+                            {"cgroup", t.cgroup()},
+                            {"cgroup_id", t.cgroup_id()},
+                            {"target_present", t.target_present()},
+                            {"events_dropped", t.events_dropped()},
+                            {"policies", PoliciesJson(t.policies())}});
+  }
+  for (const auto& f : r.features()) {
+    j["features"].push_back(
+        {{"name", f.name()}, {"available", f.available()}, {"detail", f.detail()}});
+  }
+  return j;
+}
+
+// Each tunnel: its target line, then its policies (one tunnel reads as it always did).
+void PrintTunnel(const tunnelguard::v1::TunnelStatus& t) {
+  std::printf("target   %s: %s\n", t.target().c_str(),
+              t.target_present() ? ("cgroup " + t.cgroup()).c_str() : "waiting (not running)");
+  for (const auto& p : t.policies()) {
+    std::printf("policy   %-16s %-7s %s\n", p.name().c_str(), p.mode().c_str(),
+                p.enforced() ? ("enforced with " + p.mechanism()).c_str()
+                : p.active() ? ("active with " + p.mechanism() + ", cannot deny").c_str()
+                             : ("NOT IN FORCE: " + p.canary_detail()).c_str());
+  }
+}
+
 int Status(Client& client, bool json) {
   grpc::ClientContext ctx;
   tunnelguard::v1::GetStatusResponse r;
   const auto st = client.stub().GetStatus(WithDeadline(&ctx), {}, &r);
   if (!st.ok()) return Fail(client.Explain(st, "GetStatus"));
   if (json) {
-    nlohmann::json j = {{"version", r.version()},
-                        {"target", r.target()},
-                        {"cgroup", r.cgroup()},
-                        {"cgroup_id", r.cgroup_id()},
-                        {"target_present", r.target_present()},
-                        {"uptime_seconds", r.uptime_seconds()},
-                        {"events_dropped", r.events_dropped()},
-                        {"policies", nlohmann::json::array()},
-                        {"features", nlohmann::json::array()}};
-    for (const auto& p : r.policies()) {
-      j["policies"].push_back({{"name", p.name()},
-                               {"mode", p.mode()},
-                               {"mechanism", p.mechanism()},
-                               {"active", p.active()},
-                               {"enforced", p.enforced()},
-                               {"canary", p.canary()},
-                               {"problem", p.canary_detail()},
-                               {"decisions", tg::ctl::DecisionsJson(p.decisions())}});
-    }
-    for (const auto& f : r.features()) {
-      j["features"].push_back(
-          {{"name", f.name()}, {"available", f.available()}, {"detail", f.detail()}});
-    }
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", StatusJson(r).dump(2).c_str());
     return tg::ctl::kExitOk;
   }
   std::printf("tunnelguard %s, up %.0f s\n", r.version().c_str(), r.uptime_seconds());
-  std::printf("target   %s: %s\n", r.target().c_str(),
-              r.target_present() ? ("cgroup " + r.cgroup()).c_str() : "waiting (not running)");
-  for (const auto& p : r.policies()) {
-    std::printf("policy   %-16s %-7s %s\n", p.name().c_str(), p.mode().c_str(),
-                p.enforced() ? ("enforced with " + p.mechanism()).c_str()
-                : p.active() ? ("active with " + p.mechanism() + ", cannot deny").c_str()
-                             : ("NOT IN FORCE: " + p.canary_detail()).c_str());
+  if (r.tunnels_size() == 0) {  // an agent from before issue 15
+    tunnelguard::v1::TunnelStatus t;
+    t.set_target(r.target());
+    t.set_cgroup(r.cgroup());
+    t.set_target_present(r.target_present());
+    *t.mutable_policies() = r.policies();
+    PrintTunnel(t);
   }
+  for (const auto& t : r.tunnels()) PrintTunnel(t);
   std::printf("kernel features:\n");
   for (const auto& f : r.features()) {
     std::printf("  %-16s %-4s %s\n", f.name().c_str(), f.available() ? "yes" : "no",
@@ -143,11 +177,13 @@ int Events(Client& client, const std::string& policy, bool follow, bool json) {
   return tg::ctl::kExitOk;
 }
 
-int SetMode(Client& client, const std::string& policy, const std::string& mode) {
+int SetMode(Client& client, const std::string& policy, const std::string& mode,
+            const std::string& target) {
   grpc::ClientContext ctx;
   tunnelguard::v1::SetModeRequest req;
   req.set_policy(policy);
   req.set_mode(mode);
+  req.set_target(target);
   tunnelguard::v1::SetModeResponse r;
   const auto st = client.stub().SetMode(WithDeadline(&ctx), req, &r);
   if (!st.ok()) return Fail(client.Explain(st, "SetMode"));
@@ -186,8 +222,11 @@ int main(int argc, char** argv) {
   events->add_flag("--json", events_json,
                    "one JSON object per event (the keys of 'tunnelguard events --json')");
 
-  std::string policy, mode;
+  std::string policy, mode, mode_target;
   auto* mode_cmd = app.add_subcommand("mode", "switch a policy between enforce and audit (root)");
+  mode_cmd->add_option("--unit", mode_target,
+                       "only this tunnel (its unit or cgroup as 'tunnelctl status' names it; "
+                       "default: every tunnel)");
   mode_cmd->add_option("policy", policy, "address_families | wx_memory")->required();
   mode_cmd->add_option("mode", mode, "enforce | audit")
       ->required()
@@ -207,6 +246,6 @@ int main(int argc, char** argv) {
   if (status->parsed()) return Status(client, json);
   if (stats->parsed()) return Stats(client, stats_json, histogram, watch);
   if (events->parsed()) return Events(client, events_policy, follow, events_json);
-  if (mode_cmd->parsed()) return SetMode(client, policy, mode);
+  if (mode_cmd->parsed()) return SetMode(client, policy, mode, mode_target);
   return tg::ctl::kExitUsage;
 }

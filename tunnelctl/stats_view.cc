@@ -57,7 +57,10 @@ nlohmann::json DecisionsJson(const v1::Decisions& d) {
           {"exempt_setup", d.exempt_setup()}};
 }
 
-nlohmann::json StatsJson(const v1::GetStatsResponse& r) {
+namespace {
+
+// The views of one tunnel (a response in the shape of one).
+nlohmann::json TunnelJson(const v1::GetStatsResponse& r) {
   nlohmann::json j = LatencyToJson(SnapshotFromProto(r));
   j["uptime_seconds"] = r.uptime_seconds();
   for (size_t i = 0; i < j["upstreams"].size() && i < static_cast<size_t>(r.upstreams_size());
@@ -81,7 +84,7 @@ nlohmann::json StatsJson(const v1::GetStatsResponse& r) {
   return j;
 }
 
-std::string StatsTable(const v1::GetStatsResponse& r) {
+std::string TunnelTable(const v1::GetStatsResponse& r) {
   std::string out =
       fmt::format("{:<11} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>5} {:>12}\n", "upstream", "req/s",
                   "p50", "p90", "p99", "requests", "connect99", "open", "fail r/t/x");
@@ -111,7 +114,7 @@ std::string StatsTable(const v1::GetStatsResponse& r) {
   return out;
 }
 
-std::string HistogramText(const v1::GetStatsResponse& r) {
+std::string TunnelHistogram(const v1::GetStatsResponse& r) {
   std::string out;
   for (const auto& u : r.upstreams()) {
     const FineHistogram h = FineFromProto(u.request_fine());
@@ -137,6 +140,52 @@ std::string HistogramText(const v1::GetStatsResponse& r) {
       const auto stars = static_cast<size_t>(peak == 0 ? 0 : n * 40 / peak);
       out += fmt::format("{:>11} -> {:<10} : {:<9} |{:<40}|\n", lo, hi, n, std::string(stars, '*'));
     }
+  }
+  return out;
+}
+
+// One tunnel's part of a response, in the shape a response had before an agent guarded several
+// (so one tunnel is shown exactly as before).
+v1::GetStatsResponse OneTunnel(const v1::GetStatsResponse& r, const v1::TunnelStats& t) {
+  v1::GetStatsResponse one;
+  one.set_uptime_seconds(r.uptime_seconds());
+  *one.mutable_upstreams() = t.upstreams();
+  *one.mutable_policies() = t.policies();
+  return one;
+}
+
+std::string TunnelHeading(const v1::TunnelStats& t, bool first) {
+  return fmt::format("{}== tunnel {} ==\n", first ? "" : "\n", t.target());
+}
+
+}  // namespace
+
+nlohmann::json StatsJson(const v1::GetStatsResponse& r) {
+  nlohmann::json j = TunnelJson(r);
+  j["tunnels"] = nlohmann::json::array();
+  for (const auto& t : r.tunnels()) {
+    nlohmann::json one = TunnelJson(OneTunnel(r, t));
+    one.erase("uptime_seconds");
+    one["target"] = t.target();
+    j["tunnels"].push_back(std::move(one));
+  }
+  return j;
+}
+
+std::string StatsTable(const v1::GetStatsResponse& r) {
+  if (r.tunnels_size() <= 1) return TunnelTable(r);
+  std::string out;
+  for (const auto& t : r.tunnels()) {
+    out += TunnelHeading(t, out.empty()) + TunnelTable(OneTunnel(r, t));
+  }
+  return out;
+}
+
+std::string HistogramText(const v1::GetStatsResponse& r) {
+  if (r.tunnels_size() <= 1) return TunnelHistogram(r);
+  std::string out;
+  for (const auto& t : r.tunnels()) {
+    out += TunnelHeading(t, false) + TunnelHistogram(OneTunnel(r, t));
   }
   return out;
 }

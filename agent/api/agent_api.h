@@ -27,21 +27,31 @@ struct TargetReport {
   bool present = false;
 };
 
-struct StatusReport {
-  std::string version;
+// One guarded tunnel as the faces see it (the agent follows several: issue 15).
+struct TunnelStatusReport {
   TargetReport target;
-  KernelFeatures features;
-  double uptime_seconds = 0;
   std::vector<PolicySpec> configured;  // what the agent was asked to enforce
-  std::vector<PolicyStatus> policies;  // what the pins of the current target say
+  std::vector<PolicyStatus> policies;  // what the pins of the tunnel's current cgroup say
   std::string enforcement_problem;     // why enforcement is not in force ("" when it is)
-  std::optional<CanaryReport> canary;  // the last proof (nullopt: not run on this target yet)
+  std::optional<CanaryReport> canary;  // the last proof (nullopt: not run on this cgroup yet)
 };
 
-struct StatsReport {
+struct StatusReport {
+  std::string version;
+  KernelFeatures features;
+  double uptime_seconds = 0;
+  std::vector<TunnelStatusReport> tunnels;  // in the order configured; never empty
+};
+
+struct TunnelStatsReport {
+  std::string target;  // as configured
   LatencySnapshot latency;
   std::vector<double> request_rates;  // per upstream, requests/s over the last sampling window
   std::vector<PolicyStatus> policies;
+};
+
+struct StatsReport {
+  std::vector<TunnelStatsReport> tunnels;  // in the order configured; never empty
   double uptime_seconds = 0;
 };
 
@@ -60,9 +70,10 @@ class AgentApi {
   // Denial events from now on, filtered (empty strings match all).
   virtual std::shared_ptr<EventHub::Subscription> Subscribe(const std::string& policy,
                                                             const std::string& action) = 0;
-  // Switches a policy's mode; returns the previous mode. Authorization is the face's job.
+  // Switches a policy's mode on the tunnel named `target` ("" = every tunnel); returns the
+  // previous mode (of the first tunnel switched). Authorization is the face's job.
   virtual Result<std::string> SetMode(const std::string& policy, const std::string& mode,
-                                      const Caller& caller) = 0;
+                                      const std::string& target, const Caller& caller) = 0;
 };
 
 }  // namespace tg::daemon

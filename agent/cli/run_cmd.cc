@@ -1,5 +1,9 @@
 // `tunnelguard run`: the long-running agent (see agent/daemon/daemon.h).
 #include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "agent/base/log.h"
 #include "agent/cli/cli.h"
@@ -8,13 +12,17 @@
 #include "agent/enforce/families.h"
 #include "agent/grpc/unix_server.h"
 #include "agent/latency/upstreams.h"
+#include "agent/target/target_follower.h"
 #include "exporter/metrics_server.h"
 
 namespace tg::cli {
 namespace {
 
+// The tunnel guarded when neither --unit nor --cgroup is given.
+constexpr char kDefaultUnit[] = "cloudflared-tunnel.service";
+
 struct RunFlags {
-  TargetFlags target;
+  std::vector<std::string> units, cgroups;  // repeatable; a config file gives a list
   std::string config;
   std::string metrics_listen = exporter::kDefaultMetricsListen;
   std::string grpc_socket = grpcapi::kDefaultSocket;
@@ -25,7 +33,60 @@ struct RunFlags {
   int canary_interval = 60;
 };
 
+// --unit and --cgroup, in that order: each one tunnel; a name given twice is a mistake (two
+// followers would attach twice to one cgroup).
+Result<std::vector<TargetSpec>> BuildTargets(const RunFlags& f) {
+  std::vector<TargetSpec> targets;
+  std::set<std::string> names;
+  auto add = [&](TargetSpec spec) -> Status {
+    for (std::string* v : {&spec.unit, &spec.cgroup}) CLI::detail::trim(*v);  // "a, b"
+    if (spec.name().empty()) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       "an empty --unit or --cgroup (a stray comma in the list?); name each "
+                       "tunnel once, e.g. --unit a.service --unit b.service");
+    }
+    if (!names.insert(spec.name()).second) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       "tunnel '" + spec.name() + "' is given twice; name each tunnel once");
+    }
+    targets.push_back(std::move(spec));
+    return Status::Ok();
+  };
+  for (const auto& u : f.units) {
+    if (auto st = add({.unit = u}); !st.ok()) return st.error();
+  }
+  for (const auto& c : f.cgroups) {
+    if (auto st = add({.cgroup = c}); !st.ok()) return st.error();
+  }
+  if (targets.empty()) targets.push_back({.unit = kDefaultUnit});
+  return targets;
+}
+
+// Each tunnel gets its own latency probe and policy component: nothing shared, so one
+// tunnel's failure or restart leaves the others alone. Each concern degrades on its own:
+// without latency the agent still enforces and reports.
+daemon::DaemonParts MakeParts(std::vector<Upstream> upstreams, std::vector<PolicySpec> policies,
+                              std::optional<Mechanism> mechanism, std::string bpffs_dir) {
+  daemon::DaemonParts parts;
+  parts.events = std::make_shared<EventHub>();
+  parts.make_tunnel = [=](const TargetSpec& target, EventHub* events) {
+    daemon::TunnelParts t;
+    if (auto latency = daemon::LatencyComponent::Create(upstreams); latency.ok()) {
+      t.latency = std::move(*latency);
+    } else {
+      log::Error("latency unavailable for {}: {}", target.name(), latency.error().message);
+    }
+    if (!policies.empty()) {
+      t.policy = std::make_unique<daemon::PolicyComponent>(policies, bpffs_dir, mechanism, events);
+    }
+    return t;
+  };
+  return parts;
+}
+
 int RunDaemon(const RunFlags& f) {
+  auto targets = BuildTargets(f);
+  if (!targets.ok()) return Fail(targets.error());
   auto upstreams = ParseUpstreams(f.upstreams);
   if (!upstreams.ok()) return Fail(upstreams.error());
   auto policies = BuildPolicies(f.policy);
@@ -34,37 +95,46 @@ int RunDaemon(const RunFlags& f) {
   if (!mechanism.ok()) return Fail(mechanism.error());
   if (auto st = RequireRoot(); !st.ok()) return Fail(st.error());
 
-  daemon::DaemonParts parts;
-  parts.events = std::make_shared<EventHub>();
-  // Each concern degrades on its own: without latency the agent still enforces and reports.
-  if (auto latency = daemon::LatencyComponent::Create(*upstreams); latency.ok()) {
-    parts.latency = std::move(*latency);
-  } else {
-    log::Error("latency unavailable: {}", latency.error().message);
-  }
-  if (!policies->empty()) {
-    parts.policy = std::make_unique<daemon::PolicyComponent>(
-        std::move(*policies), f.policy.bpffs_dir, *mechanism, parts.events.get());
-  }
   daemon::DaemonOptions o;
-  o.cgroup = f.target.cgroup;
-  o.unit = f.target.unit;
+  o.targets = std::move(*targets);
   o.metrics_listen = f.metrics_listen;
   o.detach_on_exit = f.detach_on_exit;
   o.grpc_socket = f.grpc_socket;
   o.bpf_stats = f.bpf_stats;
   o.canary_interval = std::chrono::seconds(f.canary_interval);
-  return daemon::Run(o, std::move(parts));
+  return daemon::Run(
+      o, MakeParts(std::move(*upstreams), std::move(*policies), *mechanism, f.policy.bpffs_dir));
+}
+
+// --unit/--cgroup on the command line replace the config file's whole list of tunnels (a
+// tunnel named on the command line does not join the file's).
+Status ApplyConfig(CLI::App& sub, RunFlags& f) {
+  const bool given = !f.units.empty() || !f.cgroups.empty();
+  const auto units = f.units, cgroups = f.cgroups;
+  if (auto st = ApplyConfigFile(sub, f.config); !st.ok()) return st;
+  if (given) {
+    f.units = units;
+    f.cgroups = cgroups;
+  }
+  return Status::Ok();
 }
 
 }  // namespace
 
 void RegisterRun(CLI::App& app, Action& action) {
   auto flags = std::make_shared<RunFlags>();
-  flags->target.unit = "cloudflared-tunnel.service";
-  auto* sub = app.add_subcommand("run", "run the agent: follow the tunnel, serve /metrics");
-  AddTargetFlags(*sub, flags->target, /*required=*/false);
-  sub->get_option("--unit")->capture_default_str();
+  auto* sub = app.add_subcommand("run", "run the agent: follow the tunnels, serve /metrics");
+  sub->add_option("--unit", flags->units,
+                  std::string("a tunnel's systemd unit; repeat it (or give a comma-separated "
+                              "list) for several tunnels [default: ") +
+                      kDefaultUnit + " when no --cgroup is given either]")
+      ->delimiter(',')
+      ->type_name("NAME");
+  sub->add_option("--cgroup", flags->cgroups,
+                  "a tunnel's cgroup v2 directory (absolute, or relative to the cgroup2 mount); "
+                  "repeatable like --unit, and may be mixed with it")
+      ->delimiter(',')
+      ->type_name("PATH");
   sub->add_option("--config", flags->config,
                   "read settings from FILE ('key = value' lines; keys are these flags' names, "
                   "flags given here win)");
@@ -120,7 +190,7 @@ void RegisterRun(CLI::App& app, Action& action) {
   sub->callback([&action, flags, sub] {
     action = [flags, sub] {
       if (!flags->config.empty()) {
-        if (auto st = ApplyConfigFile(*sub, flags->config); !st.ok()) return Fail(st.error());
+        if (auto st = ApplyConfig(*sub, *flags); !st.ok()) return Fail(st.error());
       }
       return RunDaemon(*flags);
     };

@@ -1,13 +1,16 @@
-// `tunnelguard run`: the long-running agent. It finds the tunnel's cgroup (waiting for it when
-// the tunnel has not started yet — the agent is ordered before it), follows it across tunnel
-// restarts, serves /metrics, and speaks systemd's notify protocol. What it attaches to the
-// cgroup is a list of TargetComponents, so each concern (latency, enforcement) plugs in alone.
+// `tunnelguard run`: the long-running agent. For each configured tunnel it finds the cgroup
+// (waiting for it when the tunnel has not started yet — the agent is ordered before it) and
+// follows it across restarts (daemon/tunnel.h: one Tunnel each, independent of the others);
+// it serves /metrics and the API, and speaks systemd's notify protocol. What a tunnel attaches
+// to its cgroup is a list of TargetComponents, so each concern (latency, enforcement) plugs in
+// alone.
 #ifndef TUNNELGUARD_AGENT_DAEMON_DAEMON_H_
 #define TUNNELGUARD_AGENT_DAEMON_DAEMON_H_
 
 #include <prometheus/collectable.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +18,7 @@
 #include "agent/base/result.h"
 #include "agent/enforce/event_hub.h"
 #include "agent/target/cgroup.h"
+#include "agent/target/target_follower.h"
 
 namespace tg::daemon {
 
@@ -36,8 +40,7 @@ class TargetComponent {
 };
 
 struct DaemonOptions {
-  std::string unit;    // --unit (used when cgroup is empty)
-  std::string cgroup;  // --cgroup
+  std::vector<TargetSpec> targets;  // --unit / --cgroup, at least one, names distinct
   std::string metrics_listen;
   std::string grpc_socket;                   // "" = no API socket
   bool bpf_stats = false;                    // turn on kernel BPF run-time statistics while running
@@ -50,11 +53,17 @@ struct DaemonOptions {
 class LatencyComponent;
 class PolicyComponent;
 
-// What the daemon runs: each part optional (nullptr = that concern is off).
-struct DaemonParts {
+// What one tunnel runs: each part optional (nullptr = that concern is off).
+struct TunnelParts {
   std::unique_ptr<LatencyComponent> latency;
   std::unique_ptr<PolicyComponent> policy;
-  std::shared_ptr<EventHub> events;  // fed by `policy`, read by the API
+};
+
+// What the daemon runs: the parts of each tunnel, made once per configured target (so no
+// tunnel shares BPF maps, links or threads with another), and the event hub they all feed.
+struct DaemonParts {
+  std::function<TunnelParts(const TargetSpec& target, EventHub* events)> make_tunnel;
+  std::shared_ptr<EventHub> events;  // fed by each tunnel's policy, read by the API
 };
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code.

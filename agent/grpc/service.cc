@@ -77,15 +77,93 @@ bool KnownAction(const std::string& a) {
 
 }  // namespace
 
+namespace {
+
+void FillPolicyStatus(const daemon::TunnelStatusReport& t, const PolicySpec& spec,
+                      v1::TunnelStatus* out) {
+  auto* p = out->add_policies();
+  p->set_name(std::string(PolicyName(spec.kind)));
+  p->set_mode(std::string(ModeName(spec.mode)));
+  p->set_canary("not_run");
+  for (const PolicyStatus& st : t.policies) {
+    if (st.kind != spec.kind) continue;
+    if (st.mode) p->set_mode(std::string(ModeName(*st.mode)));
+    if (st.mechanism) p->set_mechanism(std::string(MechanismName(*st.mechanism)));
+    p->set_active(st.active);
+    p->set_enforced(st.active && st.mode == Mode::kEnforce && st.mechanism != Mechanism::kObserve);
+    p->set_canary(st.canary_result == "never" ? "not_run" : st.canary_result);
+    FillDecisions(st.decisions, p->mutable_decisions());
+    out->set_events_dropped(out->events_dropped() + st.events_dropped);
+  }
+  if (t.canary) {
+    for (const CanaryCheck& c : t.canary->checks) {
+      if (c.kind != spec.kind) continue;
+      p->set_canary(c.passed ? "passed" : "failed");
+      p->set_canary_detail(c.attempt + ": " + c.observed +
+                           (c.passed ? "" : "; " + t.canary->cause));
+    }
+  }
+  if (!p->active()) p->set_canary_detail(t.enforcement_problem);
+}
+
+void FillTunnelStatus(const daemon::TunnelStatusReport& t, v1::TunnelStatus* out) {
+  out->set_target(t.target.target);
+  out->set_cgroup(t.target.cgroup);
+  out->set_cgroup_id(t.target.cgroup_id);
+  out->set_target_present(t.target.present);
+  for (const PolicySpec& spec : t.configured) FillPolicyStatus(t, spec, out);
+}
+
+void FillUpstream(const UpstreamStats& u, double rate, bool histogram, v1::UpstreamStats* out) {
+  out->set_name(u.name);
+  for (const auto& a : u.addresses) out->add_addresses(a);
+  out->set_address(fmt::format("{}", fmt::join(u.addresses, ",")));
+  SetCounters(u, out);
+  out->set_open_connections(u.open_connections());
+  out->set_request_rate(rate);
+  FillQuantiles(u.request_latency, out->mutable_request_latency_seconds());
+  FillQuantiles(u.connect_latency, out->mutable_connect_latency_seconds());
+  FillFine(u.request_latency, out->mutable_request_fine());
+  FillFine(u.connect_latency, out->mutable_connect_fine());
+  if (!histogram) return;
+  const auto& b = u.request_latency.buckets;
+  for (uint32_t j = 0; j < b.size(); ++j) {
+    if (b[j] == 0) continue;
+    auto* hb = out->add_request_histogram();
+    hb->set_upper_bound_seconds(static_cast<double>(BucketUpperNs(j)) / 1e9);
+    hb->set_count(b[j]);
+  }
+}
+
+void FillPolicyStats(const PolicyStatus& st, v1::PolicyStats* p) {
+  p->set_name(std::string(PolicyName(st.kind)));
+  if (st.mode) p->set_mode(std::string(ModeName(*st.mode)));
+  if (st.mechanism) p->set_mechanism(std::string(MechanismName(*st.mechanism)));
+  p->set_active(st.active);
+  FillDecisions(st.decisions, p->mutable_decisions());
+  FillDecisions(st.canary, p->mutable_canary_decisions());
+  for (const auto& [detail, d] : st.by_detail) {
+    FillDecisions(d, &(*p->mutable_by_detail())[detail]);
+  }
+  p->set_events_dropped(st.events_dropped);
+}
+
+void FillTunnelStats(const daemon::TunnelStatsReport& t, bool histogram, v1::TunnelStats* out) {
+  out->set_target(t.target);
+  for (size_t i = 0; i < t.latency.upstreams.size(); ++i) {
+    FillUpstream(t.latency.upstreams[i], i < t.request_rates.size() ? t.request_rates[i] : 0,
+                 histogram, out->add_upstreams());
+  }
+  for (const PolicyStatus& st : t.policies) FillPolicyStats(st, out->add_policies());
+}
+
+}  // namespace
+
 grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
                                      const v1::GetStatusRequest* /*request*/,
                                      v1::GetStatusResponse* response) {
   const daemon::StatusReport r = api_->Status();
   response->set_version(r.version);
-  response->set_target(r.target.target);
-  response->set_cgroup(r.target.cgroup);
-  response->set_cgroup_id(r.target.cgroup_id);
-  response->set_target_present(r.target.present);
   response->set_uptime_seconds(r.uptime_seconds);
   auto feature = [response](const char* name, const Feature& f) {
     auto* out = response->add_features();
@@ -96,31 +174,15 @@ grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
   feature("bpffs", r.features.bpffs);
   feature("bpf_lsm_listed", r.features.bpf_lsm_listed);
   feature("lsm_cgroup", r.features.lsm_cgroup);
-  for (const PolicySpec& spec : r.configured) {
-    auto* p = response->add_policies();
-    p->set_name(std::string(PolicyName(spec.kind)));
-    p->set_mode(std::string(ModeName(spec.mode)));
-    p->set_canary("not_run");
-    for (const PolicyStatus& st : r.policies) {
-      if (st.kind != spec.kind) continue;
-      if (st.mode) p->set_mode(std::string(ModeName(*st.mode)));
-      if (st.mechanism) p->set_mechanism(std::string(MechanismName(*st.mechanism)));
-      p->set_active(st.active);
-      p->set_enforced(st.active && st.mode == Mode::kEnforce &&
-                      st.mechanism != Mechanism::kObserve);
-      p->set_canary(st.canary_result == "never" ? "not_run" : st.canary_result);
-      FillDecisions(st.decisions, p->mutable_decisions());
-      response->set_events_dropped(response->events_dropped() + st.events_dropped);
-    }
-    if (r.canary) {
-      for (const CanaryCheck& c : r.canary->checks) {
-        if (c.kind != spec.kind) continue;
-        p->set_canary(c.passed ? "passed" : "failed");
-        p->set_canary_detail(c.attempt + ": " + c.observed +
-                             (c.passed ? "" : "; " + r.canary->cause));
-      }
-    }
-    if (!p->active()) p->set_canary_detail(r.enforcement_problem);
+  for (const auto& t : r.tunnels) FillTunnelStatus(t, response->add_tunnels());
+  if (response->tunnels_size() > 0) {  // the first tunnel where clients before issue 15 look
+    const v1::TunnelStatus& first = response->tunnels(0);
+    response->set_target(first.target());
+    response->set_cgroup(first.cgroup());
+    response->set_cgroup_id(first.cgroup_id());
+    response->set_target_present(first.target_present());
+    *response->mutable_policies() = first.policies();
+    response->set_events_dropped(first.events_dropped());
   }
   return grpc::Status::OK;
 }
@@ -131,41 +193,12 @@ grpc::Status AgentService::GetStats(grpc::ServerContext* /*context*/,
   auto stats = api_->Stats();
   if (!stats.ok()) return ToGrpcStatus(stats.error());
   response->set_uptime_seconds(stats->uptime_seconds);
-  for (size_t i = 0; i < stats->latency.upstreams.size(); ++i) {
-    const UpstreamStats& u = stats->latency.upstreams[i];
-    auto* out = response->add_upstreams();
-    out->set_name(u.name);
-    for (const auto& a : u.addresses) out->add_addresses(a);
-    out->set_address(fmt::format("{}", fmt::join(u.addresses, ",")));
-    SetCounters(u, out);
-    out->set_open_connections(u.open_connections());
-    out->set_request_rate(i < stats->request_rates.size() ? stats->request_rates[i] : 0);
-    FillQuantiles(u.request_latency, out->mutable_request_latency_seconds());
-    FillQuantiles(u.connect_latency, out->mutable_connect_latency_seconds());
-    FillFine(u.request_latency, out->mutable_request_fine());
-    FillFine(u.connect_latency, out->mutable_connect_fine());
-    if (request->include_histogram()) {
-      const auto& b = u.request_latency.buckets;
-      for (uint32_t j = 0; j < b.size(); ++j) {
-        if (b[j] == 0) continue;
-        auto* hb = out->add_request_histogram();
-        hb->set_upper_bound_seconds(static_cast<double>(BucketUpperNs(j)) / 1e9);
-        hb->set_count(b[j]);
-      }
-    }
+  for (const auto& t : stats->tunnels) {
+    FillTunnelStats(t, request->include_histogram(), response->add_tunnels());
   }
-  for (const PolicyStatus& st : stats->policies) {
-    auto* p = response->add_policies();
-    p->set_name(std::string(PolicyName(st.kind)));
-    if (st.mode) p->set_mode(std::string(ModeName(*st.mode)));
-    if (st.mechanism) p->set_mechanism(std::string(MechanismName(*st.mechanism)));
-    p->set_active(st.active);
-    FillDecisions(st.decisions, p->mutable_decisions());
-    FillDecisions(st.canary, p->mutable_canary_decisions());
-    for (const auto& [detail, d] : st.by_detail) {
-      FillDecisions(d, &(*p->mutable_by_detail())[detail]);
-    }
-    p->set_events_dropped(st.events_dropped);
+  if (response->tunnels_size() > 0) {  // the first tunnel where clients before issue 15 look
+    *response->mutable_upstreams() = response->tunnels(0).upstreams();
+    *response->mutable_policies() = response->tunnels(0).policies();
   }
   return grpc::Status::OK;
 }
@@ -224,10 +257,11 @@ grpc::Status AgentService::SetMode(grpc::ServerContext* context, const v1::SetMo
             "changing a policy's mode needs root (you are uid " + std::to_string(caller->uid) +
                 "); run 'sudo tunnelctl mode ...'"};
   }
-  auto previous = api_->SetMode(request->policy(), request->mode(), *caller);
+  auto previous = api_->SetMode(request->policy(), request->mode(), request->target(), *caller);
   if (!previous.ok()) return ToGrpcStatus(previous.error());
-  log::Notice("policy {} mode {} -> {}, asked by uid {} (pid {})", request->policy(), *previous,
-              request->mode(), caller->uid, caller->pid);
+  log::Notice("policy {} mode {} -> {}{}, asked by uid {} (pid {})", request->policy(), *previous,
+              request->mode(), request->target().empty() ? "" : " on " + request->target(),
+              caller->uid, caller->pid);
   response->set_previous_mode(*previous);
   response->set_mode(request->mode());
   return grpc::Status::OK;

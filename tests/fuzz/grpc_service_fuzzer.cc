@@ -50,27 +50,34 @@ class FixedApi : public tg::daemon::AgentApi {
   tg::daemon::StatusReport Status() const override {
     tg::daemon::StatusReport r;
     r.version = "fuzz";
-    r.target = {"cloudflared.service", "/system.slice/cloudflared.service", 42, true};
-    r.configured = {{tg::PolicyKind::kAddressFamilies, tg::Mode::kEnforce, 0b110},
+    tg::daemon::TunnelStatusReport t;
+    t.target = {"cloudflared.service", "/system.slice/cloudflared.service", 42, true};
+    t.configured = {{tg::PolicyKind::kAddressFamilies, tg::Mode::kEnforce, 0b110},
                     {tg::PolicyKind::kWxMemory, tg::Mode::kAudit, 0}};
-    r.policies = {SomePolicy(tg::PolicyKind::kAddressFamilies)};
+    t.policies = {SomePolicy(tg::PolicyKind::kAddressFamilies)};
     tg::CanaryReport canary;
     canary.checks = {{tg::PolicyKind::kWxMemory, tg::Mode::kAudit, "mmap", "EPERM", false}};
     canary.cause = "a cause";
-    r.canary = canary;
-    r.enforcement_problem = "a problem";
+    t.canary = canary;
+    t.enforcement_problem = "a problem";
+    r.tunnels = {t, t};  // two tunnels: the second waiting
+    r.tunnels[1].target = {"cloudflared-tunnel-b.service", "", 0, false};
     return r;
   }
   tg::Result<tg::daemon::StatsReport> Stats() const override {
-    tg::daemon::StatsReport r;
+    tg::daemon::TunnelStatsReport t;
+    t.target = "cloudflared.service";
     tg::UpstreamStats u;
     u.name = "web";
     u.addresses = {"127.0.0.1:80", "[::1]:80"};
     u.request_latency = SomeLatencies();
     u.connect_latency = SomeLatencies();
-    r.latency.upstreams = {u, u};
-    r.request_rates = {1.5};  // fewer rates than upstreams: the service must cope
-    r.policies = {SomePolicy(tg::PolicyKind::kWxMemory)};
+    t.latency.upstreams = {u, u};
+    t.request_rates = {1.5};  // fewer rates than upstreams: the service must cope
+    t.policies = {SomePolicy(tg::PolicyKind::kWxMemory)};
+    tg::daemon::StatsReport r;
+    r.tunnels = {t, t};
+    r.tunnels[1].target = "cloudflared-tunnel-b.service";
     return r;
   }
   std::shared_ptr<tg::EventHub::Subscription> Subscribe(const std::string&,
@@ -78,7 +85,7 @@ class FixedApi : public tg::daemon::AgentApi {
     return hub_.Subscribe([](const tg::PolicyEvent&) { return true; });
   }
   tg::Result<std::string> SetMode(const std::string& policy, const std::string& mode,
-                                  const Caller&) override {
+                                  const std::string&, const Caller&) override {
     if (!tg::PolicyFromName(policy)) return tg::MakeError(tg::ErrorKind::kNotFound, "no policy");
     auto m = tg::ParseMode(mode);
     if (!m.ok()) return m.error();

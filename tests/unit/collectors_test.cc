@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "exporter/labelled_collectable.h"
 #include "exporter/latency_collector.h"
 #include "exporter/policy_collector.h"
 
@@ -174,6 +175,32 @@ TEST(PolicyFamilies, EverySeriesAPolicyCanProduceStartsAtZero) {
   const auto more_fs = PolicyFamilies(in);
   const auto& more = Family(more_fs, "tunnelguard_policy_decisions_total");
   EXPECT_EQ(more.metric.size(), decisions.metric.size() + 44u * 2u);
+}
+
+// Several tunnels: each tunnel's families get its unit label, and the families of the same name
+// are joined into one block (the text format allows one TYPE line per name).
+TEST(LabelledCollectable, TwoTunnelsMergeIntoOneFamilyEachSeriesLabelled) {
+  LatencySnapshot snap;
+  UpstreamStats u;
+  u.name = "web";
+  u.addresses = {"127.0.0.1:80"};
+  u.requests = 3;
+  snap.upstreams.push_back(u);
+  auto a = WithLabel(LatencyFamilies(snap), "unit", "a.service");
+  snap.upstreams[0].requests = 5;
+  auto b = WithLabel(LatencyFamilies(snap), "unit", "b.service");
+  std::vector<prometheus::MetricFamily> all = a;
+  all.insert(all.end(), b.begin(), b.end());
+  const auto merged = MergeFamilies(all);
+  EXPECT_EQ(merged.size(), a.size());
+  const auto& requests = Family(merged, "tunnelguard_upstream_requests_total");
+  ASSERT_EQ(requests.metric.size(), 2u);
+  EXPECT_EQ(requests.metric[0].label[0].name, "unit") << "unit first among the labels";
+  EXPECT_EQ(Label(requests.metric[0], "unit"), "a.service");
+  EXPECT_EQ(requests.metric[0].counter.value, 3);
+  EXPECT_EQ(Label(requests.metric[1], "unit"), "b.service");
+  EXPECT_EQ(requests.metric[1].counter.value, 5);
+  EXPECT_EQ(Label(requests.metric[1], "entrypoint"), "web");
 }
 
 }  // namespace
