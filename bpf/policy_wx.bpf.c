@@ -340,7 +340,8 @@ int BPF_PROG(tg_wx_gtrme, struct task_struct *parent, int ret) {
  * pkey_mprotect asking PROT_WRITE|PROT_EXEC, shmat with SHM_EXEC. A call that succeeded is a
  * would_deny; one that failed with -EPERM is systemd's MemoryDenyWriteExecute= (denied_by_seccomp,
  * when asked; seccomp also refuses any PROT_EXEC mprotect, counted the same). Not visible here,
- * unlike the LSM hooks: READ_IMPLIES_EXEC, memfd/file double mappings, adding exec to a mapping.
+ * unlike the LSM hooks: READ_IMPLIES_EXEC, memfd/file double mappings, adding exec to a mapping,
+ * /proc/PID/mem write opens (an openat's exit has no file) and ptrace.
  * Allowed calls are not counted (every mmap of the cgroup would be). `nr` is a constant in each
  * per-call program, so each keeps only its own branch.
  */

@@ -147,9 +147,12 @@ void AttemptPtrace(int* traceme_errno, int* attach_errno) {
   int report[2];
   int hold[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return;
-  if (::pipe2(hold, O_CLOEXEC) != 0) return;
+  if (::pipe2(hold, O_CLOEXEC) != 0) {
+    ::close(report[0]);
+    ::close(report[1]);
+    return;
+  }
   const pid_t child = ::fork();
-  if (child < 0) return;
   if (child == 0) {
     ::close(report[0]);
     ::close(hold[1]);
@@ -164,17 +167,26 @@ void AttemptPtrace(int* traceme_errno, int* attach_errno) {
   ::close(report[1]);
   ::close(hold[0]);
   int err = 0;
-  if (::read(report[0], &err, sizeof(err)) == static_cast<ssize_t>(sizeof(err))) {
+  if (child > 0 && ::read(report[0], &err, sizeof(err)) == static_cast<ssize_t>(sizeof(err))) {
     *traceme_errno = err;
-    const std::string mem = "/proc/" + std::to_string(child) + "/mem";
-    const int fd = ::open(mem.c_str(), O_RDONLY | O_CLOEXEC);
+    // "/proc/<pid>/mem" without allocating (a fork of a possibly multithreaded process).
+    char path[32] = "/proc/";
+    char digits[12];
+    int n = 0;
+    for (unsigned v = static_cast<unsigned>(child); v != 0 && n < 11; v /= 10) {
+      digits[n++] = static_cast<char>('0' + v % 10);
+    }
+    size_t at = std::strlen(path);
+    while (n > 0) path[at++] = digits[--n];
+    std::memcpy(path + at, "/mem", 5);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
     *attach_errno = fd < 0 ? errno : 0;
     if (fd >= 0) ::close(fd);
   }
   ::close(report[0]);
   ::close(hold[1]);  // G exits (a tracee in audit: its parent reaps it all the same)
   int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  while (child > 0 && ::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
 }
 
@@ -283,20 +295,29 @@ bool JudgeDetail(Mode mode, int err, int policy_errno, uint64_t detail_delta,
 }
 
 // Why a ptrace attempt can be refused before any BPF-LSM program runs, so that the canary cannot
-// prove that hook from here ("" when nothing explains it): a seccomp filter on this process
-// refusing ptrace() itself (the shipped tunnelguard.service's SystemCallFilter=@system-service
-// has no @debug), or Yama's ptrace_scope 3 (no attach at all, checked by Yama, an earlier LSM).
+// prove that hook from here ("" when nothing explains it): Yama, an LSM called before bpf, with
+// ptrace_scope 3 (no attach at all) or 2 (attach needs CAP_SYS_PTRACE, which the shipped
+// tunnelguard.service does not grant); for the ptrace() call itself, a seccomp filter on this
+// process (that unit's SystemCallFilter=@system-service has no @debug, so ptrace() gets EPERM).
 std::string PtraceRefusedEarlier(bool syscall) {
+  std::ifstream status_file("/proc/self/status");
+  std::string line;
+  bool seccomp = false;
+  bool cap_sys_ptrace = false;
+  while (std::getline(status_file, line)) {
+    if (line.rfind("Seccomp:", 0) == 0) seccomp = line.find('2') != std::string::npos;
+    if (line.rfind("CapEff:", 0) == 0) {
+      constexpr int kCapSysPtrace = 19;
+      cap_sys_ptrace = (std::stoull(line.substr(7), nullptr, 16) >> kCapSysPtrace) & 1;
+    }
+  }
   std::ifstream yama("/proc/sys/kernel/yama/ptrace_scope");
   int scope = 0;
-  if (yama >> scope && scope == 3) return "Yama's ptrace_scope=3 refuses it before BPF-LSM";
-  if (!syscall) return "";
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("Seccomp:", 0) == 0 && line.find('2') != std::string::npos) {
-      return "ptrace() is refused by this process's seccomp filter before any LSM";
-    }
+  if (yama >> scope && (scope == 3 || (scope == 2 && !cap_sys_ptrace))) {
+    return "Yama's ptrace_scope=" + std::to_string(scope) + " refuses it before BPF-LSM";
+  }
+  if (syscall && seccomp) {
+    return "ptrace() is refused by this process's seccomp filter before any LSM";
   }
   return "";
 }

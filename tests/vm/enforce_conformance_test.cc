@@ -168,7 +168,13 @@ std::vector<Case> Cases() {
 struct Measured {
   int baseline = -1, systemd = -1, target = -1, child = -1, outside = -1, audit = -1;
   uint64_t enforce_counted = 0, audit_counted = 0;
+  uint64_t enforce_allowed = 0;  // allow decisions under the case's detail, in the target
 };
+
+uint64_t Allowed(const PolicyStatus& s, const std::string& detail) {
+  auto it = s.by_detail.find(detail);
+  return it == s.by_detail.end() ? 0 : it->second.allow;
+}
 
 uint64_t Denials(const PolicyStatus& s, const std::string& detail, bool audit) {
   auto it = s.by_detail.find(detail);
@@ -203,6 +209,7 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
     const PolicyStatus after = att->Read(c.policy);
     const PolicyStatus other_after = att->Read(c.policy == kFam ? kWx : kFam);
     m[i].enforce_counted = Denials(after, c.detail, false) - Denials(before, c.detail, false);
+    m[i].enforce_allowed = Allowed(after, c.detail) - Allowed(before, c.detail);
     EXPECT_EQ(after.decisions.deny - before.decisions.deny, static_cast<uint64_t>(c.enforce_hits))
         << c.name << ": denials of the whole policy";
     EXPECT_EQ(other_after.decisions.deny, other_before.decisions.deny)
@@ -253,6 +260,11 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
     EXPECT_EQ(r.child, r.target) << "a child cgroup created after attach is covered";
     EXPECT_EQ(r.outside, r.baseline) << "outside the cgroup nothing changes";
     EXPECT_EQ(r.audit, r.baseline) << "audit never changes an outcome";
+    if (c.detail[0] != '\0' && c.lsm == kBase) {
+      // An allowed call is a decision too: counted under its own detail (proc_mem, ptrace_read,
+      // mmap, an allowed family, …), so the hook is shown to have seen it.
+      EXPECT_GE(r.enforce_allowed, 1u) << "allow counted under " << c.detail;
+    }
     if (c.detail[0] != '\0') {
       // The case's own detail: every denial in enforce; in audit, shmat's second hook counts
       // under mmap_*, so the detail sees one.
