@@ -9,7 +9,12 @@
  *    or of a memfd not sealed against writes: memfd double mapping, however the second fd
  *    was obtained (see tg_writable_elsewhere());
  *  - mprotect/pkey_mprotect asking W+X, or adding exec to a mapping that is not executable;
- *  - shmat with SHM_EXEC, and a writable shmat under READ_IMPLIES_EXEC (an RWX mapping).
+ *  - shmat with SHM_EXEC, and a writable shmat under READ_IMPLIES_EXEC (an RWX mapping);
+ *  - beyond systemd: the writes that need no writable mapping at all, because the kernel
+ *    forces them through the page protections (FOLL_FORCE) — opening a /proc/PID/mem file
+ *    (/proc/self/mem included) for writing, and becoming a ptracer (PTRACE_ATTACH/SEIZE, and
+ *    any other attach-mode access to another task) or asking for one (PTRACE_TRACEME), which
+ *    PTRACE_POKETEXT needs first.
  * Differences from systemd's seccomp filter are listed in docs/enforcement.md.
  * No set-up exemption (unlike policy_families' tg_fam_setup_exempt): systemd's exec child, which
  * runs in the cgroup between fork and exec, maps no W+X memory and no writable-elsewhere file
@@ -17,7 +22,8 @@
  * views of a file nobody writes), as vm.systemd_e2e shows with the policy in force.
  *
  * Maps: tg_wx_cfg (mode, mechanism, canary), tg_wx_count (per-CPU decisions, action x detail),
- * tg_wx_canary (the canary's decisions, kept out of the others),
+ * tg_wx_canary (the canary's decisions, kept out of the others; also by detail, so the canary
+ * proves each hook),
  * tg_wx_events (ring buffer of denials), tg_wx_drops (events lost to a full ring).
  */
 /* policy.bpf.h brings vmlinux.h, which libbpf's headers need first. */
@@ -43,6 +49,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TG_HUGETLBFS_MAGIC 0x958458f6
 #define TG_F_SEAL_WRITE 0x0008
 #define TG_F_SEAL_FUTURE_WRITE 0x0010
+#define TG_PROC_SUPER_MAGIC 0x9fa0
+#define TG_PTRACE_MODE_ATTACH 0x02
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -54,8 +62,8 @@ struct {
 TG_COUNTER_MAP(tg_wx_count, TG_WX_COUNTERS);
 TG_COUNTER_MAP(tg_wx_drops, 1);
 TG_EVENT_MAP(tg_wx_events);
-TG_COUNTER_MAP(tg_wx_canary, TG_ACTIONS); /* the canary's decisions, by action */
-TG_CGROUP_MAP(tg_wx_cgrp);                /* lsm_global: the target cgroup */
+TG_COUNTER_MAP(tg_wx_canary, TG_WX_CANARY_COUNTERS); /* the canary's, see policy_wx.h */
+TG_CGROUP_MAP(tg_wx_cgrp);                           /* lsm_global: the target cgroup */
 
 /* Counts `detail` and decides: details below TG_WX_FIRST_DENIABLE pass, the others are
  * denied (enforce) or reported (audit). Independent of the hooking mechanism. */
@@ -71,11 +79,12 @@ static __always_inline enum tg_action tg_wx_decide_as(__u32 detail, __u64 arg0, 
   }
   enum tg_action action = cfg && cfg->mode == TG_MODE_AUDIT ? TG_ACT_WOULD_DENY : TG_ACT_DENY;
   if (seccomp_refused) action = TG_ACT_DENIED_BY_SECCOMP;
+  if (detail >= TG_WX_DETAILS) detail = TG_WX_DETAILS - 1; /* bounds for the verifier */
   if (canary) {
     tg_count(&tg_wx_canary, action);
+    tg_count(&tg_wx_canary, TG_ACTIONS + detail);
     return action;
   }
-  if (detail >= TG_WX_DETAILS) detail = TG_WX_DETAILS - 1; /* bounds for the verifier */
   tg_count(&tg_wx_count, action * TG_WX_DETAILS + detail);
   tg_emit(&tg_wx_events, &tg_wx_drops, TG_POLICY_WX, action, detail, arg0, arg1);
   return action;
@@ -165,8 +174,7 @@ int BPF_PROG(tg_wx_mmap, struct file *file, unsigned long reqprot, unsigned long
  * cannot see the mapping and denies every PROT_EXEC request instead.
  */
 static __always_inline enum tg_action tg_wx_on_mprotect(struct vm_area_struct *vma,
-                                                        unsigned long reqprot,
-                                                        unsigned long prot) {
+                                                        unsigned long reqprot, unsigned long prot) {
   __u32 detail = TG_WX_MPROTECT;
   if ((prot & TG_WX) == TG_WX) {
     detail = TG_WX_MPROTECT_WX;
@@ -202,8 +210,89 @@ int BPF_PROG(tg_wx_shmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg)
   return tg_wx_verdict(tg_wx_on_shmat(shmflg));
 }
 
+/* The pid a /proc inode belongs to, or 0 when it is not a per-process entry (container_of()
+ * with CO-RE offsets, as PROC_I() does: proc_inode is procfs-internal, so no helper reads it). */
+static __always_inline __u32 tg_proc_inode_pid(struct inode *inode) {
+  struct proc_inode *pi = (void *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode);
+  struct pid *pid = BPF_CORE_READ(pi, pid);
+  if (!pid) return 0;
+  return (__u32)BPF_CORE_READ(pid, numbers[0].nr);
+}
+
 /*
- * lsm_global: the same three hooks as global lsm/ programs filtered to the target cgroup and
+ * Whether `file` is a /proc/PID/mem (or /proc/PID/task/TID/mem) file: the one procfs file
+ * whose writes go through FOLL_FORCE into any mapping of the task, executable text included.
+ * Identified by what procfs makes it, all of it stable since 2.6: a file of procfs's
+ * superblock (PROC_SUPER_MAGIC), a per-process entry (its proc_inode has a pid: /proc/sys,
+ * /proc/irq and /proc/net entries have none), named "mem" (the per-process names are fixed by
+ * the kernel's tables, tgid_base_stuff/tid_base_stuff, and only one is "mem"). Not by
+ * f_op == &proc_mem_operations: that symbol is static, its address only in kallsyms (needs
+ * CONFIG_KALLSYMS_ALL and a readable /proc/kallsyms), and a BPF program cannot name it portably.
+ * Returns the pid of the task whose memory it is, 0 for another file.
+ */
+static __always_inline __u32 tg_proc_mem_pid(struct file *file) {
+  struct inode *inode = BPF_CORE_READ(file, f_inode);
+  if (BPF_CORE_READ(inode, i_sb, s_magic) != TG_PROC_SUPER_MAGIC) return 0;
+  struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+  if (BPF_CORE_READ(dentry, d_name.len) != 3) return 0;
+  char name[4] = {};
+  if (bpf_probe_read_kernel(name, sizeof(name), BPF_CORE_READ(dentry, d_name.name)) != 0) return 0;
+  if (name[0] != 'm' || name[1] != 'e' || name[2] != 'm' || name[3] != 0) return 0;
+  return tg_proc_inode_pid(inode);
+}
+
+/*
+ * Hook: security_file_open(file), called by do_dentry_open() for every open (open, openat,
+ * openat2, io_uring's openat) after f_mode holds the access mode and *before* the file's own
+ * open (mem_open()): so it sees a /proc/self/mem open, which the ptrace check below never does
+ * (the kernel lets a task access its own memory without asking any LSM). Stable since 4.x
+ * (file_open replaced dentry_open). A read-only open stays allowed (and counted): reading memory
+ * breaks no W^X; a write open is the hole, denied whatever it would write (at open time the
+ * kernel does not know the offsets a later pwrite will use).
+ */
+static __always_inline enum tg_action tg_wx_on_file_open(struct file *file) {
+  const __u32 pid = tg_proc_mem_pid(file);
+  if (!pid) return TG_ACT_ALLOW; /* not this policy's file: no decision to count */
+  const __u32 mode = BPF_CORE_READ(file, f_mode);
+  return tg_wx_decide(mode & TG_FMODE_WRITE ? TG_WX_PROC_MEM_WRITE : TG_WX_PROC_MEM, mode, pid);
+}
+SEC("lsm_cgroup/file_open")
+int BPF_PROG(tg_wx_fopen, struct file *file) { return tg_wx_verdict(tg_wx_on_file_open(file)); }
+
+/*
+ * Hook: security_ptrace_access_check(child, mode), called by __ptrace_may_access() for access
+ * to *another* thread group (same_thread_group() returns before it): PTRACE_ATTACH and
+ * PTRACE_SEIZE (PTRACE_MODE_ATTACH_REALCREDS), and the other attach-mode users — opening another
+ * task's /proc/PID/mem (even read-only), process_vm_readv/writev, pidfd_getfd. Read mode
+ * (/proc/PID/maps, environ, kcmp, …) is allowed and counted. `current` is the would-be tracer:
+ * lsm_cgroup runs the program for tasks of the target, so a tracer outside (an admin's strace)
+ * is not affected, as with every policy here. Stable since 2.6.
+ */
+static __always_inline enum tg_action tg_wx_on_ptrace_access(struct task_struct *child,
+                                                             unsigned int mode) {
+  const __u32 detail = mode & TG_PTRACE_MODE_ATTACH ? TG_WX_PTRACE_ATTACH : TG_WX_PTRACE_READ;
+  return tg_wx_decide(detail, mode, (__u32)BPF_CORE_READ(child, tgid));
+}
+SEC("lsm_cgroup/ptrace_access_check")
+int BPF_PROG(tg_wx_ptrace, struct task_struct *child, unsigned int mode) {
+  return tg_wx_verdict(tg_wx_on_ptrace_access(child, mode));
+}
+
+/*
+ * Hook: security_ptrace_traceme(parent), called by ptrace_traceme() (PTRACE_TRACEME) before
+ * the caller becomes its parent's tracee: the way a task in the target invites a tracer from
+ * outside it (whose own attach the hook above never sees). Stable since 2.6.
+ */
+static __always_inline enum tg_action tg_wx_on_traceme(struct task_struct *parent) {
+  return tg_wx_decide(TG_WX_PTRACE_TRACEME, 0, (__u32)BPF_CORE_READ(parent, tgid));
+}
+SEC("lsm_cgroup/ptrace_traceme")
+int BPF_PROG(tg_wx_traceme, struct task_struct *parent) {
+  return tg_wx_verdict(tg_wx_on_traceme(parent));
+}
+
+/*
+ * lsm_global: the same hooks as global lsm/ programs filtered to the target cgroup and
  * its descendants (see policy_families.bpf.c). 0 allows, -EPERM denies; an earlier BPF-LSM
  * program's denial (`ret`) is kept.
  */
@@ -227,13 +316,32 @@ int BPF_PROG(tg_wx_gshmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg
   return tg_wx_on_shmat(shmflg) == TG_ACT_DENY ? -TG_EPERM : 0;
 }
 
+SEC("lsm/file_open")
+int BPF_PROG(tg_wx_gfopen, struct file *file, int ret) {
+  if (ret != 0 || !tg_in_target(&tg_wx_cgrp)) return ret;
+  return tg_wx_on_file_open(file) == TG_ACT_DENY ? -TG_EPERM : 0;
+}
+
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(tg_wx_gptrace, struct task_struct *child, unsigned int mode, int ret) {
+  if (ret != 0 || !tg_in_target(&tg_wx_cgrp)) return ret;
+  return tg_wx_on_ptrace_access(child, mode) == TG_ACT_DENY ? -TG_EPERM : 0;
+}
+
+SEC("lsm/ptrace_traceme")
+int BPF_PROG(tg_wx_gtrme, struct task_struct *parent, int ret) {
+  if (ret != 0 || !tg_in_target(&tg_wx_cgrp)) return ret;
+  return tg_wx_on_traceme(parent) == TG_ACT_DENY ? -TG_EPERM : 0;
+}
+
 /*
  * observe: audit only, at the exit of mmap, mprotect, pkey_mprotect and shmat, filtered to the
  * target (see policy_families.bpf.c). What a system call's arguments show: mmap/mprotect/
  * pkey_mprotect asking PROT_WRITE|PROT_EXEC, shmat with SHM_EXEC. A call that succeeded is a
  * would_deny; one that failed with -EPERM is systemd's MemoryDenyWriteExecute= (denied_by_seccomp,
  * when asked; seccomp also refuses any PROT_EXEC mprotect, counted the same). Not visible here,
- * unlike the LSM hooks: READ_IMPLIES_EXEC, memfd/file double mappings, adding exec to a mapping.
+ * unlike the LSM hooks: READ_IMPLIES_EXEC, memfd/file double mappings, adding exec to a mapping,
+ * /proc/PID/mem write opens (an openat's exit has no file) and ptrace.
  * Allowed calls are not counted (every mmap of the cgroup would be). `nr` is a constant in each
  * per-call program, so each keeps only its own branch.
  */

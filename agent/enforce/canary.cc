@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "agent/base/clock.h"
@@ -25,6 +27,7 @@
 #include "agent/enforce/pinned_config.h"
 #include "agent/enforce/policy_abi_check.h"
 #include "agent/enforce/policy_status.h"
+#include "agent/enforce/policy_wx.h"
 #include "agent/target/kernel_features.h"
 #include "agent/target/lsm_probe.h"
 #include "bpf/policy_families.h"
@@ -61,6 +64,16 @@ Result<Decisions> ReadCanaryCounters(const std::string& base, uint64_t cgroup_id
   if (!counts.ok()) return counts.error();
   return Decisions{(*counts)[TG_ACT_ALLOW], (*counts)[TG_ACT_DENY], (*counts)[TG_ACT_WOULD_DENY],
                    (*counts)[TG_ACT_DENIED_BY_SECCOMP], (*counts)[TG_ACT_EXEMPT_SETUP]};
+}
+
+// wx_memory: the canary's refused calls by detail (tg_wx_canary after its action totals), so
+// each hook's attempt is judged on its own counter.
+Result<std::vector<uint64_t>> ReadCanaryDetails(const std::string& base, uint64_t cgroup_id) {
+  const std::string path = PolicyDir(base, cgroup_id, PolicyKind::kWxMemory) + "/" +
+                           ManifestFor(PolicyKind::kWxMemory).canary_map;
+  auto counts = ReadPerCpuCounters(path, TG_WX_CANARY_COUNTERS);
+  if (!counts.ok()) return counts.error();
+  return std::vector<uint64_t>(counts->begin() + TG_ACTIONS, counts->end());
 }
 
 // The first family outside the allow-list that every Linux build has (a family whose module
@@ -115,9 +128,74 @@ int AttemptExecMemfd() {
   return err;
 }
 
+// Opening our own /proc/self/mem for writing: the file_open hook (the ptrace check never sees
+// a task's access to itself). Nothing is written.
+int AttemptProcSelfMemWrite() {
+  const int fd = ::open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return errno;
+  ::close(fd);
+  return 0;
+}
+
+// The two ptrace hooks, from a child G of the helper (both in the canary cgroup): G asks its
+// parent to trace it (PTRACE_TRACEME: ptrace_traceme), and the helper opens G's /proc/PID/mem
+// read-only, which the kernel allows only after an attach-mode access check
+// (ptrace_access_check, as PTRACE_ATTACH/SEIZE ask it) — no ptrace() call, so seccomp filters
+// without @debug (the shipped units' SystemCallFilter=@system-service) let it through; the kernel
+// turns that check's refusal into EACCES. Nothing is attached or read.
+void AttemptPtrace(int* traceme_errno, int* attach_errno) {
+  int report[2];
+  int hold[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return;
+  if (::pipe2(hold, O_CLOEXEC) != 0) {
+    ::close(report[0]);
+    ::close(report[1]);
+    return;
+  }
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(report[0]);
+    ::close(hold[1]);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int err = ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0 ? 0 : errno;
+    if (::write(report[1], &err, sizeof(err)) != static_cast<ssize_t>(sizeof(err))) ::_exit(1);
+    char byte = 0;
+    while (::read(hold[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  ::close(hold[0]);
+  int err = 0;
+  if (child > 0 && ::read(report[0], &err, sizeof(err)) == static_cast<ssize_t>(sizeof(err))) {
+    *traceme_errno = err;
+    // "/proc/<pid>/mem" without allocating (a fork of a possibly multithreaded process).
+    char path[32] = "/proc/";
+    char digits[12];
+    int n = 0;
+    for (unsigned v = static_cast<unsigned>(child); v != 0 && n < 11; v /= 10) {
+      digits[n++] = static_cast<char>('0' + v % 10);
+    }
+    size_t at = std::strlen(path);
+    while (n > 0) path[at++] = digits[--n];
+    std::memcpy(path + at, "/mem", 5);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    *attach_errno = fd < 0 ? errno : 0;
+    if (fd >= 0) ::close(fd);
+  }
+  ::close(report[0]);
+  ::close(hold[1]);  // G exits (a tracee in audit: its parent reaps it all the same)
+  int status = 0;
+  while (child > 0 && ::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
 struct HelperResults {
   int family_errno = kNotAttempted;
   int wx_errno = kNotAttempted;
+  int proc_mem_errno = kNotAttempted;
+  int traceme_errno = kNotAttempted;
+  int attach_errno = kNotAttempted;
 };
 
 // Forks the helper, places it in `procs` (the canary cgroup's cgroup.procs) before it makes
@@ -151,6 +229,10 @@ Result<HelperResults> RunHelper(const std::string& procs, int family, bool famil
       r.family_errno = family_socket ? AttemptSocket(family) : AttemptSocketpair(family);
     }
     if (wx) r.wx_errno = wx_anon ? AttemptWxAnon() : AttemptExecMemfd();
+    if (wx && !wx_anon) {  // observe sees system call arguments only: none of these
+      r.proc_mem_errno = AttemptProcSelfMemWrite();
+      AttemptPtrace(&r.traceme_errno, &r.attach_errno);
+    }
     const bool sent = ::write(back_w.get(), &r, sizeof(r)) == static_cast<ssize_t>(sizeof(r));
     ::_exit(sent ? 0 : 1);
   }
@@ -202,6 +284,42 @@ Decisions Delta(const Decisions& before, const Decisions& after) {
 bool Judge(Mode mode, int err, int policy_errno, const Decisions& delta) {
   if (mode == Mode::kEnforce) return err == policy_errno && delta.deny >= 1;
   return (delta.would_deny >= 1 || delta.denied_by_seccomp >= 1) && delta.deny == 0;
+}
+
+// A wx_memory check of one hook: enforce wants the errno and that hook's own canary counter to
+// have moved (plus a deny in the totals); audit wants the counter moved and no deny.
+bool JudgeDetail(Mode mode, int err, int policy_errno, uint64_t detail_delta,
+                 const Decisions& delta) {
+  if (mode == Mode::kEnforce) return err == policy_errno && detail_delta >= 1 && delta.deny >= 1;
+  return detail_delta >= 1 && delta.deny == 0;
+}
+
+// Why a ptrace attempt can be refused before any BPF-LSM program runs, so that the canary cannot
+// prove that hook from here ("" when nothing explains it): Yama, an LSM called before bpf, with
+// ptrace_scope 3 (no attach at all) or 2 (attach needs CAP_SYS_PTRACE, which the shipped
+// tunnelguard.service does not grant); for the ptrace() call itself, a seccomp filter on this
+// process (that unit's SystemCallFilter=@system-service has no @debug, so ptrace() gets EPERM).
+std::string PtraceRefusedEarlier(bool syscall) {
+  std::ifstream status_file("/proc/self/status");
+  std::string line;
+  bool seccomp = false;
+  bool cap_sys_ptrace = false;
+  while (std::getline(status_file, line)) {
+    if (line.rfind("Seccomp:", 0) == 0) seccomp = line.find('2') != std::string::npos;
+    if (line.rfind("CapEff:", 0) == 0) {
+      constexpr int kCapSysPtrace = 19;
+      cap_sys_ptrace = (std::stoull(line.substr(7), nullptr, 16) >> kCapSysPtrace) & 1;
+    }
+  }
+  std::ifstream yama("/proc/sys/kernel/yama/ptrace_scope");
+  int scope = 0;
+  if (yama >> scope && (scope == 3 || (scope == 2 && !cap_sys_ptrace))) {
+    return "Yama's ptrace_scope=" + std::to_string(scope) + " refuses it before BPF-LSM";
+  }
+  if (syscall && seccomp) {
+    return "ptrace() is refused by this process's seccomp filter before any LSM";
+  }
+  return "";
 }
 
 // Why a policy that is pinned and attached did nothing, as far as the system can tell.
@@ -291,6 +409,7 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
     auto cg = CanaryCgroup::Create(target.path);
     if (!cg.ok()) return cg.error();
     std::vector<Decisions> before;
+    std::vector<uint64_t> details_before;
     for (PinnedConfig& c : configs) {
       tg_canary_state state = c.canary();
       state.cgroup_id = cg->id();
@@ -299,6 +418,11 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
       auto d = ReadCanaryCounters(base, target.id, c.kind);
       if (!d.ok()) return d.error();
       before.push_back(*d);
+      if (c.kind == PolicyKind::kWxMemory) {
+        auto details = ReadCanaryDetails(base, target.id);
+        if (!details.ok()) return details.error();
+        details_before = std::move(*details);
+      }
     }
     int family = -1;
     bool wx = false;
@@ -341,11 +465,52 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
           check.observed = Observed(results->family_errno, delta);
           check.passed = Judge(check.mode, results->family_errno, EAFNOSUPPORT, delta);
         }
-      } else {
-        check.attempt = wx_anon ? "mmap(PROT_READ|PROT_WRITE|PROT_EXEC) anonymous"
-                                : "mmap(PROT_READ|PROT_EXEC) of an unsealed memfd";
+      } else if (wx_anon) {
+        check.attempt = "mmap(PROT_READ|PROT_WRITE|PROT_EXEC) anonymous";
         check.observed = Observed(results->wx_errno, delta);
         check.passed = Judge(check.mode, results->wx_errno, EPERM, delta);
+      } else {
+        // One check per hook, each judged on its own detail counter.
+        auto details = ReadCanaryDetails(base, target.id);
+        if (!details.ok()) return details.error();
+        struct HookAttempt {
+          const char* attempt;
+          int err;
+          int policy_errno;
+          uint32_t detail;
+          bool ptrace;
+          bool syscall;
+        };
+        const HookAttempt attempts[] = {
+            {"mmap(PROT_READ|PROT_EXEC) of an unsealed memfd", results->wx_errno, EPERM,
+             TG_WX_MMAP_WRITABLE_FILE, false, false},
+            {"open(/proc/self/mem, O_RDWR)", results->proc_mem_errno, EPERM, TG_WX_PROC_MEM_WRITE,
+             false, false},
+            {"ptrace(PTRACE_TRACEME)", results->traceme_errno, EPERM, TG_WX_PTRACE_TRACEME, true,
+             true},
+            {"open(/proc/CHILD/mem, O_RDONLY) (attach-mode access check)", results->attach_errno,
+             EACCES, TG_WX_PTRACE_ATTACH, true, false},
+        };
+        for (const HookAttempt& h : attempts) {
+          CanaryCheck one = check;
+          const uint64_t moved = (*details)[h.detail] - details_before[h.detail];
+          one.attempt = h.attempt;
+          one.observed = (h.err == 0 ? std::string("succeeded")
+                                     : std::string("failed with ") + ErrnoName(h.err)) +
+                         "; canary " + WxDetailName(h.detail) + " +" + std::to_string(moved);
+          one.passed =
+              h.err != kNotAttempted && JudgeDetail(one.mode, h.err, h.policy_errno, moved, delta);
+          if (!one.passed && h.ptrace && h.err != 0 && h.err != kNotAttempted && moved == 0) {
+            // Refused before the hook could run: the hole is closed there, and the other
+            // checks of this run prove BPF-LSM is called. Said, never hidden.
+            if (const std::string why = PtraceRefusedEarlier(h.syscall); !why.empty()) {
+              one.observed += " (not provable here: " + why + ")";
+              one.passed = true;
+            }
+          }
+          report.checks.push_back(std::move(one));
+        }
+        continue;
       }
       report.checks.push_back(std::move(check));
     }

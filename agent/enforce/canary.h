@@ -3,7 +3,10 @@
 // periodically, from the daemon — a short-lived helper process makes one real forbidden
 // attempt per attached policy from a child cgroup of the target:
 //   address_families: socketpair() of a built-in family outside the allow-list;
-//   wx_memory:        an executable mapping of an unsealed memfd (W^X of the memory object).
+//   wx_memory:        one per hook: an executable mapping of an unsealed memfd (W^X of the
+//                     memory object), opening /proc/self/mem for writing, PTRACE_TRACEME from a
+//                     child, and that child's /proc/PID/mem opened read-only (the attach-mode
+//                     access check PTRACE_ATTACH/SEIZE ask); each judged on its own detail counter.
 // (The observe mechanism sees system call arguments only: socket() and a W+X anonymous mmap.)
 // Both attempts pass the seccomp filters of the shipped units (systemd's
 // RestrictAddressFamilies= filters socket() only; MemoryDenyWriteExecute= filters W+X prot

@@ -27,19 +27,21 @@ const PinManifest& ManifestFor(PolicyKind kind) {
                                      "tg_fam_events",
                                      "tg_fam_canary",
                                      "tg_fam_cgrp"};
-  static const PinManifest kWx{{"tg_wx_mmap", "tg_wx_mprot", "tg_wx_shmat"},
-                               {"tg_wx_gmmap", "tg_wx_gmprot", "tg_wx_gshmat"},
-                               {{"mmap", TG_OBS_MMAP, "tg_wx_obs_mmap"},
-                                {"mprotect", TG_OBS_MPROTECT, "tg_wx_obs_mprot"},
-                                {"pkey_mprotect", TG_OBS_PKEY_MPROTECT, "tg_wx_obs_pkey"},
-                                {"shmat", TG_OBS_SHMAT, "tg_wx_obs_shmat"}},
-                               "tg_wx_obs",
-                               "tg_wx_cfg",
-                               "tg_wx_count",
-                               "tg_wx_drops",
-                               "tg_wx_events",
-                               "tg_wx_canary",
-                               "tg_wx_cgrp"};
+  static const PinManifest kWx{
+      {"tg_wx_mmap", "tg_wx_mprot", "tg_wx_shmat", "tg_wx_fopen", "tg_wx_ptrace", "tg_wx_traceme"},
+      {"tg_wx_gmmap", "tg_wx_gmprot", "tg_wx_gshmat", "tg_wx_gfopen", "tg_wx_gptrace",
+       "tg_wx_gtrme"},
+      {{"mmap", TG_OBS_MMAP, "tg_wx_obs_mmap"},
+       {"mprotect", TG_OBS_MPROTECT, "tg_wx_obs_mprot"},
+       {"pkey_mprotect", TG_OBS_PKEY_MPROTECT, "tg_wx_obs_pkey"},
+       {"shmat", TG_OBS_SHMAT, "tg_wx_obs_shmat"}},
+      "tg_wx_obs",
+      "tg_wx_cfg",
+      "tg_wx_count",
+      "tg_wx_drops",
+      "tg_wx_events",
+      "tg_wx_canary",
+      "tg_wx_cgrp"};
   return kind == PolicyKind::kAddressFamilies ? kFamilies : kWx;
 }
 
@@ -92,7 +94,8 @@ Status CheckPinnedAbi(const std::string& dir, PolicyKind kind) {
        1},
       {m.counters_map, sizeof(uint64_t),
        families ? uint32_t{TG_FAM_COUNTERS} : uint32_t{TG_ACTIONS} * uint32_t{TG_WX_DETAILS}},
-      {m.canary_map, sizeof(uint64_t), TG_ACTIONS},
+      {m.canary_map, sizeof(uint64_t),
+       families ? uint32_t{TG_ACTIONS} : uint32_t{TG_WX_CANARY_COUNTERS}},
   };
   for (const Expected& e : expected) {
     const std::string path = dir + "/" + e.map;

@@ -33,6 +33,7 @@ static_assert(offsetof(tg_fam_config, observe) == 40);
 static_assert(offsetof(tg_fam_config, allowed) == 8);
 static_assert(offsetof(tg_fam_config, canary) == 16);
 static_assert(sizeof(tg_wx_config) == 56);
+static_assert(TG_WX_CANARY_COUNTERS == int{TG_ACTIONS} + int{TG_WX_DETAILS});
 static_assert(offsetof(tg_wx_config, observe) == 32);
 static_assert(offsetof(tg_wx_config, canary) == 8);
 

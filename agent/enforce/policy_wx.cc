@@ -46,6 +46,10 @@ std::string WxDetailName(uint32_t detail) {
       return "mprotect";
     case TG_WX_SHMAT:
       return "shmat";
+    case TG_WX_PROC_MEM:
+      return "proc_mem";
+    case TG_WX_PTRACE_READ:
+      return "ptrace_read";
     case TG_WX_MMAP_WX:
       return "mmap_wx";
     case TG_WX_MMAP_IMPLIED_X:
@@ -60,6 +64,12 @@ std::string WxDetailName(uint32_t detail) {
       return "shmat_exec";
     case TG_WX_SHMAT_IMPLIED_X:
       return "shmat_implied_exec";
+    case TG_WX_PROC_MEM_WRITE:
+      return "proc_mem_write";
+    case TG_WX_PTRACE_ATTACH:
+      return "ptrace_attach";
+    case TG_WX_PTRACE_TRACEME:
+      return "ptrace_traceme";
     default:
       return "wx_" + std::to_string(detail);
   }

@@ -161,10 +161,12 @@ TEST(PolicyFamilies, EverySeriesAPolicyCanProduceStartsAtZero) {
                           "deny/netlink", "would_deny/packet", "deny/other"}) {
     EXPECT_EQ(series["address_families"].count(key), 1u) << key;
   }
-  // wx_memory: 3 allowed operations + 7 refusable × {deny, would_deny}.
-  EXPECT_EQ(series["wx_memory"].size(), 3u + 7u * 2u);
+  // wx_memory: 5 allowed operations + 10 refusable × {deny, would_deny}.
+  EXPECT_EQ(series["wx_memory"].size(), 5u + 10u * 2u);
   for (const char* key :
-       {"allow/mmap", "deny/mmap_wx", "would_deny/mprotect_add_exec", "deny/shmat_exec"}) {
+       {"allow/mmap", "deny/mmap_wx", "would_deny/mprotect_add_exec", "deny/shmat_exec",
+        "allow/proc_mem", "allow/ptrace_read", "deny/proc_mem_write", "would_deny/ptrace_attach",
+        "deny/ptrace_traceme"}) {
     EXPECT_EQ(series["wx_memory"].count(key), 1u) << key;
   }
 

@@ -6,6 +6,7 @@
 #include "agent/enforce/canary.h"
 
 #include <gtest/gtest.h>
+#include <seccomp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,8 +41,15 @@ TEST(Canary, PassesInEnforceAndAuditAndIsCountedApart) {
   auto enforce = RunCanary(kBpffsDir, *target);
   ASSERT_TRUE(enforce.ok()) << enforce.error().message;
   EXPECT_TRUE(enforce->passed) << FormatCanary(*enforce) << enforce->cause;
-  ASSERT_EQ(enforce->checks.size(), 2u);
+  // One check for the families, one per W^X hook (mmap_file, file_open, ptrace_traceme,
+  // ptrace_access_check), each proven by its own detail counter.
+  ASSERT_EQ(enforce->checks.size(), 5u) << FormatCanary(*enforce);
   EXPECT_EQ(enforce->checks[0].attempt, "socketpair(AF_UNIX)");
+  EXPECT_EQ(enforce->checks[2].attempt, "open(/proc/self/mem, O_RDWR)");
+  for (const CanaryCheck& c : enforce->checks) {
+    EXPECT_EQ(c.observed.find("not provable"), std::string::npos) << c.observed;
+  }
+  std::printf("%s", FormatCanary(*enforce).c_str());
   std::printf("canary detection time (enforce): %.1f ms\n",
               static_cast<double>(enforce->elapsed.count()) / 1000.0);
 
@@ -49,6 +57,8 @@ TEST(Canary, PassesInEnforceAndAuditAndIsCountedApart) {
   auto audit = RunCanary(kBpffsDir, *target);
   ASSERT_TRUE(audit.ok()) << audit.error().message;
   EXPECT_TRUE(audit->passed) << FormatCanary(*audit) << audit->cause;
+  EXPECT_EQ(audit->checks.size(), 5u) << FormatCanary(*audit);
+  std::printf("%s", FormatCanary(*audit).c_str());
 
   for (PolicyKind k : kAllPolicyKinds) {
     const PolicyStatus s = a->Read(k);
@@ -94,6 +104,42 @@ TEST(Canary, PassesUnderSystemdSeccompFilters) {
     auto r = RunCanary(kBpffsDir, *target);
     if (!r.ok()) return 3;
     return r->passed ? 0 : 1;
+  });
+  EXPECT_EQ(rc, 0);
+}
+
+// The shipped tunnelguard.service's SystemCallFilter=@system-service has no @debug: ptrace()
+// itself is refused (EPERM) before any LSM. The attach-mode check is still proven (through a
+// child's /proc/PID/mem), and PTRACE_TRACEME, which has no other door, says why it cannot be
+// proven instead of failing the canary — or passing silently.
+TEST(Canary, PtraceRefusedBySeccompIsSaidAndTheRestProven) {
+  TG_REQUIRE_ROOT();
+  std::string error;
+  auto a = Attachment::Attach(Cgroups().target, Mode::kEnforce, kInet, true, &error);
+  ASSERT_TRUE(a) << error;
+  const int rc = RunInChild(ChildOptions{}, [] {
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (ctx == nullptr || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ptrace), 0) != 0 ||
+        seccomp_load(ctx) != 0) {
+      return 10;
+    }
+    seccomp_release(ctx);
+    auto target = OpenCgroup(Cgroups().target);
+    if (!target.ok()) return 11;
+    auto r = RunCanary(kBpffsDir, *target);
+    if (!r.ok()) return 12;
+    std::printf("%s", FormatCanary(*r).c_str());
+    if (!r->passed || r->checks.size() != 5) return 1;
+    const CanaryCheck& traceme = r->checks[3];
+    const CanaryCheck& attach = r->checks[4];
+    if (traceme.observed.find("not provable here: ptrace() is refused by this process's "
+                              "seccomp filter") == std::string::npos) {
+      return 2;
+    }
+    if (attach.observed.find("failed with EACCES; canary ptrace_attach +1") == std::string::npos) {
+      return 3;
+    }
+    return 0;
   });
   EXPECT_EQ(rc, 0);
 }

@@ -40,6 +40,8 @@ struct Case {
   int enforce_hits;        // denials counted in enforce mode
   int audit_hits;          // would_deny counted in audit mode
   const char* difference;  // why tunnelguard and systemd differ (nullptr: they must agree)
+  // would_deny counted under `detail` in audit, when it differs from the rule below (-1)
+  int audit_detail_hits = -1;
 };
 
 int Resolve(Expect e, int baseline) {
@@ -68,6 +70,12 @@ const char kHoleMemfd[] =
     "hole closed: W^X of the memory object (an exec mapping of a file writable elsewhere)";
 const char kHolePersonality[] =
     "hole closed: effective protection (READ_IMPLIES_EXEC turns RW into RWX)";
+const char kHoleProcMem[] =
+    "hole closed (beyond systemd): a /proc/PID/mem write needs no writable mapping "
+    "(FOLL_FORCE); the LSM refuses the write open";
+const char kHolePtrace[] =
+    "hole closed (beyond systemd): POKETEXT writes text through FOLL_FORCE; "
+    "MemoryDenyWriteExecute= does not filter ptrace(), the LSM refuses the attach";
 const char kRelaxKeepExec[] =
     "relaxation: systemd denies every PROT_EXEC mprotect; the LSM sees the mapping and only "
     "denies adding exec or W+X";
@@ -139,15 +147,34 @@ std::vector<Case> Cases() {
        1, 1, kHolePersonality},
       {"READ_IMPLIES_EXEC + shmat RW", kWx, OpPersonalityShmat, kEperm, kBase, "shmat_implied_exec",
        1, 2, kHolePersonality},
-      {"/proc/self/mem write to own text", kWx, OpProcSelfMemWrite, kBase, kBase, "", 0, 0,
+      {"/proc/self/mem write to own text", kWx, OpProcSelfMemWrite, kEperm, kBase, "proc_mem_write",
+       1, 1, kHoleProcMem},
+      // mem_open() asks the attach-mode ptrace check after file_open: audit counts both.
+      {"/proc/PID/mem write to a sibling's text", kWx, OpProcSiblingMemWrite, kEperm, kBase,
+       "proc_mem_write", 1, 2, kHoleProcMem, 1},
+      {"/proc/self/mem read-only", kWx, OpProcSelfMemRead, kBase, kBase, "proc_mem", 0, 0, nullptr},
+      {"/proc/self/maps read", kWx, OpProcSelfMapsRead, kBase, kBase, "", 0, 0, nullptr},
+      {"/proc/PID/maps of a sibling", kWx, OpProcSiblingMapsRead, kBase, kBase, "ptrace_read", 0, 0,
        nullptr},
+      {"ptrace ATTACH + POKETEXT a sibling's text", kWx, [] { return OpPtracePokeText(false); },
+       kEperm, kBase, "ptrace_attach", 1, 1, kHolePtrace},
+      {"ptrace SEIZE + POKETEXT a sibling's text", kWx, [] { return OpPtracePokeText(true); },
+       kEperm, kBase, "ptrace_attach", 1, 1, kHolePtrace},
+      {"ptrace TRACEME (a child asks us to trace it)", kWx, OpPtraceTraceme, kEperm, kBase,
+       "ptrace_traceme", 1, 1, kHolePtrace},
   };
 }
 
 struct Measured {
   int baseline = -1, systemd = -1, target = -1, child = -1, outside = -1, audit = -1;
   uint64_t enforce_counted = 0, audit_counted = 0;
+  uint64_t enforce_allowed = 0;  // allow decisions under the case's detail, in the target
 };
+
+uint64_t Allowed(const PolicyStatus& s, const std::string& detail) {
+  auto it = s.by_detail.find(detail);
+  return it == s.by_detail.end() ? 0 : it->second.allow;
+}
 
 uint64_t Denials(const PolicyStatus& s, const std::string& detail, bool audit) {
   auto it = s.by_detail.find(detail);
@@ -182,6 +209,7 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
     const PolicyStatus after = att->Read(c.policy);
     const PolicyStatus other_after = att->Read(c.policy == kFam ? kWx : kFam);
     m[i].enforce_counted = Denials(after, c.detail, false) - Denials(before, c.detail, false);
+    m[i].enforce_allowed = Allowed(after, c.detail) - Allowed(before, c.detail);
     EXPECT_EQ(after.decisions.deny - before.decisions.deny, static_cast<uint64_t>(c.enforce_hits))
         << c.name << ": denials of the whole policy";
     EXPECT_EQ(other_after.decisions.deny, other_before.decisions.deny)
@@ -232,13 +260,20 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
     EXPECT_EQ(r.child, r.target) << "a child cgroup created after attach is covered";
     EXPECT_EQ(r.outside, r.baseline) << "outside the cgroup nothing changes";
     EXPECT_EQ(r.audit, r.baseline) << "audit never changes an outcome";
+    if (c.detail[0] != '\0' && c.lsm == kBase) {
+      // An allowed call is a decision too: counted under its own detail (proc_mem, ptrace_read,
+      // mmap, an allowed family, …), so the hook is shown to have seen it.
+      EXPECT_GE(r.enforce_allowed, 1u) << "allow counted under " << c.detail;
+    }
     if (c.detail[0] != '\0') {
       // The case's own detail: every denial in enforce; in audit, shmat's second hook counts
       // under mmap_*, so the detail sees one.
       EXPECT_EQ(r.enforce_counted, static_cast<uint64_t>(c.enforce_hits));
-      EXPECT_EQ(r.audit_counted, static_cast<uint64_t>(std::string(c.detail).rfind("shmat", 0) == 0
-                                                           ? std::min(c.audit_hits, 1)
-                                                           : c.audit_hits));
+      const int audit_detail = c.audit_detail_hits >= 0 ? c.audit_detail_hits
+                               : std::string(c.detail).rfind("shmat", 0) == 0
+                                   ? std::min(c.audit_hits, 1)
+                                   : c.audit_hits;
+      EXPECT_EQ(r.audit_counted, static_cast<uint64_t>(audit_detail));
     }
     // The differences are exactly the documented ones.
     const bool differs = Resolve(c.lsm, r.baseline) != Resolve(c.systemd, r.baseline);

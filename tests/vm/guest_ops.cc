@@ -4,9 +4,11 @@
 #include <linux/io_uring.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/ptrace.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -271,6 +273,127 @@ int OpProcSelfMemWrite() {
   const int r = n == 1 ? 0 : Errno();
   ::close(fd);
   return r;
+}
+
+int OpProcSelfMemRead() {
+  auto* target = reinterpret_cast<unsigned char*>(&OpSocket);
+  const int fd = ::open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno();
+  unsigned char byte = 0;
+  const ssize_t n = ::pread(fd, &byte, 1, static_cast<off_t>(reinterpret_cast<uintptr_t>(target)));
+  const int r = n == 1 ? (byte == *target ? 0 : EIO) : Errno();
+  ::close(fd);
+  return r;
+}
+
+int OpProcSelfMapsRead() {
+  const int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno();
+  char buf[256];
+  const ssize_t n = ::read(fd, buf, sizeof(buf));
+  const int r = n > 0 ? 0 : (n == 0 ? EIO : Errno());
+  ::close(fd);
+  return r;
+}
+
+namespace {
+
+// A sibling (a child of the caller, so in the caller's cgroup) that waits until it is told to
+// exit, and is killed and reaped on every path.
+class Sibling {
+ public:
+  Sibling() {
+    int hold[2];
+    if (::pipe2(hold, O_CLOEXEC) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(hold[1]);
+      char byte = 0;
+      while (::read(hold[0], &byte, 1) < 0 && errno == EINTR) {
+      }
+      ::_exit(0);
+    }
+    ::close(hold[0]);
+    hold_ = hold[1];
+  }
+  ~Sibling() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::close(hold_);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int hold_ = -1;
+};
+
+// The address of a byte of our text, the same in a fork.
+uintptr_t TextAddress() { return reinterpret_cast<uintptr_t>(&OpSocket); }
+
+}  // namespace
+
+int OpProcSiblingMemWrite() {
+  Sibling sib;
+  if (sib.pid() <= 0) return Errno();
+  const std::string path = "/proc/" + std::to_string(sib.pid()) + "/mem";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Errno();
+  const unsigned char same = *reinterpret_cast<unsigned char*>(TextAddress());
+  const ssize_t n = ::pwrite(fd, &same, 1, static_cast<off_t>(TextAddress()));
+  const int r = n == 1 ? 0 : Errno();
+  ::close(fd);
+  return r;
+}
+
+int OpProcSiblingMapsRead() {
+  Sibling sib;
+  if (sib.pid() <= 0) return Errno();
+  const std::string path = "/proc/" + std::to_string(sib.pid()) + "/maps";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno();
+  char buf[256];
+  const ssize_t n = ::read(fd, buf, sizeof(buf));
+  const int r = n > 0 ? 0 : (n == 0 ? EIO : Errno());
+  ::close(fd);
+  return r;
+}
+
+int OpPtracePokeText(bool seize) {
+  Sibling sib;
+  if (sib.pid() <= 0) return Errno();
+  if (seize) {
+    if (::ptrace(PTRACE_SEIZE, sib.pid(), nullptr, nullptr) != 0) return Errno();
+    if (::ptrace(PTRACE_INTERRUPT, sib.pid(), nullptr, nullptr) != 0) return Errno();
+  } else if (::ptrace(PTRACE_ATTACH, sib.pid(), nullptr, nullptr) != 0) {
+    return Errno();
+  }
+  int status = 0;
+  if (::waitpid(sib.pid(), &status, __WALL) != sib.pid() || !WIFSTOPPED(status)) return EIO;
+  // Rewrite one word of the tracee's text with the value it already has.
+  errno = 0;
+  const long word = ::ptrace(PTRACE_PEEKTEXT, sib.pid(), TextAddress(), nullptr);
+  if (errno != 0) return Errno();
+  const int r = ::ptrace(PTRACE_POKETEXT, sib.pid(), TextAddress(), word) == 0 ? 0 : Errno();
+  ::ptrace(PTRACE_DETACH, sib.pid(), nullptr, nullptr);
+  return r;
+}
+
+int OpPtraceTraceme() {
+  const pid_t child = ::fork();
+  if (child < 0) return Errno();
+  if (child == 0) {
+    const int r = ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0 ? 0 : errno;
+    ::_exit(r);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return Errno();
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
 }
 
 int OpJit(bool flip) {

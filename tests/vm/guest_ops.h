@@ -28,7 +28,15 @@ int OpExecMapOfFile();                // the same file with no writer left: like
 int OpPersonalityMmap();              // READ_IMPLIES_EXEC, then mmap RW (effectively RWX)
 int OpPersonalityMprotect();  // mapping RW, READ_IMPLIES_EXEC, mprotect RW (effectively RWX)
 int OpPersonalityShmat();     // READ_IMPLIES_EXEC, then a writable shmat (effectively RWX)
-int OpProcSelfMemWrite();     // write our own text through /proc/self/mem (a known hole)
+int OpProcSelfMemWrite();     // write our own text through /proc/self/mem (FOLL_FORCE)
+int OpProcSelfMemRead();      // read our own text through /proc/self/mem opened read-only
+int OpProcSelfMapsRead();     // read /proc/self/maps (the Go runtime and glibc do)
+int OpProcSiblingMemWrite();  // a child's text written through its /proc/PID/mem
+int OpProcSiblingMapsRead();  // a child's /proc/PID/maps (a read-mode ptrace access check)
+// PTRACE_ATTACH (or SEIZE + INTERRUPT) a child, then POKETEXT a word of its text (the value it
+// already has): the attach is refused, or the write into its executable text succeeds.
+int OpPtracePokeText(bool seize);
+int OpPtraceTraceme();  // a child asks to be traced by us (its result is its exit code)
 
 // A JIT-style program: code written into memory, then run. `flip`: map RW, write, mprotect to
 // RX (W^X-correct JITs); else map RWX. Returns 42 when the generated code ran, else an errno.

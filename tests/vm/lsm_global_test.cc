@@ -52,7 +52,13 @@ TEST(LsmGlobal, ForcedMechanismEnforcesAuditsAndCounts) {
     EXPECT_EQ(RunInChild(In(where), [] { return OpMemfdDoubleMap(); }), EPERM);
     EXPECT_EQ(RunInChild(In(where), [] { return OpShmat(SHM_EXEC); }), EPERM);
     EXPECT_EQ(RunInChild(In(where), [] { return OpJit(true); }), EPERM);
+    EXPECT_EQ(RunInChild(In(where), [] { return OpProcSelfMemWrite(); }), EPERM);
+    EXPECT_EQ(RunInChild(In(where), [] { return OpPtracePokeText(false); }), EPERM);
+    EXPECT_EQ(RunInChild(In(where), [] { return OpPtraceTraceme(); }), EPERM);
+    EXPECT_EQ(RunInChild(In(where), [] { return OpProcSelfMemRead(); }), 0);
   }
+  EXPECT_EQ(RunInChild(In(cg.outside), [] { return OpPtracePokeText(false); }), 0);
+  EXPECT_EQ(RunInChild(In(cg.outside), [] { return OpPtraceTraceme(); }), 0);
   EXPECT_EQ(RunInChild(In(cg.outside), [] { return OpSocket(AF_UNIX, SOCK_DGRAM, 0); }), 0);
   EXPECT_EQ(
       RunInChild(In(cg.outside), [] { return OpMmapAnon(PROT_READ | PROT_WRITE | PROT_EXEC); }),
@@ -67,6 +73,9 @@ TEST(LsmGlobal, ForcedMechanismEnforcesAuditsAndCounts) {
   EXPECT_EQ(wx["mechanism"], "lsm_global");
   EXPECT_EQ(wx["details"]["mmap_wx"]["deny"], 2) << wx.dump();
   EXPECT_EQ(wx["details"]["shmat_exec"]["deny"], 2) << wx.dump();
+  EXPECT_EQ(wx["details"]["proc_mem_write"]["deny"], 2) << wx.dump();
+  EXPECT_EQ(wx["details"]["ptrace_attach"]["deny"], 2) << wx.dump();
+  EXPECT_EQ(wx["details"]["ptrace_traceme"]["deny"], 2) << wx.dump();
 
   // Adopted and switched to audit in place: the forbidden acts happen and are counted.
   const CliResult audit = RunCli(TG_CLI_PATH, {"attach", "--cgroup", cg.target, "--mechanism",
