@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <string_view>
 
@@ -235,6 +236,21 @@ std::chrono::milliseconds LoopPeriod(const DaemonOptions& options) {
   return period;
 }
 
+// Two targets naming one cgroup (a unit and its own cgroup path, say) would adopt the same pins
+// and split its denial events between two readers: each tunnel should be named once.
+void WarnSharedCgroups(const Tunnels& tunnels) {
+  std::map<uint64_t, std::string> seen;  // cgroup id → the first tunnel there
+  for (const auto& t : tunnels) {
+    const TargetReport target = t->Status().target;
+    if (!target.present) continue;
+    const auto [it, first] = seen.emplace(target.cgroup_id, t->name());
+    if (!first) {
+      log::Warning("tunnels {} and {} are the same cgroup {}: name each tunnel once", it->second,
+                   t->name(), target.cgroup);
+    }
+  }
+}
+
 // Follows every tunnel until SIGTERM/SIGINT: each Step is one tunnel's own business.
 void Loop(const DaemonOptions& options, const Tunnels& tunnels, int signal_fd,
           ApiSocket* api_socket, const std::string& url) {
@@ -247,7 +263,10 @@ void Loop(const DaemonOptions& options, const Tunnels& tunnels, int signal_fd,
   do {
     bool changed = false;
     for (const auto& t : tunnels) changed = t->Step(canary_interval) || changed;
-    if (changed) NotifyStatus(StatusLine(tunnels, url));
+    if (changed) {
+      NotifyStatus(StatusLine(tunnels, url));
+      WarnSharedCgroups(tunnels);
+    }
     if (!ready) {
       // Ready once serving and attached to the targets that exist. A tunnel that has not
       // started yet must not block us: it is ordered after this service.
