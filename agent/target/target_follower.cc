@@ -19,28 +19,37 @@ std::string Parent(const std::string& path) {
 
 }  // namespace
 
-// A unit whose ExecStartPre= commands run (SubState "start-pre") is not a target yet: that is
-// the fail-closed drop-in's gate, `tunnelguard attach` inside the unit's cgroup, which needs
+// A unit is a target only once its ExecStartPre= commands are done: in start-pre runs the
+// fail-closed drop-in's gate, `tunnelguard attach` inside the unit's cgroup, which needs
 // AF_UNIX (D-Bus for the unit's policy, journald for its output) until it has pinned the
-// policies itself. Attaching from the daemon in that window refused the gate's own sockets and
-// failed the tunnel's start (seen in vm.systemd_e2e); the daemon adopts the gate's pins after.
-// systemd creates the cgroup and forks the gate *before* it moves the unit to start-pre, so
-// the states a (re)starting unit passes through on the way are waited out too (a restart after
-// kill -9: the daemon attached while the unit still read "auto-restart", and the gate's own
-// pinning then failed with EEXIST).
+// policies itself. Attaching from the daemon in that window refused the gate's own sockets,
+// or made the gate's pinning fail with EEXIST, and failed the tunnel's start (seen in
+// vm.systemd_e2e); the daemon adopts the gate's pins after. systemd creates the cgroup and
+// forks the gate *before* it moves the unit to start-pre, so the state read in that window is
+// whatever came before: dead, auto-restart, and from systemd 254 auto-restart-queued,
+// dead-before-auto-restart, ... A list of states to wait out missed those (a restart after
+// kill -9 under systemd 257); the states where the gate is over are the stable list.
+namespace {
+
+bool PastItsStartGate(std::string_view sub_state) {
+  static constexpr std::string_view kStarted[] = {
+      "start", "start-post", "running", "reload", "reload-signal", "reload-notify", "exited"};
+  return std::find(std::begin(kStarted), std::end(kStarted), sub_state) != std::end(kStarted);
+}
+
+}  // namespace
+
 Result<Cgroup> ResolveTarget(const TargetSpec& spec) {
   if (!spec.cgroup.empty()) return OpenCgroup(spec.cgroup);
   auto unit = SystemdUnit::Find(spec.unit);
   if (!unit.ok()) return unit.error();
-  static constexpr std::string_view kNotStartedYet[] = {"start-pre", "condition", "auto-restart",
-                                                        "dead", "failed"};
-  if (auto sub = unit->SubState();
-      sub.ok() && std::find(std::begin(kNotStartedYet), std::end(kNotStartedYet), *sub) !=
-                      std::end(kNotStartedYet)) {
+  auto sub = unit->SubState();
+  if (!sub.ok()) return sub.error();
+  if (!PastItsStartGate(*sub)) {
     return MakeError(ErrorKind::kNotFound,
                      spec.unit + " is " + *sub +
-                         " (not started yet; its ExecStartPre= attach gate runs first); "
-                         "adopting its policies once it has started");
+                         " (not started, or its ExecStartPre= attach gate still runs); "
+                         "adopting its policies once it runs");
   }
   auto path = unit->ControlGroup();
   if (!path.ok()) return path.error();
