@@ -444,12 +444,9 @@ if [ "$INSTALL" = deb ]; then
   check "guide:opt-out: the tunnel's gate is the opt-out's (ExecStartPre=-+/bin/sh -c 'attach || echo')" bash -c '
     e=$(prop cloudflared-tunnel.service ExecStartPre)
     grep -q "ignore_errors=yes" <<<"$e" && grep -q "is starting WITHOUT enforcement" <<<"$e"'
-  gates=$(journalctl --no-pager -u cloudflared-tunnel.service -o cat | grep -c "canary passed in")
-  check "guide:opt-out: the tunnel restarts with it" systemctl restart cloudflared-tunnel.service
-  check "guide:opt-out: its attach still passes on this kernel (a new canary passed, no critical line)" \
-    wait_for 10 bash -c "
-      j=\$(journalctl --no-pager -u cloudflared-tunnel.service -o cat)
-      [ \$(grep -c 'canary passed in' <<<\"\$j\") -gt $gates ] && ! grep -q 'WITHOUT enforcement' <<<\"\$j\""
+  # (Not restarted with it: on this kernel attach passes, so a start through the opt-out is the
+  # start already checked; its point, starting when attach fails, needs a kernel that cannot
+  # enforce. A restart costs 20-40 s here under TCG on a loaded host.)
 fi
 
 if [ $fails -ne 0 ]; then
