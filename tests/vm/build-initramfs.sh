@@ -4,7 +4,8 @@
 #
 # It holds static busybox, tests/vm/guest-init.sh as /init, each BINARY at its own absolute
 # path (so a test finds its helpers next to itself as on the host) with every shared library
-# `ldd` lists, the loader included, and /tg/{nonce,cmd.sh,env.sh,verdict.sh}. Uncompressed
+# `ldd` lists, the loader included (a BINARY may also be a data file, copied as it is, or a
+# directory, copied whole), and /tg/{nonce,cmd.sh,env.sh,verdict.sh}. Uncompressed
 # because the guest decompresses far slower (TCG) than it reads a few more megabytes.
 #
 # --rootfs CPIO: a guest with real systemd as PID 1. OUT is CPIO (a Debian root file system,
@@ -74,10 +75,11 @@ for bin in "$@"; do
     find "$dir" -name '*.so' -print0 | while IFS= read -r -d '' so; do put_libs "$so"; done
     continue
   fi
-  [ -x "$bin" ] || { echo "build-initramfs: $bin is not an executable" >&2; exit 3; }
+  [ -f "$bin" ] || { echo "build-initramfs: $bin is not a file or directory" >&2; exit 3; }
   bin=$(readlink -f "$bin")
   put "$bin"
-  [ -n "$rootfs_cpio" ] || put_libs "$bin"
+  # A data file (e.g. a .deb, README.md) travels as it is; an executable with its libraries.
+  [ -n "$rootfs_cpio" ] || [ ! -x "$bin" ] || put_libs "$bin"
 done
 
 # /dev/console must exist before devtmpfs is mounted, or /init starts without stdout. A
