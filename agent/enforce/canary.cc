@@ -382,16 +382,22 @@ class CanaryCgroup {
 
 }  // namespace
 
-Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
-  const auto start = std::chrono::steady_clock::now();
-  // One canary per target at a time (the CLI and the daemon may both run one): the canary
-  // cgroup id lives in the policies' configs.
+namespace {
+
+// One canary per target at a time (the CLI and the daemon may both run one): the canary
+// cgroup id lives in the policies' configs. Held until the returned descriptor closes.
+Result<UniqueFd> LockTarget(const std::string& base, const Cgroup& target) {
   const std::string target_dir = TargetDir(base, target.id);
   UniqueFd lock(::open(target_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!lock.valid()) return FromErrno(errno, "canary: nothing attached to " + target.path);
-  if (::flock(lock.get(), LOCK_EX) != 0)
+  if (::flock(lock.get(), LOCK_EX) != 0) {
     return FromErrno(errno, "canary: cannot lock " + target_dir);
+  }
+  return lock;
+}
 
+// The configs of the policies pinned for the target (at least one).
+Result<std::vector<PinnedConfig>> ReadTargetConfigs(const std::string& base, const Cgroup& target) {
   std::vector<PinnedConfig> configs;
   for (PolicyKind kind : kAllPolicyKinds) {
     struct stat st {};
@@ -403,121 +409,195 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
   if (configs.empty()) {
     return MakeError(ErrorKind::kNotFound, "canary: no policy pinned for " + target.path);
   }
+  return configs;
+}
+
+// What the helper tries, from the pinned configs.
+struct CanaryPlan {
+  int family = -1;             // a family outside the allow-list; -1: every candidate allowed
+  bool family_socket = false;  // observe sees socket() (seccomp-filtered in a sandbox) ...
+  bool wx = false;
+  bool wx_anon = false;  // observe: an anonymous W+X mmap; BPF-LSM: one attempt per hook
+  bool observe = false;
+};
+
+CanaryPlan PlanCanary(const std::vector<PinnedConfig>& configs) {
+  CanaryPlan plan;
+  for (const PinnedConfig& c : configs) {
+    plan.observe = plan.observe || Observes(c);
+    if (c.kind == PolicyKind::kAddressFamilies) {
+      plan.family = ForbiddenFamily(c.fam.allowed);
+      plan.family_socket = Observes(c);
+    }
+    if (c.kind == PolicyKind::kWxMemory) {
+      plan.wx = true;
+      plan.wx_anon = Observes(c);
+    }
+  }
+  return plan;
+}
+
+// The canary's counters before its attempts (per config; wx_memory's by detail too).
+struct Baseline {
+  std::vector<Decisions> decisions;
+  std::vector<uint64_t> wx_details;
+};
+
+// Records the canary cgroup in each config (its decisions then count as the canary's, not the
+// tunnel's) and reads the counters the attempts will move.
+Result<Baseline> PrepareConfigs(const std::string& base, uint64_t target_id,
+                                std::vector<PinnedConfig>& configs, uint64_t canary_cgroup_id) {
+  Baseline baseline;
+  for (PinnedConfig& c : configs) {
+    tg_canary_state state = c.canary();
+    state.cgroup_id = canary_cgroup_id;
+    if (auto st = UpdateCanaryState(base, target_id, c, state); !st.ok()) return st.error();
+    c.canary() = state;
+    auto d = ReadCanaryCounters(base, target_id, c.kind);
+    if (!d.ok()) return d.error();
+    baseline.decisions.push_back(*d);
+    if (c.kind == PolicyKind::kWxMemory) {
+      auto details = ReadCanaryDetails(base, target_id);
+      if (!details.ok()) return details.error();
+      baseline.wx_details = std::move(*details);
+    }
+  }
+  return baseline;
+}
+
+CanaryCheck FamilyCheck(CanaryCheck check, const CanaryPlan& plan, int err,
+                        const Decisions& delta) {
+  if (plan.family < 0) {
+    check.attempt = "none";
+    check.observed = "every candidate family is allowed: nothing to deny";
+    check.passed = true;
+    return check;
+  }
+  std::string name = FamilyToName(plan.family);
+  for (char& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  check.attempt = std::string(plan.family_socket ? "socket" : "socketpair") + "(AF_" + name + ")";
+  check.observed = Observed(err, delta);
+  check.passed = Judge(check.mode, err, EAFNOSUPPORT, delta);
+  return check;
+}
+
+// BPF-LSM's W^X: one check per hook, each judged on its own detail counter.
+Result<std::vector<CanaryCheck>> WxHookChecks(const std::string& base, uint64_t target_id,
+                                              const CanaryCheck& check,
+                                              const HelperResults& results,
+                                              const std::vector<uint64_t>& details_before,
+                                              const Decisions& delta) {
+  auto details = ReadCanaryDetails(base, target_id);
+  if (!details.ok()) return details.error();
+  struct HookAttempt {
+    const char* attempt;
+    int err;
+    int policy_errno;
+    uint32_t detail;
+    bool ptrace;
+    bool syscall;
+  };
+  const HookAttempt attempts[] = {
+      {"mmap(PROT_READ|PROT_EXEC) of an unsealed memfd", results.wx_errno, EPERM,
+       TG_WX_MMAP_WRITABLE_FILE, false, false},
+      {"open(/proc/self/mem, O_RDWR)", results.proc_mem_errno, EPERM, TG_WX_PROC_MEM_WRITE, false,
+       false},
+      {"ptrace(PTRACE_TRACEME)", results.traceme_errno, EPERM, TG_WX_PTRACE_TRACEME, true, true},
+      {"open(/proc/CHILD/mem, O_RDONLY) (attach-mode access check)", results.attach_errno, EACCES,
+       TG_WX_PTRACE_ATTACH, true, false},
+  };
+  std::vector<CanaryCheck> checks;
+  for (const HookAttempt& h : attempts) {
+    CanaryCheck one = check;
+    const uint64_t moved = (*details)[h.detail] - details_before[h.detail];
+    one.attempt = h.attempt;
+    one.observed =
+        (h.err == 0 ? std::string("succeeded") : std::string("failed with ") + ErrnoName(h.err)) +
+        "; canary " + WxDetailName(h.detail) + " +" + std::to_string(moved);
+    one.passed =
+        h.err != kNotAttempted && JudgeDetail(one.mode, h.err, h.policy_errno, moved, delta);
+    if (!one.passed && h.ptrace && h.err != 0 && h.err != kNotAttempted && moved == 0) {
+      // Refused before the hook could run: the hole is closed there, and the other checks of
+      // this run prove BPF-LSM is called. Said, never hidden.
+      if (const std::string why = PtraceRefusedEarlier(h.syscall); !why.empty()) {
+        one.observed += " (not provable here: " + why + ")";
+        one.passed = true;
+      }
+    }
+    checks.push_back(std::move(one));
+  }
+  return checks;
+}
+
+// Each policy's checks, from what the helper saw and how the canary's counters moved.
+Result<std::vector<CanaryCheck>> JudgeAttempts(const std::string& base, uint64_t target_id,
+                                               const std::vector<PinnedConfig>& configs,
+                                               const CanaryPlan& plan, const Baseline& baseline,
+                                               const HelperResults& results) {
+  std::vector<CanaryCheck> checks;
+  for (size_t i = 0; i < configs.size(); ++i) {
+    const PinnedConfig& c = configs[i];
+    auto after = ReadCanaryCounters(base, target_id, c.kind);
+    if (!after.ok()) return after.error();
+    const Decisions delta = Delta(baseline.decisions[i], *after);
+    CanaryCheck check;
+    check.kind = c.kind;
+    check.mode = ModeFromAbi(c.mode()).value_or(Mode::kEnforce);
+    if (c.kind == PolicyKind::kAddressFamilies) {
+      checks.push_back(FamilyCheck(check, plan, results.family_errno, delta));
+    } else if (plan.wx_anon) {
+      check.attempt = "mmap(PROT_READ|PROT_WRITE|PROT_EXEC) anonymous";
+      check.observed = Observed(results.wx_errno, delta);
+      check.passed = Judge(check.mode, results.wx_errno, EPERM, delta);
+      checks.push_back(std::move(check));
+    } else {
+      auto hooks = WxHookChecks(base, target_id, check, results, baseline.wx_details, delta);
+      if (!hooks.ok()) return hooks.error();
+      for (CanaryCheck& one : *hooks) checks.push_back(std::move(one));
+    }
+  }
+  return checks;
+}
+
+// The run's time and verdict, in each policy's config (what status and /metrics show).
+Status RecordCanaryResult(const std::string& base, uint64_t target_id,
+                          const std::vector<PinnedConfig>& configs, bool passed) {
+  const uint64_t now = BootTimeNs();
+  for (const PinnedConfig& c : configs) {
+    tg_canary_state state = c.canary();
+    state.last_run_ns = now;
+    state.last_result = passed ? TG_CANARY_PASSED : TG_CANARY_FAILED;
+    if (auto st = UpdateCanaryState(base, target_id, c, state); !st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
+  const auto start = std::chrono::steady_clock::now();
+  auto lock = LockTarget(base, target);
+  if (!lock.ok()) return lock.error();
+  auto configs = ReadTargetConfigs(base, target);
+  if (!configs.ok()) return configs.error();
+  const CanaryPlan plan = PlanCanary(*configs);
 
   CanaryReport report;
   {
     auto cg = CanaryCgroup::Create(target.path);
     if (!cg.ok()) return cg.error();
-    std::vector<Decisions> before;
-    std::vector<uint64_t> details_before;
-    for (PinnedConfig& c : configs) {
-      tg_canary_state state = c.canary();
-      state.cgroup_id = cg->id();
-      if (auto st = UpdateCanaryState(base, target.id, c, state); !st.ok()) return st.error();
-      c.canary() = state;
-      auto d = ReadCanaryCounters(base, target.id, c.kind);
-      if (!d.ok()) return d.error();
-      before.push_back(*d);
-      if (c.kind == PolicyKind::kWxMemory) {
-        auto details = ReadCanaryDetails(base, target.id);
-        if (!details.ok()) return details.error();
-        details_before = std::move(*details);
-      }
-    }
-    int family = -1;
-    bool wx = false;
-    bool wx_anon = false;
-    bool family_socket = false;
-    bool observe = false;
-    for (const PinnedConfig& c : configs) {
-      observe = observe || Observes(c);
-      if (c.kind == PolicyKind::kAddressFamilies) {
-        family = ForbiddenFamily(c.fam.allowed);
-        family_socket = Observes(c);
-      }
-      if (c.kind == PolicyKind::kWxMemory) {
-        wx = true;
-        wx_anon = Observes(c);
-      }
-    }
-    auto results = RunHelper(cg->path() + "/cgroup.procs", family, family_socket, wx, wx_anon);
+    auto baseline = PrepareConfigs(base, target.id, *configs, cg->id());
+    if (!baseline.ok()) return baseline.error();
+    auto results = RunHelper(cg->path() + "/cgroup.procs", plan.family, plan.family_socket, plan.wx,
+                             plan.wx_anon);
     if (!results.ok()) return results.error();
-
-    for (size_t i = 0; i < configs.size(); ++i) {
-      PinnedConfig& c = configs[i];
-      auto after = ReadCanaryCounters(base, target.id, c.kind);
-      if (!after.ok()) return after.error();
-      const Decisions delta = Delta(before[i], *after);
-      CanaryCheck check;
-      check.kind = c.kind;
-      check.mode = ModeFromAbi(c.mode()).value_or(Mode::kEnforce);
-      if (c.kind == PolicyKind::kAddressFamilies) {
-        if (family < 0) {
-          check.attempt = "none";
-          check.observed = "every candidate family is allowed: nothing to deny";
-          check.passed = true;
-        } else {
-          std::string name = FamilyToName(family);
-          for (char& ch : name)
-            ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-          check.attempt =
-              std::string(family_socket ? "socket" : "socketpair") + "(AF_" + name + ")";
-          check.observed = Observed(results->family_errno, delta);
-          check.passed = Judge(check.mode, results->family_errno, EAFNOSUPPORT, delta);
-        }
-      } else if (wx_anon) {
-        check.attempt = "mmap(PROT_READ|PROT_WRITE|PROT_EXEC) anonymous";
-        check.observed = Observed(results->wx_errno, delta);
-        check.passed = Judge(check.mode, results->wx_errno, EPERM, delta);
-      } else {
-        // One check per hook, each judged on its own detail counter.
-        auto details = ReadCanaryDetails(base, target.id);
-        if (!details.ok()) return details.error();
-        struct HookAttempt {
-          const char* attempt;
-          int err;
-          int policy_errno;
-          uint32_t detail;
-          bool ptrace;
-          bool syscall;
-        };
-        const HookAttempt attempts[] = {
-            {"mmap(PROT_READ|PROT_EXEC) of an unsealed memfd", results->wx_errno, EPERM,
-             TG_WX_MMAP_WRITABLE_FILE, false, false},
-            {"open(/proc/self/mem, O_RDWR)", results->proc_mem_errno, EPERM, TG_WX_PROC_MEM_WRITE,
-             false, false},
-            {"ptrace(PTRACE_TRACEME)", results->traceme_errno, EPERM, TG_WX_PTRACE_TRACEME, true,
-             true},
-            {"open(/proc/CHILD/mem, O_RDONLY) (attach-mode access check)", results->attach_errno,
-             EACCES, TG_WX_PTRACE_ATTACH, true, false},
-        };
-        for (const HookAttempt& h : attempts) {
-          CanaryCheck one = check;
-          const uint64_t moved = (*details)[h.detail] - details_before[h.detail];
-          one.attempt = h.attempt;
-          one.observed = (h.err == 0 ? std::string("succeeded")
-                                     : std::string("failed with ") + ErrnoName(h.err)) +
-                         "; canary " + WxDetailName(h.detail) + " +" + std::to_string(moved);
-          one.passed =
-              h.err != kNotAttempted && JudgeDetail(one.mode, h.err, h.policy_errno, moved, delta);
-          if (!one.passed && h.ptrace && h.err != 0 && h.err != kNotAttempted && moved == 0) {
-            // Refused before the hook could run: the hole is closed there, and the other
-            // checks of this run prove BPF-LSM is called. Said, never hidden.
-            if (const std::string why = PtraceRefusedEarlier(h.syscall); !why.empty()) {
-              one.observed += " (not provable here: " + why + ")";
-              one.passed = true;
-            }
-          }
-          report.checks.push_back(std::move(one));
-        }
-        continue;
-      }
-      report.checks.push_back(std::move(check));
-    }
+    auto checks = JudgeAttempts(base, target.id, *configs, plan, *baseline, *results);
+    if (!checks.ok()) return checks.error();
+    report.checks = std::move(*checks);
     report.passed = std::all_of(report.checks.begin(), report.checks.end(),
                                 [](const CanaryCheck& c) { return c.passed; });
     if (!report.passed) {
-      report.cause = observe
+      report.cause = plan.observe
                          ? "the observe mechanism did not see the attempt from " + cg->path() +
                                " (under systemd's seccomp filters a refused call is seen only with "
                                "--observe-seccomp); see 'tunnelguard status'"
@@ -526,13 +606,8 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
   }  // the canary cgroup is removed here
   report.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
-
-  const uint64_t now = BootTimeNs();
-  for (PinnedConfig& c : configs) {
-    tg_canary_state state = c.canary();
-    state.last_run_ns = now;
-    state.last_result = report.passed ? TG_CANARY_PASSED : TG_CANARY_FAILED;
-    if (auto st = UpdateCanaryState(base, target.id, c, state); !st.ok()) return st.error();
+  if (auto st = RecordCanaryResult(base, target.id, *configs, report.passed); !st.ok()) {
+    return st.error();
   }
   if (report.passed) {
     log::Info("canary on {}: passed in {} ms", target.path,
