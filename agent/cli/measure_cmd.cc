@@ -19,6 +19,7 @@
 #include "agent/cli/cli.h"
 #include "agent/latency/latency.h"
 #include "agent/latency/latency_json.h"
+#include "agent/target/target_follower.h"
 
 namespace tg::cli {
 namespace {
@@ -77,6 +78,76 @@ std::string WallClock() {
   return buf;
 }
 
+// Keeps the probe on the target's current cgroup: a tunnel whose unit restarted has a new one
+// (an attach that failed is tried again at the next poll).
+void Follow(TargetFollower& follower, LatencyProbe& probe, uint64_t& attached_id) {
+  if (follower.Poll() == TargetFollower::Change::kLost) {
+    log::Notice("measure: target is gone ({}); waiting", follower.wait_reason());
+  }
+  const auto& cg = follower.current();
+  if (!cg || cg->id == attached_id) return;
+  if (auto st = probe.Attach(cg->fd.get()); !st.ok()) {
+    log::Warning("measure: cannot re-attach: {}", st.error().message);
+    return;
+  }
+  log::Notice("measure: target re-created (cgroup id {} -> {}); re-attached", attached_id, cg->id);
+  attached_id = cg->id;
+}
+
+void Print(const MeasureFlags& f, const std::string& title, const LatencySnapshot& shown,
+           const LatencySnapshot& total) {
+  if (f.json) {
+    std::printf("%s\n", LatencyToJson(total).dump().c_str());
+    std::fflush(stdout);
+  } else {
+    PrintTable(title, shown, total);
+  }
+}
+
+// Signals are taken synchronously, so the loop is the only place that reacts to them and every
+// exit path runs the destructors that detach.
+sigset_t BlockStopSignals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigprocmask(SIG_BLOCK, &stop, nullptr);
+  return stop;
+}
+
+// Until Ctrl-C/SIGTERM or --duration: every 100 ms the target is followed (a unit only every
+// 5th tick or at a report: a D-Bus round trip), and every --interval the figures are printed.
+Status Loop(const MeasureFlags& f, TargetFollower& follower, LatencyProbe& probe,
+            uint64_t attached_id) {
+  sigset_t stop = BlockStopSignals();
+  using Clock = std::chrono::steady_clock;
+  const auto interval =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(f.interval));
+  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(f.duration));
+  auto next_print = Clock::now() + interval;
+  LatencySnapshot previous;
+  if (auto s = probe.Snapshot(); s.ok()) previous = *s;
+  for (unsigned ticks = 0;; ++ticks) {
+    const timespec tick{0, 100'000'000};
+    const int sig = sigtimedwait(&stop, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) return Status::Ok();
+    const auto now = Clock::now();
+    if (follower.spec().unit.empty() || ticks % 5 == 4 || now >= next_print) {
+      Follow(follower, probe, attached_id);
+    }
+    const bool finished = f.duration > 0 && now >= end;
+    if (now >= next_print || finished) {
+      auto snap = probe.Snapshot();
+      if (!snap.ok()) return snap.error();
+      Print(f, WallClock() + " (this interval)", Delta(*snap, previous), *snap);
+      previous = std::move(snap.value());
+      while (next_print <= now) next_print += interval;
+    }
+    if (finished) return Status::Ok();
+  }
+}
+
 int Measure(const MeasureFlags& f) {
   auto upstreams = ParseUpstreams(f.upstreams);
   if (!upstreams.ok()) return Fail(upstreams.error());
@@ -84,80 +155,20 @@ int Measure(const MeasureFlags& f) {
     return Fail(MakeError(ErrorKind::kInvalidArgument,
                           "--interval must be > 0 and --duration >= 0 seconds"));
   }
-  auto cgroup = OpenTarget(f.target);
-  if (!cgroup.ok()) return Fail(cgroup.error());
+  TargetFollower follower({.unit = f.target.unit, .cgroup = f.target.cgroup});
+  if (follower.Poll() != TargetFollower::Change::kFound) {
+    return Fail(MakeError(ErrorKind::kNotFound, follower.wait_reason()));
+  }
+  const Cgroup& cgroup = *follower.current();
   auto probe = LatencyProbe::Load(*upstreams);
   if (!probe.ok()) return Fail(probe.error());
-  if (auto st = probe->Attach(cgroup->fd.get()); !st.ok()) return Fail(st.error());
-  uint64_t cgroup_id = cgroup->id;
-  log::Info("measure: attached to {} (cgroup id {}), upstreams {}", cgroup->path, cgroup_id,
+  if (auto st = probe->Attach(cgroup.fd.get()); !st.ok()) return Fail(st.error());
+  log::Info("measure: attached to {} (cgroup id {}), upstreams {}", cgroup.path, cgroup.id,
             f.upstreams);
-
-  // Signals are taken synchronously, so the loop below is the only place that reacts to them
-  // and every exit path runs the destructors that detach.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  sigprocmask(SIG_BLOCK, &stop, nullptr);
-
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  const auto interval = std::chrono::duration<double>(f.interval);
-  auto next_print = start + std::chrono::duration_cast<Clock::duration>(interval);
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(f.duration));
-  LatencySnapshot previous;
-  if (auto s = probe->Snapshot(); s.ok()) previous = *s;
-  bool target_gone = false;
-  unsigned ticks = 0;
-  while (true) {
-    const timespec tick{0, 100'000'000};
-    const int sig = sigtimedwait(&stop, nullptr, &tick);
-    if (sig == SIGINT || sig == SIGTERM) break;
-    const auto now = Clock::now();
-    // Follow a re-created target (the tunnel's unit restarted): a cgroup path is re-opened
-    // every tick (cheap), a unit is asked from systemd every 5th (a D-Bus round trip).
-    if (!f.target.unit.empty() && ++ticks % 5 != 0 && now < next_print) continue;
-    auto current = OpenTarget(f.target);
-    if (!current.ok()) {
-      if (!target_gone)
-        log::Notice("measure: target is gone ({}); waiting", current.error().message);
-      target_gone = true;
-    } else if (current->id != cgroup_id) {
-      if (auto st = probe->Attach(current->fd.get()); st.ok()) {
-        log::Notice("measure: target re-created (cgroup id {} -> {}); re-attached", cgroup_id,
-                    current->id);
-        cgroup_id = current->id;
-        target_gone = false;
-      } else {
-        log::Warning("measure: cannot re-attach: {}", st.error().message);
-      }
-    } else {
-      target_gone = false;
-    }
-    const bool finished = f.duration > 0 && now >= end;
-    if (now >= next_print || finished) {
-      auto snap = probe->Snapshot();
-      if (!snap.ok()) return Fail(snap.error());
-      if (f.json) {
-        std::printf("%s\n", LatencyToJson(*snap).dump().c_str());
-        std::fflush(stdout);
-      } else {
-        PrintTable(WallClock() + " (this interval)", Delta(*snap, previous), *snap);
-      }
-      previous = std::move(snap.value());
-      while (next_print <= now) next_print += std::chrono::duration_cast<Clock::duration>(interval);
-    }
-    if (finished) break;
-  }
+  if (auto st = Loop(f, follower, *probe, cgroup.id); !st.ok()) return Fail(st.error());
   auto total = probe->Snapshot();
   if (!total.ok()) return Fail(total.error());
-  if (f.json) {
-    std::printf("%s\n", LatencyToJson(*total).dump().c_str());
-  } else {
-    PrintTable("total since attach", *total, *total);
-  }
+  Print(f, "total since attach", *total, *total);
   probe->Detach();
   return kExitOk;
 }
