@@ -16,10 +16,11 @@ namespace tg::daemon {
 // --- latency ---------------------------------------------------------------------------------
 
 Result<std::unique_ptr<LatencyComponent>> LatencyComponent::Create(
-    const std::vector<Upstream>& upstreams) {
+    const std::vector<Upstream>& upstreams, int buckets_per_decade) {
   auto probe = LatencyProbe::Load(upstreams);
   if (!probe.ok()) return probe.error();
-  return std::unique_ptr<LatencyComponent>(new LatencyComponent(std::move(*probe)));
+  return std::unique_ptr<LatencyComponent>(
+      new LatencyComponent(std::move(*probe), buckets_per_decade));
 }
 
 Status LatencyComponent::OnTarget(const Cgroup& cgroup) {
@@ -31,7 +32,8 @@ Status LatencyComponent::OnTarget(const Cgroup& cgroup) {
 void LatencyComponent::OnShutdown(bool /*detach*/) { probe_.Detach(); }
 
 std::vector<std::shared_ptr<prometheus::Collectable>> LatencyComponent::Collectables() {
-  return {std::make_shared<exporter::LatencyCollector>([this] { return probe_.Snapshot(); })};
+  return {std::make_shared<exporter::LatencyCollector>([this] { return probe_.Snapshot(); },
+                                                       buckets_per_decade_)};
 }
 
 // --- enforcement -----------------------------------------------------------------------------

@@ -25,7 +25,9 @@ namespace tg::daemon {
 
 class LatencyComponent : public TargetComponent {
  public:
-  static Result<std::unique_ptr<LatencyComponent>> Create(const std::vector<Upstream>& upstreams);
+  // `buckets_per_decade`: the exported histograms' `le` density (ExportBoundsSeconds).
+  static Result<std::unique_ptr<LatencyComponent>> Create(const std::vector<Upstream>& upstreams,
+                                                          int buckets_per_decade = 0);
   const char* name() const override { return "latency"; }
   Status OnTarget(const Cgroup& cgroup) override;
   void OnShutdown(bool detach) override;
@@ -34,8 +36,10 @@ class LatencyComponent : public TargetComponent {
   Result<LatencySnapshot> Snapshot() const { return probe_.Snapshot(); }
 
  private:
-  explicit LatencyComponent(LatencyProbe probe) : probe_(std::move(probe)) {}
+  LatencyComponent(LatencyProbe probe, int buckets_per_decade)
+      : probe_(std::move(probe)), buckets_per_decade_(buckets_per_decade) {}
   LatencyProbe probe_;
+  int buckets_per_decade_;
 };
 
 class PolicyComponent : public TargetComponent {
