@@ -208,9 +208,12 @@ for _ in $(seq 30); do [ "$(grep -c . "$work/events.json")" -ge 6 ] && break; sl
 kill "$watcher" 2>/dev/null || true
 echo "== tunnelctl events --json (pid and comm of each attempt) =="
 cat "$work/events.json"
-echo "== /metrics (the policies' decisions) =="
+echo "== /metrics (the policies' decisions: the non-zero deny and would_deny series) =="
+# Every series a policy can produce is exported from 0 (so the first denial is a rise); the
+# demo shows the ones its attempts moved.
 curl -s "http://127.0.0.1:$metrics_port/metrics" |
-  grep -E '^tunnelguard_policy_(decisions_total\{[^}]*action="(deny|would_deny)"|enforced|info)'
+  grep -E '^tunnelguard_policy_(decisions_total\{[^}]*action="(deny|would_deny)"|enforced|info)' |
+  grep -Ev '^tunnelguard_policy_decisions_total\{.*\} 0$'
 echo
 echo "== tunnelctl stats every ${interval}s$([ "$duration" -gt 0 ] && echo " for ${duration}s" || echo "; Ctrl-C to stop") =="
 elapsed=0
