@@ -54,5 +54,7 @@ echo "== tunnelctl stats =="
 ctl stats
 echo
 echo "== /metrics (decisions, enforcement, request latency) =="
-metrics | grep -E '^tunnelguard_policy_(decisions_total\{[^}]*action="deny"|enforced|verified)|^tunnelguard_upstream_requests_total'
+# The deny series the attempts moved (every series a policy can produce starts at 0).
+metrics | grep -E '^tunnelguard_policy_(decisions_total\{[^}]*action="deny"|enforced|verified)|^tunnelguard_upstream_requests_total' |
+  grep -Ev '^tunnelguard_policy_decisions_total\{.*\} 0$'
 echo "== DEMO END =="
