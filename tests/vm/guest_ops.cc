@@ -286,8 +286,11 @@ int OpProcSelfMemRead() {
   return r;
 }
 
-int OpProcSelfMapsRead() {
-  const int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+namespace {
+
+// Opens `path` read-only and reads from it: 0, or the errno (EIO for an empty read).
+int ReadSome(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Errno();
   char buf[256];
   const ssize_t n = ::read(fd, buf, sizeof(buf));
@@ -295,6 +298,10 @@ int OpProcSelfMapsRead() {
   ::close(fd);
   return r;
 }
+
+}  // namespace
+
+int OpProcSelfMapsRead() { return ReadSome("/proc/self/maps"); }
 
 namespace {
 
@@ -352,14 +359,7 @@ int OpProcSiblingMemWrite() {
 int OpProcSiblingMapsRead() {
   Sibling sib;
   if (sib.pid() <= 0) return Errno();
-  const std::string path = "/proc/" + std::to_string(sib.pid()) + "/maps";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno();
-  char buf[256];
-  const ssize_t n = ::read(fd, buf, sizeof(buf));
-  const int r = n > 0 ? 0 : (n == 0 ? EIO : Errno());
-  ::close(fd);
-  return r;
+  return ReadSome("/proc/" + std::to_string(sib.pid()) + "/maps");
 }
 
 int OpPtracePokeText(bool seize) {
