@@ -1,5 +1,6 @@
-# tunnelguard as a flake: the package (deploy/nixos/default.nix) and the NixOS module
-# (deploy/nixos/module.nix). x86_64-linux only: bpf/include/vmlinux.h is pinned for it.
+# tunnelguard as a flake: the package (deploy/nixos/default.nix), an overlay adding it as
+# pkgs.tunnelguard, and the NixOS module (deploy/nixos/module.nix) with that overlay.
+# x86_64-linux only: bpf/include/vmlinux.h is pinned for it.
 #   nixosConfigurations.host.modules = [ tunnelguard.nixosModules.default
 #     { services.tunnelguard.enable = true; } ];
 {
@@ -9,18 +10,14 @@
 
   outputs =
     { self, nixpkgs }:
-    let
-      system = "x86_64-linux";
-      pkgs = nixpkgs.legacyPackages.${system};
-    in
     {
-      packages.${system}.default = pkgs.callPackage ./deploy/nixos/default.nix { };
+      overlays.default = final: _prev: { tunnelguard = final.callPackage ./deploy/nixos/default.nix { }; };
 
-      nixosModules.default =
-        { pkgs, lib, ... }:
-        {
-          imports = [ ./deploy/nixos/module.nix ];
-          services.tunnelguard.package = lib.mkDefault self.packages.${pkgs.system}.default;
-        };
+      packages.x86_64-linux.default = nixpkgs.legacyPackages.x86_64-linux.callPackage ./deploy/nixos/default.nix { };
+
+      nixosModules.default = {
+        imports = [ ./deploy/nixos/module.nix ];
+        nixpkgs.overlays = [ self.overlays.default ];
+      };
     };
 }

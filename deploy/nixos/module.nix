@@ -1,20 +1,47 @@
-# NixOS module: services.tunnelguard — the tunnelguard agent beside a Cloudflare Tunnel unit.
+# NixOS module: services.tunnelguard — the tunnelguard agent beside the Cloudflare Tunnel units.
 # Produces what deploy/systemd/ ships for other distributions:
 #   - systemd.services.tunnelguard: the agent with the exact sandbox of
-#     deploy/systemd/tunnelguard.service (parsed from that file, so the two cannot drift);
-#   - on the tunnel's unit: the fail-closed gate (ExecStartPre=+tunnelguard attach …), the
-#     ordering after the agent, and the RestrictAddressFamilies=/MemoryDenyWriteExecute= that
-#     `attach --policy-from-unit` reads back and enforces (families, wxMemory);
+#     deploy/systemd/tunnelguard.service (parsed from that file, so the two cannot drift),
+#     guarding every unit in `guardedUnits` (one agent, several tunnels);
+#   - on each guarded unit: the fail-closed gate (ExecStartPre=+tunnelguard attach …, before the
+#     unit's own ExecStartPre=), the ordering after the agent, and the RestrictAddressFamilies=/
+#     MemoryDenyWriteExecute= that `attach --policy-from-unit` reads back and enforces;
 #   - users.groups.tunnelguard (may use tunnelctl), /etc/tunnelguard/tunnelguard.conf;
-#   - an assertion that the kernel's LSM list keeps `bpf` when it is set explicitly.
-# Checked without nixpkgs by tests/deploy/nixos_test.sh (stand-in lib, nix-instantiate).
+#   - assertions: every guarded unit exists with an ExecStart (no orphan unit made of our
+#     settings alone), and the kernel's LSM list keeps `bpf` when it is set explicitly.
+# Guarded by default: every unit of nixpkgs' services.cloudflared.tunnels.<name>
+# (cloudflared-tunnel-<name>.service), plus the units named in `units` (a hand-written
+# systemd.services.<name>). Checked with nixpkgs' real lib by tests/deploy/nixos_test.sh.
 { config, lib, pkgs, ... }:
 let
-  inherit (lib) mkOption mkEnableOption mkIf types;
+  inherit (lib) mkOption mkEnableOption mkPackageOption mkIf types;
   cfg = config.services.tunnelguard;
 
+  # nixpkgs' services.cloudflared makes one unit per tunnel, cloudflared-tunnel-<name>. Read
+  # with `or`: a system without that module (or with it disabled) has none.
+  cloudflared = config.services.cloudflared or { };
+  nixpkgsTunnelUnits = lib.optionals (cfg.guardCloudflaredTunnels && (cloudflared.enable or false)) (
+    map (name: "cloudflared-tunnel-${name}") (builtins.attrNames (cloudflared.tunnels or { }))
+  );
+  guarded = lib.unique (nixpkgsTunnelUnits ++ map (lib.removeSuffix ".service") cfg.units);
+  guardedServices = map (u: "${u}.service") guarded;
+
+  # A unit runs something only with an ExecStart= (or NixOS' `script`, which becomes one).
+  # Without it, the settings below would define an orphan unit that starts nothing.
+  hasExecStart =
+    u:
+    let
+      svc = config.systemd.services.${u} or { };
+      exec = svc.serviceConfig.ExecStart or null;
+    in
+    (exec != null && exec != "" && exec != [ ]) || (svc.script or "") != "";
+  orphans = builtins.filter (u: !(hasExecStart u)) guarded;
+  # Named in the orphan message: the units the user may have meant.
+  tunnelCandidates = builtins.filter (n: lib.hasInfix "cloudflared" n && hasExecStart n) (
+    builtins.attrNames config.systemd.services
+  );
+
   shipped = import ./unit-file.nix (builtins.readFile ../systemd/tunnelguard.service);
-  tunnelService = "${cfg.tunnelUnit}.service";
   exe = "${cfg.package}/bin/tunnelguard";
 
   # [::1] for IPv6, as `--metrics-listen ADDR:PORT` expects.
@@ -39,7 +66,40 @@ let
 
   attach = "${exe} attach --unit %n --policy-from-unit";
   # The opt-out (deploy/systemd/tunnelguard-optional.conf): start anyway, but say so loudly.
-  attachOptional = "-+/bin/sh -c '${attach} || echo \"<2>tunnelguard: %n is starting WITHOUT enforcement (attach failed, see the lines above); services.tunnelguard.allowUnenforced is set\" >&2'";
+  attachOptional = "-+${pkgs.runtimeShell} -c '${attach} || echo \"<2>tunnelguard: %n is starting WITHOUT enforcement (attach failed, see the lines above); services.tunnelguard.allowUnenforced is set\" >&2'";
+
+  # The agent: the shipped unit's sandbox, guarding every unit in `guarded`.
+  agentUnit = {
+    description = shipped.Unit.Description;
+    before = guardedServices;
+    # Listening on a LAN address needs that address configured first.
+    after = lib.optional cfg.openFirewall "network-online.target";
+    wants = lib.optional cfg.openFirewall "network-online.target";
+    wantedBy = [ shipped.Install.WantedBy ];
+    restartTriggers = [ configText ];
+    unitConfig = {
+      inherit (shipped.Unit) RequiresMountsFor StartLimitIntervalSec StartLimitBurst;
+    };
+    serviceConfig = shipped.Service // {
+      ExecStart = "${exe} run --config /etc/tunnelguard/tunnelguard.conf ${lib.concatMapStrings (u: "--unit ${u} ") guardedServices}--metrics-listen ${metricsListen}";
+      IPAddressAllow = if cfg.openFirewall then "any" else shipped.Service.IPAddressAllow;
+    };
+  };
+
+  # What each guarded unit gets, merged into its own definition.
+  tunnelSettings = {
+    after = [ "tunnelguard.service" ];
+    wants = [ "tunnelguard.service" ];
+    requires = lib.optional cfg.requireAgent "tunnelguard.service";
+    serviceConfig = {
+      # Before the unit's own ExecStartPre=: nothing runs in its cgroup unguarded.
+      ExecStartPre = lib.mkBefore [ (if cfg.allowUnenforced then attachOptional else "+${attach}") ];
+      # The policy lives in the unit; `attach --policy-from-unit` reads it back from systemd.
+      # The same value set by the unit itself merges; a different one is an evaluation error.
+      RestrictAddressFamilies = lib.concatStringsSep " " (map (f: afName.${f}) cfg.families);
+      MemoryDenyWriteExecute = cfg.wxMemory == "deny";
+    };
+  };
 
   # Is `bpf` in the LSM list the kernel will boot with? An explicit lsm= kernel parameter
   # wins; else nixpkgs' security.lsm (where that option exists); else unknown (the kernel's
@@ -55,21 +115,43 @@ let
   lsmMessage = "services.tunnelguard: the kernel's LSM list (${lib.concatStringsSep "," lsmList}) lacks `bpf`, so BPF-LSM enforcement is impossible; add \"bpf\" to security.lsm (or to the lsm= kernel parameter)";
 in
 {
+  imports = [
+    # Before several tunnels: one unit, tunnelUnit = "name".
+    (lib.mkChangedOptionModule [ "services" "tunnelguard" "tunnelUnit" ] [ "services" "tunnelguard" "units" ] (
+      config: [ config.services.tunnelguard.tunnelUnit ]
+    ))
+  ];
+
   options.services.tunnelguard = {
     enable = mkEnableOption "tunnelguard, the BPF-LSM guard and latency meter for a Cloudflare Tunnel unit";
 
-    package = mkOption {
-      type = types.package;
-      default = pkgs.callPackage ./default.nix { };
-      defaultText = lib.literalExpression "pkgs.callPackage ./deploy/nixos/default.nix { }";
-      description = "The tunnelguard package.";
+    package =
+      mkPackageOption pkgs "tunnelguard" {
+        extraDescription = "Without the overlay of this repository's flake (no `pkgs.tunnelguard`), the package is built from this source tree.";
+      }
+      // {
+        default = pkgs.tunnelguard or (pkgs.callPackage ./default.nix { });
+      };
+
+    guardCloudflaredTunnels = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Guard the unit of every services.cloudflared.tunnels.<name> (cloudflared-tunnel-<name>.service).";
     };
 
-    tunnelUnit = mkOption {
-      type = types.str;
-      default = "cloudflared-tunnel";
-      example = "cloudflared-tunnel-00000000-0000-0000-0000-000000000000";
-      description = "Name (without .service) of the tunnel's unit; services.cloudflared names it cloudflared-tunnel-<tunnel>.";
+    units = mkOption {
+      type = types.listOf (types.strMatching "[A-Za-z0-9:_.\\@-]+");
+      default = [ ];
+      example = [ "cloudflared-tunnel" ];
+      description = "Further tunnel units to guard, by name (.service may be left out): units you define yourself as systemd.services.<name>. Each must exist with an ExecStart (asserted).";
+    };
+
+    guardedUnits = mkOption {
+      type = types.listOf types.str;
+      readOnly = true;
+      default = guarded;
+      defaultText = lib.literalMD "the units of `services.cloudflared.tunnels`, then `units`";
+      description = "The units this agent guards (read-only): what `tunnelguard run --unit` is given.";
     };
 
     upstreams = mkOption {
@@ -141,13 +223,21 @@ in
         message = "services.tunnelguard.settings may not set ${lib.concatStringsSep ", " managedKeys}: use the module's options";
       }
       {
+        assertion = guarded != [ ];
+        message = "services.tunnelguard: no tunnel unit to guard; define services.cloudflared.tunnels.<name>, or name your own unit in services.tunnelguard.units (e.g. [ \"cloudflared-tunnel\" ])";
+      }
+      {
+        assertion = orphans == [ ];
+        message = "services.tunnelguard: ${lib.concatMapStringsSep ", " (u: "${u}.service") orphans} would be guarded but has no ExecStart (no such unit is defined: only tunnelguard's settings would make it); set services.tunnelguard.units to your tunnel units' names (cloudflared units defined: ${if tunnelCandidates == [ ] then "none" else lib.concatStringsSep ", " tunnelCandidates})";
+      }
+      {
         assertion = !lsmKnown || bpfLsm || cfg.allowUnenforced;
         message = lsmMessage + " (or set services.tunnelguard.allowUnenforced to start the tunnel unguarded).";
       }
     ];
-    warnings =
-      lib.optional (lsmKnown && !bpfLsm && cfg.allowUnenforced) (lsmMessage + "; the tunnel will run unguarded.")
-      ++ lib.optional (!lsmKnown) "services.tunnelguard: the LSM list is the kernel's default here; check that /sys/kernel/security/lsm contains bpf (tunnelguard features).";
+    # With no explicit LSM list the kernel's default applies (it includes bpf on NixOS' kernels);
+    # the fail-closed gate reports a missing bpf LSM at start, so no warning here.
+    warnings = lib.optional (lsmKnown && !bpfLsm && cfg.allowUnenforced) (lsmMessage + "; the tunnel will run unguarded.");
 
     users.groups.tunnelguard = { };
 
@@ -155,33 +245,8 @@ in
 
     networking.firewall.allowedTCPPorts = lib.optional cfg.openFirewall cfg.metrics.port;
 
-    systemd.services.tunnelguard = {
-      description = shipped.Unit.Description;
-      before = [ tunnelService ];
-      # Listening on a LAN address needs that address configured first.
-      after = lib.optional cfg.openFirewall "network-online.target";
-      wants = lib.optional cfg.openFirewall "network-online.target";
-      wantedBy = [ shipped.Install.WantedBy ];
-      restartTriggers = [ configText ];
-      unitConfig = {
-        inherit (shipped.Unit) RequiresMountsFor StartLimitIntervalSec StartLimitBurst;
-      };
-      serviceConfig = shipped.Service // {
-        ExecStart = "${exe} run --config /etc/tunnelguard/tunnelguard.conf --unit ${tunnelService} --metrics-listen ${metricsListen}";
-        IPAddressAllow = if cfg.openFirewall then "any" else shipped.Service.IPAddressAllow;
-      };
-    };
-
-    systemd.services.${cfg.tunnelUnit} = {
-      after = [ "tunnelguard.service" ];
-      wants = [ "tunnelguard.service" ];
-      requires = lib.optional cfg.requireAgent "tunnelguard.service";
-      serviceConfig = {
-        ExecStartPre = [ (if cfg.allowUnenforced then attachOptional else "+${attach}") ];
-        # The policy lives in the unit; `attach --policy-from-unit` reads it back from systemd.
-        RestrictAddressFamilies = lib.concatStringsSep " " (map (f: afName.${f}) cfg.families);
-        MemoryDenyWriteExecute = cfg.wxMemory == "deny";
-      };
+    systemd.services = lib.genAttrs guarded (_: tunnelSettings) // {
+      tunnelguard = agentUnit;
     };
   };
 }
