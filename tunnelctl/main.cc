@@ -138,6 +138,7 @@ nlohmann::json EventJson(const tunnelguard::v1::Event& e) {
           {"detail", e.detail()},
           {"time_unix_ns", e.time_unix_nanos()},
           {"cgroup_id", e.cgroup_id()},
+          {"target", e.target()},
           {"pid", e.tgid()},
           {"tid", e.pid()},
           {"uid", e.uid()},
@@ -145,11 +146,13 @@ nlohmann::json EventJson(const tunnelguard::v1::Event& e) {
           {"dropped_before", e.dropped_before()}};
 }
 
-int Events(Client& client, const std::string& policy, bool follow, bool json) {
+int Events(Client& client, const std::string& policy, const std::string& target, bool follow,
+           bool json) {
   grpc::ClientContext ctx;
   if (!follow) ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   tunnelguard::v1::WatchEventsRequest req;
   req.set_policy(policy);
+  req.set_target(target);
   auto reader = client.stub().WatchEvents(&ctx, req);
   tunnelguard::v1::Event e;
   while (reader->Read(&e)) {
@@ -165,8 +168,9 @@ int Events(Client& client, const std::string& policy, bool follow, bool json) {
     const time_t secs = static_cast<time_t>(e.time_unix_nanos() / 1000000000);
     char when[32];
     std::strftime(when, sizeof(when), "%H:%M:%S", std::localtime(&secs));
-    std::printf("%s %-16s %-10s %-10s pid %u (%s) uid %u cgroup %llu\n", when, e.policy().c_str(),
-                e.action().c_str(), e.detail().c_str(), e.tgid(), e.comm().c_str(), e.uid(),
+    std::printf("%s %-16s %-10s %-10s pid %u (%s) uid %u in %s (cgroup %llu)\n", when,
+                e.policy().c_str(), e.action().c_str(), e.detail().c_str(), e.tgid(),
+                e.comm().c_str(), e.uid(), e.target().empty() ? "?" : e.target().c_str(),
                 static_cast<unsigned long long>(e.cgroup_id()));
     std::fflush(stdout);
   }
@@ -212,11 +216,13 @@ int main(int argc, char** argv) {
   stats->add_flag("--histogram", histogram, "draw the request latency distribution");
   stats->add_option("--watch", watch, "repeat every SECONDS")->check(CLI::PositiveNumber);
 
-  std::string events_policy;
+  std::string events_policy, events_target;
   bool follow = false;
   auto* events = app.add_subcommand("events", "denial events (recent ones arrive as they happen)");
   events->add_option("--policy", events_policy, "address_families | wx_memory")
       ->check(CLI::IsMember({"address_families", "wx_memory"}));
+  events->add_option("--unit", events_target,
+                     "only this tunnel's (its unit or cgroup as 'tunnelctl status' names it)");
   events->add_flag("--follow", follow, "keep following until Ctrl-C (default: 2 s)");
   bool events_json = false;
   events->add_flag("--json", events_json,
@@ -245,7 +251,7 @@ int main(int argc, char** argv) {
   Client& client = std::get<Client>(connected);
   if (status->parsed()) return Status(client, json);
   if (stats->parsed()) return Stats(client, stats_json, histogram, watch);
-  if (events->parsed()) return Events(client, events_policy, follow, events_json);
+  if (events->parsed()) return Events(client, events_policy, events_target, follow, events_json);
   if (mode_cmd->parsed()) return SetMode(client, policy, mode, mode_target);
   return tg::ctl::kExitUsage;
 }

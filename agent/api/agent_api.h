@@ -67,9 +67,10 @@ class AgentApi {
   virtual ~AgentApi() = default;
   virtual StatusReport Status() const = 0;
   virtual Result<StatsReport> Stats() const = 0;
-  // Denial events from now on, filtered (empty strings match all).
+  // Denial events from now on, filtered (empty strings match all; `target` is a tunnel's name).
   virtual std::shared_ptr<EventHub::Subscription> Subscribe(const std::string& policy,
-                                                            const std::string& action) = 0;
+                                                            const std::string& action,
+                                                            const std::string& target) = 0;
   // Switches a policy's mode on the tunnel named `target` ("" = every tunnel); returns the
   // previous mode (of the first tunnel switched). Authorization is the face's job.
   virtual Result<std::string> SetMode(const std::string& policy, const std::string& mode,

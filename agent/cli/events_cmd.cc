@@ -29,7 +29,9 @@ int Run(const EventsFlags& f) {
   if (!target.ok()) return Fail(target.error());
   DenialLog denials;
   const bool json = f.json;
-  auto stream = EventStream::Open(f.bpffs_dir, target->id, [&](const PolicyEvent& e) {
+  const std::string name = f.target.unit.empty() ? f.target.cgroup : f.target.unit;
+  auto stream = EventStream::Open(f.bpffs_dir, target->id, [&](PolicyEvent e) {
+    e.target = name;
     if (!json) {
       denials.Log(e, RateLimiter::Clock::now());
       return;
@@ -39,6 +41,7 @@ int Run(const EventsFlags& f) {
                               {"detail", e.detail},
                               {"time_ns", e.time_ns},
                               {"cgroup_id", e.cgroup_id},
+                              {"target", e.target},
                               {"pid", e.pid},
                               {"tid", e.tid},
                               {"uid", e.uid},

@@ -81,7 +81,8 @@ daemon::DaemonParts MakeParts(std::vector<Upstream> upstreams, std::vector<Polic
       log::Error("latency unavailable for {}: {}", target.name(), latency.error().message);
     }
     if (!policies.empty()) {
-      t.policy = std::make_unique<daemon::PolicyComponent>(policies, bpffs_dir, mechanism, events);
+      t.policy = std::make_unique<daemon::PolicyComponent>(target.name(), policies, bpffs_dir,
+                                                           mechanism, events);
     }
     return t;
   };

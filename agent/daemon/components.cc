@@ -38,11 +38,13 @@ std::vector<std::shared_ptr<prometheus::Collectable>> LatencyComponent::Collecta
 
 // --- enforcement -----------------------------------------------------------------------------
 
-PolicyComponent::PolicyComponent(std::vector<PolicySpec> policies, std::string bpffs_dir,
-                                 std::optional<Mechanism> mechanism, EventHub* hub)
+PolicyComponent::PolicyComponent(std::string tunnel, std::vector<PolicySpec> policies,
+                                 std::string bpffs_dir, std::optional<Mechanism> mechanism,
+                                 EventHub* hub)
     : policies_(std::move(policies)),
       bpffs_dir_(std::move(bpffs_dir)),
       mechanism_(mechanism),
+      tunnel_(std::move(tunnel)),
       hub_(hub) {}
 
 PolicyComponent::~PolicyComponent() { StopEvents(); }
@@ -97,7 +99,8 @@ Status PolicyComponent::OnTarget(const Cgroup& cgroup) {
 
 void PolicyComponent::EventLoop(uint64_t cgroup_id) {
   DenialLog denial_log;
-  auto stream = EventStream::Open(bpffs_dir_, cgroup_id, [&](const PolicyEvent& e) {
+  auto stream = EventStream::Open(bpffs_dir_, cgroup_id, [&](PolicyEvent e) {
+    e.target = tunnel_;
     denial_log.Log(e, RateLimiter::Clock::now());
     {
       std::lock_guard<std::mutex> lock(mu_);

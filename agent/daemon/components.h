@@ -44,7 +44,8 @@ class LatencyComponent : public TargetComponent {
 
 class PolicyComponent : public TargetComponent {
  public:
-  PolicyComponent(std::vector<PolicySpec> policies, std::string bpffs_dir,
+  // `tunnel` names the tunnel in its events and denial lines (TargetSpec::name()).
+  PolicyComponent(std::string tunnel, std::vector<PolicySpec> policies, std::string bpffs_dir,
                   std::optional<Mechanism> mechanism, EventHub* hub);
   ~PolicyComponent() override;
   const char* name() const override { return "enforcement"; }
@@ -81,6 +82,7 @@ class PolicyComponent : public TargetComponent {
   std::vector<PolicySpec> policies_;
   const std::string bpffs_dir_;
   const std::optional<Mechanism> mechanism_;  // nullopt: chosen by probing
+  const std::string tunnel_;
   EventHub* hub_;
   std::atomic<uint64_t> cgroup_id_{0};
   mutable std::mutex mu_;  // guards policies_' modes and event_counts_

@@ -78,10 +78,12 @@ class DaemonApi : public AgentApi {
     return r;
   }
   std::shared_ptr<EventHub::Subscription> Subscribe(const std::string& policy,
-                                                    const std::string& action) override {
-    return events_->Subscribe([policy, action](const PolicyEvent& e) {
+                                                    const std::string& action,
+                                                    const std::string& target) override {
+    return events_->Subscribe([policy, action, target](const PolicyEvent& e) {
       return (policy.empty() || PolicyName(e.policy) == policy) &&
-             (action.empty() || ActionName(e.action) == action);
+             (action.empty() || ActionName(e.action) == action) &&
+             (target.empty() || e.target == target);
     });
   }
   Result<std::string> SetMode(const std::string& policy, const std::string& mode,

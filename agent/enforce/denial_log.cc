@@ -36,11 +36,13 @@ uint64_t RateLimiter::TakeSuppressed() {
 
 std::string FormatDenial(const PolicyEvent& e) {
   const bool families = e.policy == PolicyKind::kAddressFamilies;
-  return fmt::format("{}: {} {} for pid {} ({}) uid {} in cgroup {}", PolicyName(e.policy),
+  const std::string where = e.target.empty() ? fmt::format("cgroup {}", e.cgroup_id)
+                                             : fmt::format("{} (cgroup {})", e.target, e.cgroup_id);
+  return fmt::format("{}: {} {} for pid {} ({}) uid {} in {}", PolicyName(e.policy),
                      e.action == Action::kDeny              ? "denied"
                      : e.action == Action::kDeniedBySeccomp ? "denied by systemd's seccomp"
                                                             : "would deny",
-                     families ? e.detail + " socket" : e.detail, e.pid, e.comm, e.uid, e.cgroup_id);
+                     families ? e.detail + " socket" : e.detail, e.pid, e.comm, e.uid, where);
 }
 
 void DenialLog::Log(const PolicyEvent& e, RateLimiter::Clock::time_point now) {

@@ -41,7 +41,8 @@ class RateLimiter {
   uint64_t suppressed_ = 0;
 };
 
-// "address_families: denied packet socket for pid 42 (curl) uid 0 in cgroup 1234"
+// "address_families: denied packet socket for pid 42 (curl) uid 0 in cgroup 1234", or
+// "… in cloudflared-tunnel.service (cgroup 1234)" when the event names its tunnel.
 std::string FormatDenial(const PolicyEvent& e);
 
 class DenialLog {

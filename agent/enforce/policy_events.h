@@ -35,6 +35,9 @@ struct PolicyEvent {
   std::string comm;
   uint64_t arg0 = 0;  // see bpf/policy_abi.h
   uint64_t arg1 = 0;
+  // The tunnel it came from, as `tunnelctl status` names it (its unit or cgroup); set by the
+  // daemon, which knows which tunnel's pins it reads. Empty from the bare event stream.
+  std::string target;
 };
 
 PolicyEvent DecodeEvent(const tg_policy_event& raw);

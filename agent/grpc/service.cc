@@ -223,7 +223,7 @@ grpc::Status AgentService::WatchEvents(grpc::ServerContext* context,
   } release{&event_streams_};
   // A bounded queue per stream: a reader that falls behind loses the oldest events (counted in
   // dropped_before), never slows the agent or other readers.
-  auto sub = api_->Subscribe(request->policy(), request->action());
+  auto sub = api_->Subscribe(request->policy(), request->action(), request->target());
   while (!context->IsCancelled()) {
     uint64_t dropped = 0;
     auto e = sub->Next(std::chrono::milliseconds(250), &dropped);
@@ -239,6 +239,7 @@ grpc::Status AgentService::WatchEvents(grpc::ServerContext* context,
     out.set_detail(e->detail);
     out.set_action(std::string(ActionName(e->action)));
     out.set_dropped_before(dropped);
+    out.set_target(e->target);
     if (!writer->Write(out)) break;
   }
   return grpc::Status::OK;

@@ -24,10 +24,6 @@ using testing::TestCgroup;
 using testing::WaitFor;
 
 constexpr int kAttempts = 1000;
-// One AF_UNIX attempt under a comm of its own, to see that an event stream is open.
-constexpr char kMarkerAttempt[] =
-    "open('/proc/self/comm', 'w').write('tg-sub-marker')\n"
-    "import socket\nsocket.socket(socket.AF_UNIX).close()";
 
 // Waits up to 5 s for /metrics to count exactly `n` would_deny AF_UNIX sockets; the last body
 // read is left in *body.
@@ -70,29 +66,12 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
   EXPECT_EQ(st["policies"][0]["mechanism"], "observe") << status;
   EXPECT_EQ(st["policies"][0]["enforced"], false) << "observe cannot deny";
 
-  // A reader of the event stream, started before the attempts.
-  auto events = Subprocess::Start(
-      {TUNNELCTL_BINARY, "--socket", socket, "events", "--follow", "--policy", "address_families"},
-      {{}, dir.path() + "/events.txt", ""});
-  // The stream is open once an event reaches it: a marker attempt (its own comm) until one
-  // shows up in the reader's output, instead of a sleep that a busy machine outlasts.
+  // A reader of the event stream, open before the attempts.
   int markers = 0;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        ++markers;
-        auto m = Subprocess::Start({"/usr/bin/python3", "-c", kMarkerAttempt},
-                                   {{}, dir.path() + "/marker.log", cg.path()});
-        return m.Wait(milliseconds(10000)) == 0 &&
-               WaitFor(
-                   [&] {
-                     return ReadFile(dir.path() + "/events.txt").find("(tg-sub-marker)") !=
-                            std::string::npos;
-                   },
-                   milliseconds(500));
-      },
-      milliseconds(20000)))
-      << "no event reached tunnelctl events --follow\n"
-      << log();
+  auto events = testing::StartEventReader(
+      {TUNNELCTL_BINARY, "--socket", socket, "events", "--follow", "--policy", "address_families"},
+      dir.path() + "/events.txt", cg.path(), &markers);
+  ASSERT_TRUE(events.has_value()) << "no event reached tunnelctl events --follow\n" << log();
 
   // kAttempts AF_UNIX sockets from a process in the cgroup: allowed (audit), each counted.
   auto py = Subprocess::Start({"/usr/bin/python3", "-c",
@@ -126,8 +105,8 @@ TEST(AuditOnThisHost, DenialsCountedExactlyThroughPrometheusAndStreamedAsEvents)
       << answer;
 
   // Every attempt also reached the event stream (or is counted as dropped), with the process.
-  events.Signal(SIGTERM);
-  events.Wait(milliseconds(5000));
+  events->Signal(SIGTERM);
+  events->Wait(milliseconds(5000));
   const std::string text = ReadFile(dir.path() + "/events.txt");
   EXPECT_NE(text.find("would_deny unix"), std::string::npos) << text;
   EXPECT_NE(text.find("(python3)"), std::string::npos) << text;

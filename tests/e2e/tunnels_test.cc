@@ -9,7 +9,9 @@
 
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "latency_fixtures.h"
 #include "prometheus.h"
@@ -174,6 +176,54 @@ TEST_F(TunnelsTest, EachTunnelCountedOnItsOwnInMetricsTunnelctlAndStatus) {
     EXPECT_NE(pinned.find(cg->path().substr(cg->path().rfind('/'))), std::string::npos) << pinned;
   }
   std::cout << "tunnelctl status:\n" << status << "\ntunnelctl stats:\n" << stats;
+}
+
+// Each event names its tunnel (tunnelctl events, its --unit filter, the agent's denial lines):
+// with several tunnels a cgroup id alone does not say whose denial it was.
+TEST_F(TunnelsTest, EventsNameTheirTunnelAndFilterByIt) {
+  const std::vector<std::string> follow = {TUNNELCTL_BINARY, "--socket", agent_->socket(),
+                                           "events",         "--follow", "--json"};
+  int all_markers = 0, b_markers = 0;
+  auto all =
+      testing::StartEventReader(follow, dir_.path() + "/all.jsonl", b_->path(), &all_markers);
+  ASSERT_TRUE(all.has_value()) << Log();
+  std::vector<std::string> only_b = follow;
+  only_b.insert(only_b.end(), {"--unit", b_->path()});
+  auto b = testing::StartEventReader(only_b, dir_.path() + "/b.jsonl", b_->path(), &b_markers);
+  ASSERT_TRUE(b.has_value()) << Log();
+  UnixSockets(a_->path(), 3);
+  UnixSockets(b_->path(), 5);
+
+  // Every event of both tunnels reached the unfiltered reader; the hub offered each one to the
+  // filtered reader at the same time, so what it holds then is final.
+  auto targets = [](const std::string& file) {
+    std::map<std::string, int> n;
+    std::istringstream in(testing::ReadFile(file));
+    for (std::string line; std::getline(in, line);) {
+      const auto e = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!e.is_discarded() && e.value("comm", "") != "tg-sub-marker") ++n[e.value("target", "")];
+    }
+    return n;
+  };
+  const std::map<std::string, int> want_all = {{a_->path(), 3}, {b_->path(), 5}};
+  EXPECT_TRUE(
+      WaitFor([&] { return targets(dir_.path() + "/all.jsonl") == want_all; }, milliseconds(20000)))
+      << testing::ReadFile(dir_.path() + "/all.jsonl");
+  const std::map<std::string, int> want_b = {{b_->path(), 5}};
+  EXPECT_TRUE(
+      WaitFor([&] { return targets(dir_.path() + "/b.jsonl") == want_b; }, milliseconds(20000)))
+      << testing::ReadFile(dir_.path() + "/b.jsonl");
+  for (auto* reader : {&*all, &*b}) {
+    reader->Signal(SIGTERM);
+    reader->Wait(milliseconds(5000));
+  }
+  // The journal's line names the tunnel too.
+  EXPECT_TRUE(
+      WaitFor([&] { return Log().find("would deny unix socket for pid") != std::string::npos; },
+              milliseconds(10000)));
+  for (const auto* cg : {a_.get(), b_.get()}) {
+    EXPECT_NE(Log().find("uid 0 in " + cg->path() + " (cgroup "), std::string::npos) << Log();
+  }
 }
 
 // Tunnel A restarts (its cgroup removed and made again, as systemd does): the agent follows A

@@ -80,7 +80,7 @@ class FixedApi : public tg::daemon::AgentApi {
     r.tunnels[1].target = "cloudflared-tunnel-b.service";
     return r;
   }
-  std::shared_ptr<tg::EventHub::Subscription> Subscribe(const std::string&,
+  std::shared_ptr<tg::EventHub::Subscription> Subscribe(const std::string&, const std::string&,
                                                         const std::string&) override {
     return hub_.Subscribe([](const tg::PolicyEvent&) { return true; });
   }

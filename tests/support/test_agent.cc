@@ -37,4 +37,26 @@ int TestAgent::WaitForMetrics(std::chrono::milliseconds timeout) {
   return metrics_port_;
 }
 
+std::optional<Subprocess> StartEventReader(const std::vector<std::string>& argv,
+                                           const std::string& out, const std::string& cgroup,
+                                           int* markers) {
+  static constexpr char kMarkerAttempt[] =
+      "open('/proc/self/comm', 'w').write('tg-sub-marker')\n"
+      "import socket\nsocket.socket(socket.AF_UNIX).close()";
+  auto reader = Subprocess::Start(argv, {{}, out, ""});
+  *markers = 0;
+  const bool open = WaitFor(
+      [&] {
+        ++*markers;
+        auto m = Subprocess::Start({"/usr/bin/python3", "-c", kMarkerAttempt},
+                                   {{}, out + ".marker.log", cgroup});
+        return m.Wait(std::chrono::milliseconds(10000)) == 0 &&
+               WaitFor([&] { return ReadFile(out).find("tg-sub-marker") != std::string::npos; },
+                       std::chrono::milliseconds(500));
+      },
+      std::chrono::milliseconds(20000));
+  if (!open) return std::nullopt;
+  return reader;
+}
+
 }  // namespace tg::testing

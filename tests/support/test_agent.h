@@ -6,6 +6,7 @@
 #define TUNNELGUARD_TESTS_SUPPORT_TEST_AGENT_H_
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,15 @@ class TestAgent {
   int metrics_port_ = 0;
   Subprocess process_;
 };
+
+// Starts `argv`, a reader of the agent's event stream (`tunnelctl events --follow …`), with its
+// output in `out`, then makes marker AF_UNIX attempts (comm "tg-sub-marker", one python3 each)
+// in `cgroup` until one shows up in `out`: the stream is open then, with no sleep that a busy
+// machine could outlast. *markers gets how many attempts that took (the agent counts each).
+// nullopt when no marker arrived within 20 s.
+std::optional<Subprocess> StartEventReader(const std::vector<std::string>& argv,
+                                           const std::string& out, const std::string& cgroup,
+                                           int* markers);
 
 }  // namespace tg::testing
 

@@ -73,6 +73,12 @@ TEST(DecodeEvent, MapsKernelNamesToUserNames) {
   EXPECT_EQ(FormatDenial(e),
             "wx_memory: would deny mmap_exec_writable_file for pid 100 "
             "(jit-test) uid 1000 in cgroup 0");
+  PolicyEvent named = e;
+  named.target = "cloudflared-tunnel-b.service";
+  named.cgroup_id = 77;
+  EXPECT_EQ(FormatDenial(named),
+            "wx_memory: would deny mmap_exec_writable_file for pid 100 "
+            "(jit-test) uid 1000 in cloudflared-tunnel-b.service (cgroup 77)");
 
   raw.policy = TG_POLICY_FAMILIES;
   raw.action = TG_ACT_DENY;

@@ -1,8 +1,10 @@
 // Structural checks of a Grafana dashboard that its schema types cannot express:
 // unique panel ids; panels inside the 24-column grid and not overlapping; every query panel on
 // the ${datasource} variable, every target with a refId and an expr that filters on
-// instance=~"$instance" (so one dashboard serves one host or a fleet); the variables that
-// make that work; every metric named is one tunnelguard (or Traefik) exports.
+// instance=~"$instance" (so one dashboard serves one host or a fleet), and each selector of a
+// per-tunnel series (tunnelguard_upstream_*, _policy_*, _events_*) on unit=~"$unit" (one
+// tunnel of an agent guarding several); the variables that make that work; every metric named
+// is one tunnelguard (or Traefik) exports.
 // Usage: node structure.mjs DASHBOARD.json KNOWN_METRICS.txt   (exit 1 + reasons on failure)
 import { readFileSync } from 'node:fs';
 
@@ -30,7 +32,10 @@ for (const p of flat) {
 
 const vars = Object.fromEntries((d.templating?.list ?? []).map((v) => [v.name, v]));
 if (vars.datasource?.type !== 'datasource' || vars.datasource?.query !== 'prometheus') errors.push('no datasource variable of type prometheus');
-if (!vars.instance?.multi || !vars.instance?.includeAll || vars.instance?.allValue !== '.*') errors.push('instance variable must be multi-value with All = .*');
+for (const name of ['instance', 'unit']) {
+  const v = vars[name];
+  if (!v?.multi || !v?.includeAll || v?.allValue !== '.*') errors.push(`${name} variable must be multi-value with All = .*`);
+}
 
 const metrics = new Set();
 for (const p of flat) {
@@ -43,6 +48,7 @@ for (const p of flat) {
     if (!selectors.length) errors.push(`panel ${p.id}: '${t.expr}' selects no metric with labels`);
     for (const s of selectors) {
       if (!s.includes('instance=~"$instance"')) errors.push(`panel ${p.id}: ${s} does not filter on instance=~"$instance"`);
+      if (/^tunnelguard_(upstream|policy|events)_/.test(s) && !s.includes('unit=~"$unit"')) errors.push(`panel ${p.id}: ${s} does not filter on unit=~"$unit"`);
     }
     for (const m of t.expr.match(/\b(?:tunnelguard|traefik|cloudflared)_[a-z_]+/g) ?? []) metrics.add(m);
   }
