@@ -113,6 +113,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# wait_until SECONDS COMMAND...: polls COMMAND until it succeeds, for at most SECONDS (a
+# deadline, not a number of tries: on a loaded machine each try takes longer).
+wait_until() {
+  local deadline=$(($(date +%s) + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.05
+  done
+}
 free_port() {
   local p
   while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | grep -q . || break; done
@@ -138,8 +147,8 @@ nginx -c "$work/nginx.conf" -p "$work" & nginx_pid=$!; pids+=("$nginx_pid")
 delay_mix=2ms:90,20ms:10
 "$delay_server" --port "$delay_port" --mix "$delay_mix" >/dev/null & pids+=($!)
 mkdir "$cgroup"
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$dport/" && break; sleep 0.1; done
+wait_until 30 curl -s -o /dev/null "http://127.0.0.1:$port/" || true
+wait_until 30 curl -s -o /dev/null "http://127.0.0.1:$dport/" || true
 mport=$(free_port)
 sock=$work/tg.sock
 now_ns() { date +%s%N; }
@@ -394,7 +403,7 @@ for mode in idle trickle; do
   done
 done
 for i in "${!hostile_pids[@]}"; do
-  for _ in $(seq 100); do [ -e "$work/hostile-ready-$i" ] && break; sleep 0.1; done
+  wait_until 60 test -e "$work/hostile-ready-$i" || true
 done
 : >"$work/scrape-hostile"; : >"$work/ctl-hostile"
 for _ in $(seq "$n_scrapes"); do
@@ -458,7 +467,7 @@ echo "== 5. start-up: to READY=1 and to the first counted request (a client at 2
 "$client" --port "$port" --cgroup "$cgroup" --connections 2 --rate 200 --duration 600s \
   --requests 1000000000 >/dev/null 2>&1 & bg_client=$!; pids+=("$bg_client")
 "$listen" "$work/notify.sock" >"$work/notify.log" & pids+=($!)
-for _ in $(seq 50); do [ -S "$work/notify.sock" ] && break; sleep 0.02; done
+wait_until 30 test -S "$work/notify.sock" || true
 # startup_once LABEL: starts the agent, prints "ready_ms first_metric_ms"
 startup_once() {
   : >"$work/notify.log"
@@ -467,16 +476,20 @@ startup_once() {
     --families off --wx-memory off --metrics-listen "127.0.0.1:$mport" --grpc-socket "$sock" \
     >>"$work/agent.log" 2>&1 &
   agent_pid=$!
-  local first=""
-  for _ in $(seq 1000); do
-    if curl -s "http://127.0.0.1:$mport/metrics" 2>/dev/null |
-        grep -q '^tunnelguard_upstream_requests_total{.*} [1-9]'; then first=$(now_ns); break; fi
+  # Until both are seen (a deadline, not a count of polls: a loaded machine starts slower; the
+  # times are taken when each is seen, so waiting longer changes no figure).
+  local first="" ready="" deadline=$(($(date +%s) + 120))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if [ -z "$first" ] && curl -s "http://127.0.0.1:$mport/metrics" 2>/dev/null |
+        grep -q '^tunnelguard_upstream_requests_total{.*} [1-9]'; then first=$(now_ns); fi
+    [ -n "$ready" ] || ready=$(awk '/READY=1/ { print $1; exit }' "$work/notify.log")
+    [ -n "$first" ] && [ -n "$ready" ] && break
     kill -0 "$agent_pid" 2>/dev/null || break
     sleep 0.005
   done
-  local ready
-  ready=$(awk '/READY=1/ { print $1; exit }' "$work/notify.log")
-  [ -n "$first" ] && [ -n "$ready" ] || { echo "bench: start-up not observed" >&2; tail "$work/agent.log" >&2; exit 1; }
+  [ -n "$first" ] && [ -n "$ready" ] || {
+    echo "bench: start-up not observed within 120 s (first counted request: ${first:-no}, READY=1: ${ready:-no})" >&2
+    tail "$work/agent.log" >&2; exit 1; }
   echo "$(( (ready - t0) / 1000 ))e-3 $(( (first - t0) / 1000 ))e-3"
 }
 n_starts=$([ "$smoke" = 1 ] && echo 1 || echo 5)
