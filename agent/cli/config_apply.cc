@@ -1,8 +1,11 @@
 // Applies a `key = value` config file to a subcommand's flags: each key must be one of the
 // subcommand's long flags, and its value goes through that flag's own conversion and checks,
 // so the file accepts exactly what the command line accepts. Flags given on the command line
-// win over the file.
+// win over the file. A flag that takes several values (--unit, --cgroup, --upstream) may be
+// repeated, one line each, as on the command line; any other key given twice is an error.
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "agent/cli/cli.h"
 #include "agent/config/config_file.h"
@@ -28,6 +31,11 @@ std::string ValidKeys(const CLI::App& sub) {
 Status ApplyConfigFile(CLI::App& sub, const std::string& path) {
   auto entries = ReadConfigFile(path);
   if (!entries.ok()) return entries.error();
+  std::set<const CLI::Option*> on_command_line;
+  for (const CLI::Option* opt : sub.get_options()) {
+    if (opt->count() > 0) on_command_line.insert(opt);
+  }
+  std::map<const CLI::Option*, int> first_line;  // of each key the file set
   for (const ConfigEntry& e : *entries) {
     const std::string where = path + ":" + std::to_string(e.line) + ": ";
     CLI::Option* opt =
@@ -36,7 +44,13 @@ Status ApplyConfigFile(CLI::App& sub, const std::string& path) {
       return MakeError(ErrorKind::kInvalidArgument,
                        where + "unknown key '" + e.key + "'; valid keys: " + ValidKeys(sub));
     }
-    if (opt->count() > 0) continue;  // given on the command line: the flag wins
+    if (on_command_line.count(opt) != 0) continue;  // the flag wins
+    const auto [first, added] = first_line.emplace(opt, e.line);
+    if (!added && opt->get_items_expected_max() <= 1) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       where + "'" + e.key + "' is set twice (first on line " +
+                           std::to_string(first->second) + "); keep one of the lines");
+    }
     try {
       opt->add_result(e.value);
       opt->run_callback();

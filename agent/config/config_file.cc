@@ -1,7 +1,6 @@
 #include "agent/config/config_file.h"
 
 #include <fstream>
-#include <set>
 #include <sstream>
 
 namespace tg {
@@ -35,7 +34,6 @@ Error LineError(std::string_view source, int line, const std::string& what) {
 
 Result<std::vector<ConfigEntry>> ParseConfigText(std::string_view text, std::string_view source) {
   std::vector<ConfigEntry> entries;
-  std::set<std::string, std::less<>> seen;
   int line_no = 0;
   size_t pos = 0;
   while (pos <= text.size()) {
@@ -71,11 +69,6 @@ Result<std::vector<ConfigEntry>> ParseConfigText(std::string_view text, std::str
       }
       value = value.substr(1, value.size() - 2);
     }
-    if (seen.count(key) != 0) {
-      return LineError(source, line_no,
-                       "'" + std::string(key) + "' is set twice; keep one of the lines");
-    }
-    seen.emplace(key);
     entries.push_back({line_no, std::string(key), std::string(value)});
     if (end == text.size()) break;
   }

@@ -22,8 +22,9 @@ struct ConfigEntry {
   std::string value;
 };
 
-// Splits `text` into entries. `source` (the file name) prefixes every error:
-// "tunnelguard.conf:7: expected 'key = value', got 'foo'". A key given twice is an error too.
+// Splits `text` into entries, in order; a key may repeat (whether it may is the flag's to
+// say: ApplyConfigFile). `source` (the file name) prefixes every error:
+// "tunnelguard.conf:7: expected 'key = value', got 'foo'".
 Result<std::vector<ConfigEntry>> ParseConfigText(std::string_view text, std::string_view source);
 
 // Reads and parses a file.

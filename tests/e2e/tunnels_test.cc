@@ -263,9 +263,12 @@ TEST_F(TunnelsTest, OneTunnelsRestartLeavesTheOtherAlone) {
 TEST(TunnelsConfig, AListInTheConfigFileAndATunnelNamedTwice) {
   TG_REQUIRE_ROOT();
   TempDir dir;
-  const std::string a = "/tg-tunnels-absent-a", b = "/tg-tunnels-absent-b";
+  const std::string a = "/tg-tunnels-absent-a", b = "/tg-tunnels-absent-b",
+                    c = "/tg-tunnels-absent-c";
   const std::string config = dir.path() + "/tunnelguard.conf";
-  std::ofstream(config) << "cgroup = " << a << ", " << b << "\nupstream = web=127.0.0.1:1\n";
+  // A list two ways: comma-separated, and one line per tunnel (as an admin adds a tunnel).
+  std::ofstream(config) << "cgroup = " << a << ", " << b << "\nupstream = web=127.0.0.1:1\n"
+                        << "cgroup = " << c << "\n";
   TestAgent agent(
       {.dir = dir.path(), .args = {"--config", config, "--families", "off", "--wx-memory", "off"}});
   ASSERT_GT(agent.WaitForMetrics(), 0) << agent.log();
@@ -273,7 +276,8 @@ TEST(TunnelsConfig, AListInTheConfigFileAndATunnelNamedTwice) {
       [&] {
         const std::string log = agent.log();
         return log.find("waiting for target " + a + ":") != std::string::npos &&
-               log.find("waiting for target " + b + ":") != std::string::npos;
+               log.find("waiting for target " + b + ":") != std::string::npos &&
+               log.find("waiting for target " + c + ":") != std::string::npos;
       },
       milliseconds(10000)))
       << agent.log();
@@ -285,6 +289,16 @@ TEST(TunnelsConfig, AListInTheConfigFileAndATunnelNamedTwice) {
                                     "127.0.0.1:0 2>&1");
   EXPECT_EQ(rc, 2) << out;
   EXPECT_EQ(out, "tunnelguard: tunnel 'x.service' is given twice; name each tunnel once\n");
+
+  // A key of one value, twice: one line naming both lines, nothing started.
+  const std::string twice = dir.path() + "/twice.conf";
+  std::ofstream(twice) << "unit = x.service\nmetrics-listen = 127.0.0.1:0\n# again\n"
+                       << "metrics-listen = 127.0.0.1:1\n";
+  const auto [trc, tout] = RunCommand(std::string(TG_BINARY) + " run --config " + twice + " 2>&1");
+  EXPECT_EQ(trc, 2) << tout;
+  EXPECT_EQ(tout, "tunnelguard: " + twice +
+                      ":4: 'metrics-listen' is set twice (first on line 2); keep one of the "
+                      "lines\n");
 }
 
 }  // namespace

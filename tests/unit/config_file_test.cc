@@ -52,7 +52,6 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"= value\n", "t.conf:1: missing key"},
                       BadCase{"Bad Key = 1\n", "t.conf:1: 'Bad Key' is not a key"},
                       BadCase{"a = \"open\n", "t.conf:1: unterminated quote"},
-                      BadCase{"a = 1\n# x\na = 2\n", "t.conf:3: 'a' is set twice"},
                       BadCase{"\x01\x02\n", "t.conf:1: expected"}));
 
 }  // namespace
