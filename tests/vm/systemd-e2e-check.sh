@@ -405,6 +405,41 @@ fi
 say "set-up exemption: $(tunnelguard status | grep 'set-up exemption'); stand-in lines in the journal: $(standin_lines)"
 metrics | grep 'action="exempt_setup"' | sed 's/^/  exempt| /'
 
+# --- 5b. systemd upgraded under the running agent: daemon-reexec onto new inodes ----------
+# A package upgrade replaces PID 1's binary and (>= 255) systemd-executor with new files (new
+# inodes), and `systemctl daemon-reexec` moves PID 1 onto them. The exemption follows without
+# the agent: the BPF check compares what the kernel knows at each call (PID 1's exe_file and
+# the executor's dentry), not an inode recorded at attach. The next start's set-up is exempt
+# and its journal lines arrive, and the agent process is the same one.
+sd_exe=$(readlink /proc/1/exe)
+sd_dir=$(dirname "$sd_exe")
+agent_pid=$(prop tunnelguard.service MainPID)
+ino_before=$(stat -c %i "$sd_exe")
+replace() { cp -p "$1" "$1.tg-new" && mv -f "$1.tg-new" "$1"; }  # FILE: same bytes, new inode
+replace "$sd_exe"
+if [ -e "$sd_dir/systemd-executor" ]; then
+  exec_ino_before=$(stat -c %i "$sd_dir/systemd-executor")
+  replace "$sd_dir/systemd-executor"
+  say "upgrade: $sd_dir/systemd-executor inode $exec_ino_before -> $(stat -c %i "$sd_dir/systemd-executor")"
+fi
+check "upgrade: systemctl daemon-reexec" systemctl daemon-reexec
+check "upgrade: PID 1 runs the new $sd_exe (inode $ino_before -> $(stat -c %i "$sd_exe"))" bash -c "
+  [ \$(stat -L -c %i /proc/1/exe) = $(stat -c %i "$sd_exe") ] && [ $(stat -c %i "$sd_exe") != $ino_before ]"
+lines_before=$(standin_lines)
+t_reexec=$(mono)
+check "upgrade: the tunnel restarts through the gate" systemctl restart cloudflared-tunnel.service
+check "upgrade: the new start's first act ran and the agent reported its denial" wait_for 30 bash -c "
+  [ \"\$(act_mono)\" -gt $t_reexec ] && lsm_denied \"\$(prop cloudflared-tunnel.service MainPID)\""
+check "upgrade: its stdout reached the journal (TG-STANDIN lines $lines_before -> more)" \
+  wait_for 20 bash -c "[ \$(standin_lines) -gt $lines_before ]"
+check "upgrade: the same agent process throughout (pid $agent_pid)" \
+  test "$(prop tunnelguard.service MainPID)" = "$agent_pid"
+if [ -n "${exec_ino_before:-}" ]; then
+  check "upgrade: status names the new executor inode" bash -c "
+    tunnelguard status | grep -q 'executor $sd_dir/systemd-executor (ino $(stat -c %i "$sd_dir/systemd-executor"))'"
+fi
+per_start "after daemon-reexec"
+
 # --- 6. the README guide's remaining steps (the package install only) ----------------------
 if [ "$INSTALL" = deb ]; then
   # Step 5: enable the agent, restart the tunnel through the gate, status.
@@ -451,6 +486,49 @@ if [ "$INSTALL" = deb ]; then
   # start already checked; its point, starting when attach fails, needs a kernel that cannot
   # enforce. A restart costs 20-40 s here under TCG on a loaded host.)
 fi
+
+# --- 7. two tunnels, one agent: a second unit from the same reference unit ----------------
+# The agent's config names both units; each is followed, gated, enforced, canaried and
+# counted on its own (a `unit` label on every per-tunnel series), its denials name it.
+sed 's/^RuntimeDirectory=.*/RuntimeDirectory=tg-second-tunnel/' \
+  "$(prop cloudflared-tunnel.service FragmentPath)" >/etc/systemd/system/tg-second-tunnel.service
+mkdir -p /etc/systemd/system/tg-second-tunnel.service.d
+ln -sf /usr/lib/systemd/system/cloudflared-tunnel.service.d/tunnelguard.conf \
+  /etc/systemd/system/tg-second-tunnel.service.d/tunnelguard.conf
+echo 'unit = tg-second-tunnel.service' >>/etc/tunnelguard/tunnelguard.conf
+systemctl daemon-reload
+check "two units: the agent restarts with both in its config" systemctl restart tunnelguard.service
+check "two units: tg-second-tunnel.service starts through its gate" systemctl start tg-second-tunnel.service
+second_act() { cat /run/tg-second-tunnel/first-act 2>/dev/null; }
+export -f second_act
+check "two units: the second tunnel's first act denied (socket and socketpair EAFNOSUPPORT)" \
+  wait_for 30 bash -c 'second_act | grep -q "socket=EAFNOSUPPORT socketpair=EAFNOSUPPORT"'
+for u in cloudflared-tunnel.service tg-second-tunnel.service; do
+  check "two units: $u enforced and verified (metrics, unit label)" wait_for 30 bash -c "
+    m=\$(curl -fsS http://127.0.0.1:9612/metrics)
+    for p in address_families wx_memory; do
+      grep -qx \"tunnelguard_policy_enforced{unit=\\\"$u\\\",policy=\\\"\$p\\\"} 1\" <<<\"\$m\" || exit 1
+      grep -qx \"tunnelguard_policy_verified{unit=\\\"$u\\\",policy=\\\"\$p\\\"} 1\" <<<\"\$m\" || exit 1
+    done"
+done
+second_pid=$(prop tg-second-tunnel.service MainPID)
+check "two units: the second tunnel's denial names its unit (pid $second_pid)" wait_for 10 bash -c "
+  journalctl --no-pager -u tunnelguard.service -o cat |
+    grep -q 'denied unix socket for pid $second_pid (cloudflared) uid [0-9]* in tg-second-tunnel.service (cgroup'"
+SECOND='tunnelguard_policy_decisions_total{unit="tg-second-tunnel.service",policy="address_families",'
+check "two units: the second tunnel's set-up exempt, its one denial its own socketpair" bash -c "
+  [ \$(metric '${SECOND}action=\"exempt_setup\",') -ge 1 ] && [ \$(metric '${SECOND}action=\"deny\",') = 1 ]"
+check "two units: its stdout reached the journal" wait_for 10 bash -c '
+  journalctl --no-pager -u tg-second-tunnel.service -o cat | grep -q "^TG-STANDIN first-act"'
+check "two units: tunnelctl status lists both, each enforced" bash -c '
+  s=$(tunnelctl status)
+  for u in cloudflared-tunnel.service tg-second-tunnel.service; do
+    grep -q "^target   $u: cgroup /system.slice/$u" <<<"$s" || exit 1
+  done
+  [ "$(grep -Ec "address_families +enforce +enforced with lsm_cgroup" <<<"$s")" = 2 ]'
+tunnelctl status | sed 's/^/  two-units| /'
+metrics | grep -E '^tunnelguard_policy_decisions_total\{unit=.*action="(exempt_setup|deny)"' | grep -v ' 0$' | sed 's/^/  two-units| /'
+systemctl stop tg-second-tunnel.service
 
 if [ $fails -ne 0 ]; then
   dump
