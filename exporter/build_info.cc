@@ -3,6 +3,8 @@
 #include <bpf/libbpf.h>
 #include <sys/utsname.h>
 
+#include <chrono>
+
 #include "agent/base/version.h"
 
 namespace tg::exporter {
@@ -10,6 +12,9 @@ namespace tg::exporter {
 BuildInfoCollector::BuildInfoCollector() {
   struct utsname u {};
   if (::uname(&u) == 0) kernel_ = u.release;
+  // When this collector is made: at the agent's start, before it serves its first scrape.
+  start_time_seconds_ =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::vector<prometheus::MetricFamily> BuildInfoCollector::Collect() const {
@@ -24,7 +29,12 @@ std::vector<prometheus::MetricFamily> BuildInfoCollector::Collect() const {
       "version and the running kernel.";
   f.type = prometheus::MetricType::Gauge;
   f.metric.push_back(std::move(m));
-  return {f};
+  prometheus::MetricFamily start;
+  start.name = "process_start_time_seconds";
+  start.help = "Start time of the process since the Unix epoch, in seconds.";
+  start.type = prometheus::MetricType::Gauge;
+  start.metric.emplace_back().gauge.value = start_time_seconds_;
+  return {f, start};
 }
 
 }  // namespace tg::exporter

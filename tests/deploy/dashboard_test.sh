@@ -37,10 +37,13 @@ tsc_check() {
 
 # promql_rules DASHBOARD OUT: a rules file with one recording rule per expr; the queries come
 # from grafana/panel-queries.jq (shared with the e2e check that runs them against a real agent),
-# with its default values for the variables.
+# with its default values for the variables, then the annotations' queries the same way.
 promql_rules() {
-  jq -c -f "$G/panel-queries.jq" --argjson vars '{}' "$1" |
-    jq -s '{groups: [{name: "dashboard", rules: [to_entries[] |
+  {
+    jq -c -f "$G/panel-queries.jq" --argjson vars '{}' "$1"
+    jq -c '.annotations.list[] | select(.target.expr != null) | {expr: (.target.expr
+      | gsub("\\$__interval"; "5m") | gsub("\\$\\{?(?<v>[a-z_]+)\\}?"; ".*"))}' "$1"
+  } | jq -s '{groups: [{name: "dashboard", rules: [to_entries[] |
              {record: "dashboard:expr_\(.key)", expr: .value.expr}]}]}' >"$2"
 }
 

@@ -19,6 +19,18 @@ const panelTypes = {
   'state-timeline': { module: cfg('statetimeline', 'StateTimeline'), custom: true },
 };
 
+// @grafana/schema types an annotation as data-source neutral (its target a bare DataQuery): a
+// Prometheus annotation's own fields (target.expr, target.interval; titleFormat, textFormat,
+// tagKeys) are left out here and checked by structure.mjs and promtool (dashboard_test.sh).
+const prometheusOnly = ['titleFormat', 'textFormat', 'tagKeys'];
+for (const a of dashboard.annotations?.list ?? []) {
+  for (const k of prometheusOnly) delete a[k];
+  if (a.target) {
+    delete a.target.expr;
+    delete a.target.interval;
+  }
+}
+
 const flat = [];
 for (const p of dashboard.panels ?? []) {
   flat.push(p);

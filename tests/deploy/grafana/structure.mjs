@@ -53,6 +53,22 @@ for (const p of flat) {
     for (const m of t.expr.match(/\b(?:tunnelguard|traefik|cloudflared)_[a-z_]+/g) ?? []) metrics.add(m);
   }
 }
+// Per host where hosts would merge: a time series or table grouping by labels keeps instance.
+for (const p of flat) {
+  if (!['timeseries', 'state-timeline', 'table'].includes(p.type)) continue;
+  for (const t of p.targets ?? []) {
+    for (const g of t.expr?.matchAll(/\b(?:by|on) \(([^)]*)\)/g) ?? []) {
+      if (!g[1].split(',').map((l) => l.trim()).includes('instance')) errors.push(`panel ${p.id} '${p.title}': '${g[0]}' merges hosts (add instance)`);
+    }
+  }
+}
+for (const a of d.annotations?.list ?? []) {
+  if (a.builtIn) continue;
+  if (a.datasource?.uid !== '${datasource}' || !a.target?.refId || !a.target?.expr) errors.push(`annotation '${a.name}': needs datasource \${datasource} and target.refId, target.expr`);
+  else if (!a.target.expr.includes('instance=~"$instance"')) errors.push(`annotation '${a.name}' does not filter on instance=~"$instance"`);
+  if (typeof a.titleFormat !== 'string' || typeof a.textFormat !== 'string') errors.push(`annotation '${a.name}': titleFormat and textFormat must be strings`);
+}
+
 for (const m of metrics) if (!knownMetrics.has(m)) errors.push(`unknown metric ${m} (not in ${known})`);
 
 if (errors.length) {
