@@ -118,18 +118,15 @@ std::set<std::string> Firing(const TestPrometheus& prom) {
 }
 
 std::string DenialsRangeQuery() {
+  // The dashboard's variables replaced as the dashboard checks do (panel-queries.jq): All (.*)
+  // for $instance and $unit.
   const auto [rc, out] = RunCommand(
-      "jq -r '.panels[] | select(.title == \"Denials (range)\") | .targets[0].expr' " TG_SOURCE_DIR
-      "/dashboards/tunnelguard.json");
+      "jq -c -f " TG_SOURCE_DIR
+      "/tests/deploy/grafana/panel-queries.jq --argjson vars "
+      "'{\"__range\": \"5m\"}' " TG_SOURCE_DIR
+      "/dashboards/tunnelguard.json | jq -r 'select(.title == \"Denials (range)\") | .expr'");
   EXPECT_EQ(rc, 0) << out;
-  std::string q = out.substr(0, out.find('\n'));
-  for (const auto& [var, value] :
-       std::vector<std::pair<std::string, std::string>>{{"$instance", ".*"}, {"$__range", "5m"}}) {
-    for (auto at = q.find(var); at != std::string::npos; at = q.find(var)) {
-      q.replace(at, var.size(), value);
-    }
-  }
-  return q;
+  return out.substr(0, out.find('\n'));
 }
 
 // The sum of an instant vector's values (-1 when there is none).
