@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -61,11 +62,26 @@ class LatencyTest : public ::testing::Test {
     return snap.ok() ? snap->upstreams.at(i) : UpstreamStats{};
   }
 
+  // Starts tg-delay-server on 127.0.0.1 (server_, on port_ of its own choosing) answering after
+  // `delay`, then attaches the programs with it as the upstream "web".
+  ::testing::AssertionResult ServeAndAttach(const std::string& delay,
+                                            const std::string& timings = "") {
+    auto server = StartDelayServer("127.0.0.1", &port_, delay, Log("server.log"), timings);
+    if (!server.has_value()) {
+      return ::testing::AssertionFailure()
+             << "tg-delay-server did not start: " << ReadFile(Log("server.log"));
+    }
+    server_.emplace(std::move(*server));
+    return Attach("web=127.0.0.1:" + std::to_string(port_));
+  }
+
   std::string Log(const char* name) const { return tmp_->path() + "/" + name; }
 
   std::unique_ptr<testing::TestCgroup> cg_;
   std::unique_ptr<testing::TempDir> tmp_;
   std::unique_ptr<LatencyProbe> probe_;
+  int port_ = 0;
+  std::optional<Subprocess> server_;  // ServeAndAttach's; stopped first
 };
 
 struct AccuracyCase {
@@ -87,16 +103,14 @@ class LatencyAccuracyTest : public LatencyTest,
 // still printed, and its counts must match exactly.
 TEST_P(LatencyAccuracyTest, QuantilesMatchTheServerAndCountsAreExact) {
   const AccuracyCase& c = GetParam();
-  int port = 0;
   const std::string timings = Log("server.timings");
-  auto server = StartDelayServer("127.0.0.1", &port, c.delay, Log("server.log"), timings);
-  ASSERT_TRUE(server.has_value());
-  ASSERT_TRUE(Attach("web=127.0.0.1:" + std::to_string(port)));
+  ASSERT_TRUE(ServeAndAttach(c.delay, timings));
 
   std::string out;
-  auto client = RunClient({"--port", std::to_string(port), "--requests", std::to_string(c.requests),
-                           "--connections", std::to_string(c.connections), "--realtime"},
-                          cg_->path(), tmp_->path(), &out);
+  auto client =
+      RunClient({"--port", std::to_string(port_), "--requests", std::to_string(c.requests),
+                 "--connections", std::to_string(c.connections), "--realtime"},
+                cg_->path(), tmp_->path(), &out);
   ASSERT_TRUE(client.has_value()) << out;
   const auto ref = testing::ServerTimings(timings, static_cast<size_t>(c.requests));
   ASSERT_TRUE(ref.has_value()) << "the server did not record " << c.requests << " requests";
@@ -169,12 +183,9 @@ TEST_F(LatencyTest, IPv6UpstreamIsMeasured) {
 }
 
 TEST_F(LatencyTest, IPv4MappedDestinationCountsAsTheIPv4Upstream) {
-  int port = 0;
-  auto server = StartDelayServer("127.0.0.1", &port, "1ms", Log("server.log"));
-  ASSERT_TRUE(server.has_value());
-  ASSERT_TRUE(Attach("web=127.0.0.1:" + std::to_string(port)));
+  ASSERT_TRUE(ServeAndAttach("1ms"));
   // An AF_INET6 socket connecting to ::ffff:127.0.0.1, as dual-stack clients do.
-  auto client = RunClient({"--host", "::ffff:127.0.0.1", "--port", std::to_string(port),
+  auto client = RunClient({"--host", "::ffff:127.0.0.1", "--port", std::to_string(port_),
                            "--requests", "30", "--connections", "3"},
                           cg_->path(), tmp_->path());
   ASSERT_TRUE(client.has_value());
@@ -184,16 +195,14 @@ TEST_F(LatencyTest, IPv4MappedDestinationCountsAsTheIPv4Upstream) {
 }
 
 TEST_F(LatencyTest, ProcessesOutsideTheCgroupAreNotCounted) {
-  int port = 0;
-  auto server = StartDelayServer("127.0.0.1", &port, "0ms", Log("server.log"));
-  ASSERT_TRUE(server.has_value());
-  ASSERT_TRUE(Attach("web=127.0.0.1:" + std::to_string(port)));
-  auto outside = RunClient(
-      {"--port", std::to_string(port), "--requests", "70", "--connections", "7"}, "", tmp_->path());
+  ASSERT_TRUE(ServeAndAttach("0ms"));
+  auto outside =
+      RunClient({"--port", std::to_string(port_), "--requests", "70", "--connections", "7"}, "",
+                tmp_->path());
   ASSERT_TRUE(outside.has_value());
   EXPECT_EQ((*outside)["requests"].get<int>(), 70);
   auto inside =
-      RunClient({"--port", std::to_string(port), "--requests", "30", "--connections", "3"},
+      RunClient({"--port", std::to_string(port_), "--requests", "30", "--connections", "3"},
                 cg_->path(), tmp_->path());
   ASSERT_TRUE(inside.has_value());
   const UpstreamStats s = Stats();
@@ -417,11 +426,8 @@ TEST_F(LatencyTest, RefusedConnectsAreCounted) {
 }
 
 TEST_F(LatencyTest, ResetsAreCountedAndAreNotRequests) {
-  int port = 0;
-  auto server = StartDelayServer("127.0.0.1", &port, "0ms", Log("server.log"));
-  ASSERT_TRUE(server.has_value());
-  ASSERT_TRUE(Attach("web=127.0.0.1:" + std::to_string(port)));
-  auto client = RunClient({"--port", std::to_string(port), "--requests", "5", "--path", "/reset"},
+  ASSERT_TRUE(ServeAndAttach("0ms"));
+  auto client = RunClient({"--port", std::to_string(port_), "--requests", "5", "--path", "/reset"},
                           cg_->path(), tmp_->path());
   ASSERT_TRUE(client.has_value());
   ASSERT_EQ((*client)["resets"].get<int>(), 5);

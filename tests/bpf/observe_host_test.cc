@@ -25,6 +25,7 @@
 #include "agent/target/lsm_probe.h"
 #include "bpf/policy_families.h"
 #include "cli_runner.h"
+#include "observe_fixture.h"
 #include "test_support.h"
 #include "vm/systemd_seccomp.h"
 
@@ -84,18 +85,13 @@ int ForbiddenCalls(int expect_errno) {
   return 0;
 }
 
-class ObserveHostTest : public ::testing::Test {
+class ObserveHostTest : public testing::ObserveTargetTest {
  protected:
+  ObserveHostTest() : ObserveTargetTest("tg-observe") {}
   void SetUp() override {
-    TG_REQUIRE_ROOT();
-    TG_REQUIRE(!LsmProbe::Load(AF_UNIX).ok(), "this kernel has BPF-LSM: observe is not chosen");
-    auto m = FindCgroup2Mount();
-    ASSERT_TRUE(m.ok()) << m.error().message;
-    const std::string suffix = std::to_string(::getpid());
-    target_ = *m + "/tg-observe-" + suffix;
-    outside_ = *m + "/tg-observe-out-" + suffix;
-    bpffs_ = "/sys/fs/bpf/tg-observe-" + suffix;
-    ASSERT_EQ(::mkdir(target_.c_str(), 0755), 0);
+    ASSERT_NO_FATAL_FAILURE(ObserveTargetTest::SetUp());
+    if (IsSkipped()) return;
+    outside_ = cgroup2_ + "/tg-observe-out-" + std::to_string(::getpid());
     ASSERT_EQ(::mkdir(outside_.c_str(), 0755), 0);
     // The per-call exit tracepoints need tracefs, which every systemd host mounts; this
     // machine's may not: mounted for the test and unmounted after it.
@@ -107,9 +103,8 @@ class ObserveHostTest : public ::testing::Test {
     }
   }
   void TearDown() override {
-    RunCli(TG_CLI_PATH, {"detach", "--all", "--bpffs-dir", bpffs_});
-    ::rmdir(target_.c_str());
-    ::rmdir(outside_.c_str());
+    ObserveTargetTest::TearDown();
+    if (!outside_.empty()) ::rmdir(outside_.c_str());
     if (mounted_tracefs_) ::umount2("/sys/kernel/tracing", MNT_DETACH);
   }
   nlohmann::json Policy(const std::string& name) {
@@ -121,7 +116,7 @@ class ObserveHostTest : public ::testing::Test {
     return {};
   }
   void AttachAsManager();
-  std::string target_, outside_, bpffs_;
+  std::string outside_;
   bool mounted_tracefs_ = false;
 };
 

@@ -20,6 +20,7 @@
 #include "agent/target/cgroup.h"
 #include "agent/target/lsm_probe.h"
 #include "cli_runner.h"
+#include "observe_fixture.h"
 #include "test_support.h"
 
 namespace tg {
@@ -31,26 +32,13 @@ using ::tg::testing::RunCli;
 constexpr int kSwitches = 10000;
 constexpr PolicyKind kKind = PolicyKind::kAddressFamilies;
 
-class PinnedConfigStressTest : public ::testing::Test {
+class PinnedConfigStressTest : public testing::ObserveTargetTest {
  protected:
-  void SetUp() override {
-    TG_REQUIRE_ROOT();
-    TG_REQUIRE(!LsmProbe::Load(AF_UNIX).ok(), "this kernel has BPF-LSM: observe is not chosen");
-    auto m = FindCgroup2Mount();
-    ASSERT_TRUE(m.ok()) << m.error().message;
-    target_ = *m + "/tg-pinned-stress-" + std::to_string(::getpid());
-    bpffs_ = "/sys/fs/bpf/tg-pinned-stress-" + std::to_string(::getpid());
-    ASSERT_EQ(::mkdir(target_.c_str(), 0755), 0);
-  }
-  void TearDown() override {
-    RunCli(TG_CLI_PATH, {"detach", "--all", "--bpffs-dir", bpffs_});
-    ::rmdir(target_.c_str());
-  }
+  PinnedConfigStressTest() : ObserveTargetTest("tg-pinned-stress") {}
   CliResult Attach() {
     return RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit", "--mechanism",
                                 "observe", "--bpffs-dir", bpffs_});
   }
-  std::string target_, bpffs_;
 };
 
 TEST_F(PinnedConfigStressTest, NoModeSwitchIsLostToCanariesOrConcurrentAttach) {

@@ -144,12 +144,11 @@ TEST(FirstDenial, FiresTheShippedAlertsInARealPrometheusAndInRulesTestsFromCaptu
   TempDir dir;
   TestCgroup cg("tg-first-denial");
   ASSERT_TRUE(cg.ok());
-  const std::string bpffs = "/sys/fs/bpf/tg-first-denial-" + std::to_string(::getpid());
-  testing::TestAgent agent(
-      {.dir = dir.path(),
-       .args = {"--cgroup", cg.path(), "--mode", "audit", "--observe-seccomp", "--bpffs-dir", bpffs,
-                "--detach-on-exit", "--upstream", "web=127.0.0.1:1"},
-       .api = false});
+  testing::TestAgent agent({.dir = dir.path(),
+                            .args = {"--cgroup", cg.path(), "--mode", "audit", "--observe-seccomp",
+                                     "--upstream", "web=127.0.0.1:1"},
+                            .api = false,
+                            .pins = "tg-first-denial"});
   const int metrics_port = agent.WaitForMetrics();
   ASSERT_GT(metrics_port, 0) << agent.log();
   auto log = [&] { return agent.log(); };
@@ -226,11 +225,6 @@ TEST(FirstDenial, FiresTheShippedAlertsInARealPrometheusAndInRulesTestsFromCaptu
   std::ofstream(dir.path() + "/late.test.yml") << RulesTest(late, after);
   EXPECT_NE(RunCommand("promtool test rules " + dir.path() + "/late.test.yml 2>&1").first, 0)
       << "a series that starts at 1 must not alert: the test could not tell";
-
-  agent.process().Signal(SIGTERM);
-  agent.process().Wait(milliseconds(5000));
-  RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs);
-  ::rmdir(bpffs.c_str());
 }
 
 }  // namespace

@@ -121,12 +121,12 @@ TEST(AuditOnThisHost, PinsRemovedUnderTheAgentAreAttachedAgain) {
   TestCgroup cg("tg-audit-repin");
   ASSERT_TRUE(cg.ok());
   // Pins of its own: a detach of the shared default directory must not be ours to make.
-  const std::string bpffs = "/sys/fs/bpf/tg-audit-repin-" + std::to_string(::getpid());
-  testing::TestAgent agent(
-      {.dir = dir.path(),
-       .args = {"--cgroup", cg.path(), "--mode", "audit", "--wx-memory", "off", "--bpffs-dir",
-                bpffs, "--detach-on-exit", "--upstream", "web=127.0.0.1:1"},
-       .api = false});
+  testing::TestAgent agent({.dir = dir.path(),
+                            .args = {"--cgroup", cg.path(), "--mode", "audit", "--wx-memory", "off",
+                                     "--upstream", "web=127.0.0.1:1"},
+                            .api = false,
+                            .pins = "tg-audit-repin"});
+  const std::string bpffs = agent.bpffs_dir();
   const int metrics_port = agent.WaitForMetrics();
   ASSERT_GT(metrics_port, 0) << agent.log();
   auto log = [&] { return agent.log(); };
@@ -152,10 +152,6 @@ TEST(AuditOnThisHost, PinsRemovedUnderTheAgentAreAttachedAgain) {
   ASSERT_EQ(py.Wait(milliseconds(30000)), 0);
   std::string body;
   EXPECT_TRUE(MetricsShowUnixWouldDeny(metrics_port, 10, &body)) << body << log();
-  agent.process().Signal(SIGTERM);
-  agent.process().Wait(milliseconds(5000));
-  RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs);
-  ::rmdir(bpffs.c_str());
 }
 
 }  // namespace

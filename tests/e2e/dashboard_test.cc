@@ -244,15 +244,13 @@ class DashboardTest : public ::testing::Test {
     ASSERT_TRUE(nginx.has_value()) << ReadFile(dir_.path() + "/nginx/nginx.out");
     nginx_.emplace(std::move(*nginx));
 
-    // Pins of its own: the default /sys/fs/bpf/tunnelguard is shared with every other agent
-    // and test on the host (another's `detach --all` there once took this test's policies).
-    bpffs_ = "/sys/fs/bpf/tg-dashboard-test-" + std::to_string(::getpid());
     agent_.emplace(testing::TestAgent::Options{
         .dir = dir_.path(),
         .args = {"--cgroup", cg_->path(), "--mode", "audit", "--families", "inet,inet6",
                  "--wx-memory", "deny", "--upstream",
-                 "web=127.0.0.1:" + std::to_string(nginx_port_), "--bpffs-dir", bpffs_,
-                 "--detach-on-exit", "--bpf-stats", "--canary-interval", "10"}});
+                 "web=127.0.0.1:" + std::to_string(nginx_port_), "--bpf-stats", "--canary-interval",
+                 "10"},
+        .pins = "tg-dashboard-test"});
     ASSERT_GT(metrics_port_ = agent_->WaitForMetrics(), 0) << agent_->log();
     instance_ = agent_->metrics_address();
     // Both policies active (with their mechanism) before Prometheus's first scrape.
@@ -277,16 +275,7 @@ class DashboardTest : public ::testing::Test {
         << ReadFile(dir_.path() + "/prometheus/prometheus.log");
   }
 
-  void TearDown() override {
-    if (agent_) {
-      agent_->process().Signal(SIGTERM);  // --detach-on-exit removes its pins
-      agent_->process().Wait(milliseconds(5000));
-    }
-    if (!bpffs_.empty()) {
-      RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs_);
-      ::rmdir(bpffs_.c_str());
-    }
-  }
+  void TearDown() override { agent_.reset(); }  // stops it and detaches its pins
 
   // The first backend picks its port (backend_port_ == 0); the next phases' backends take the
   // same port again, since nginx proxies to it (picture mode only).
@@ -342,7 +331,7 @@ class DashboardTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<TestCgroup> cg_;
   int backend_port_ = 0, nginx_port_ = 0, metrics_port_ = 0;
-  std::string instance_, bpffs_;
+  std::string instance_;
   std::optional<Subprocess> backend_, nginx_, client_;
   std::optional<testing::TestAgent> agent_;
   std::unique_ptr<TestPrometheus> prom_;

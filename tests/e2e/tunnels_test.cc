@@ -45,24 +45,17 @@ class TunnelsTest : public ::testing::Test {
     ASSERT_TRUE(server.has_value());
     server_.emplace(std::move(*server));
     upstream_ = "127.0.0.1:" + std::to_string(upstream_port_);
-    agent_.emplace(
-        TestAgent::Options{.dir = dir_.path(),
-                           .args = {"--cgroup", a_->path(), "--cgroup", b_->path(), "--mode",
-                                    "audit", "--wx-memory", "off", "--bpffs-dir", bpffs_,
-                                    "--detach-on-exit", "--upstream", "web=" + upstream_}});
+    agent_.emplace(TestAgent::Options{
+        .dir = dir_.path(),
+        .args = {"--cgroup", a_->path(), "--cgroup", b_->path(), "--mode", "audit", "--wx-memory",
+                 "off", "--upstream", "web=" + upstream_},
+        .pins = "tg-tunnels"});
     ASSERT_GT(metrics_port_ = agent_->WaitForMetrics(), 0) << Log();
     ASSERT_TRUE(
         WaitFor([&] { return Attached(a_->path()) && Attached(b_->path()); }, milliseconds(30000)))
         << Log();
   }
-  void TearDown() override {
-    if (agent_) {
-      agent_->process().Signal(SIGTERM);
-      agent_->process().Wait(milliseconds(10000));
-    }
-    RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs_);
-    ::rmdir(bpffs_.c_str());
-  }
+  void TearDown() override { agent_.reset(); }  // stops it and detaches its pins
   // The agent's log says it attached enforcement (observe) to that tunnel's cgroup.
   bool Attached(const std::string& path) const {
     return Log().find("address_families: attached to " + path) != std::string::npos;
@@ -111,7 +104,6 @@ class TunnelsTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  const std::string bpffs_ = "/sys/fs/bpf/tg-tunnels-" + std::to_string(::getpid());
   std::unique_ptr<TestCgroup> a_, b_;
   int upstream_port_ = 0, metrics_port_ = 0;
   std::string upstream_;
@@ -170,7 +162,8 @@ TEST_F(TunnelsTest, EachTunnelCountedOnItsOwnInMetricsTunnelctlAndStatus) {
     EXPECT_NE(status.find("target   " + cg->path() + ": cgroup " + relative), std::string::npos)
         << status;
   }
-  auto [grc, pinned] = RunCommand(std::string(TG_BINARY) + " status --bpffs-dir " + bpffs_);
+  auto [grc, pinned] =
+      RunCommand(std::string(TG_BINARY) + " status --bpffs-dir " + agent_->bpffs_dir());
   ASSERT_EQ(grc, 0) << pinned;
   for (const auto* cg : {a_.get(), b_.get()}) {
     EXPECT_NE(pinned.find(cg->path().substr(cg->path().rfind('/'))), std::string::npos) << pinned;

@@ -1,14 +1,19 @@
 #include "test_agent.h"
 
+#include <unistd.h>
+
+#include <csignal>
 #include <string_view>
 
 namespace tg::testing {
 namespace {
 
-std::vector<std::string> AgentArgv(const TestAgent::Options& o, const std::string& socket) {
+std::vector<std::string> AgentArgv(const TestAgent::Options& o, const std::string& socket,
+                                   const std::string& bpffs_dir) {
   std::vector<std::string> argv = {TG_BINARY, "run", "--grpc-socket", o.api ? socket : ""};
   if (o.metrics) argv.insert(argv.end(), {"--metrics-listen", "127.0.0.1:0"});
   argv.insert(argv.end(), o.args.begin(), o.args.end());
+  if (!bpffs_dir.empty()) argv.insert(argv.end(), {"--bpffs-dir", bpffs_dir, "--detach-on-exit"});
   return argv;
 }
 
@@ -28,7 +33,19 @@ int MetricsPortIn(const std::string& log) {
 TestAgent::TestAgent(Options options)
     : socket_(options.socket.empty() ? options.dir + "/tg.sock" : options.socket),
       log_(options.dir + "/agent.log"),
-      process_(Subprocess::Start(AgentArgv(options, socket_), {options.env, log_, ""})) {}
+      bpffs_dir_(options.pins.empty()
+                     ? ""
+                     : "/sys/fs/bpf/" + options.pins + "-" + std::to_string(::getpid())),
+      process_(
+          Subprocess::Start(AgentArgv(options, socket_, bpffs_dir_), {options.env, log_, ""})) {}
+
+TestAgent::~TestAgent() {
+  if (bpffs_dir_.empty()) return;
+  process_.Signal(SIGTERM);  // --detach-on-exit removes its pins
+  process_.Wait(std::chrono::milliseconds(10000));
+  RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs_dir_);
+  ::rmdir(bpffs_dir_.c_str());
+}
 
 int TestAgent::WaitForMetrics(std::chrono::milliseconds timeout) {
   if (metrics_port_ > 0) return metrics_port_;

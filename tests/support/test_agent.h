@@ -1,7 +1,8 @@
 // `tunnelguard run` as the e2e tests start it — written once here instead of in every test:
 // the API socket in the test's temp dir, /metrics on a port the agent picks itself
 // (127.0.0.1:0; the port it got is read from its own "serving metrics on" line, so no other
-// process can take it in between), its output in DIR/agent.log.
+// process can take it in between), its output in DIR/agent.log; optionally pins of its own
+// (Options::pins), detached when the TestAgent goes, however the test ended.
 #ifndef TUNNELGUARD_TESTS_SUPPORT_TEST_AGENT_H_
 #define TUNNELGUARD_TESTS_SUPPORT_TEST_AGENT_H_
 
@@ -24,8 +25,17 @@ class TestAgent {
     bool metrics = true;   // add --metrics-listen 127.0.0.1:0 (false: args say where)
     bool api = true;       // false: --grpc-socket "" (no API socket)
     std::string socket{};  // the API socket ("" = DIR/tg.sock)
+    // "tg-NAME": pins of its own in /sys/fs/bpf/tg-NAME-<pid> (--bpffs-dir, --detach-on-exit),
+    // not the default directory every agent and test on the host shares (another's
+    // `detach --all` there once took a test's policies). "" = the agent's default.
+    std::string pins{};
   };
   explicit TestAgent(Options options);
+  // With Options::pins: stops the agent (SIGTERM: --detach-on-exit removes its pins), then
+  // detaches whatever is left there and removes the directory.
+  ~TestAgent();
+  TestAgent(const TestAgent&) = delete;
+  TestAgent& operator=(const TestAgent&) = delete;
 
   // Waits for the agent's own "serving metrics on http://ADDR:PORT/metrics" line and returns
   // the port (also kept for metrics_port(); at once when known); 0 if the agent exited or
@@ -36,12 +46,14 @@ class TestAgent {
   std::string metrics_address() const { return "127.0.0.1:" + std::to_string(metrics_port_); }
 
   const std::string& socket() const { return socket_; }
+  // The --bpffs-dir of Options::pins ("" without).
+  const std::string& bpffs_dir() const { return bpffs_dir_; }
   std::string log() const { return ReadFile(log_); }
   Subprocess& process() { return process_; }
   pid_t pid() const { return process_.pid(); }
 
  private:
-  std::string socket_, log_;
+  std::string socket_, log_, bpffs_dir_;
   int metrics_port_ = 0;
   Subprocess process_;
 };

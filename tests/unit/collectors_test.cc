@@ -27,6 +27,16 @@ std::string Label(const prometheus::ClientMetric& m, const std::string& name) {
   return "";
 }
 
+// A policy attached and active in `mode` through `mechanism`, with no counts yet.
+PolicyStatus Active(PolicyKind kind, Mode mode, Mechanism mechanism) {
+  PolicyStatus p;
+  p.kind = kind;
+  p.mode = mode;
+  p.mechanism = mechanism;
+  p.active = true;
+  return p;
+}
+
 TEST(LatencyFamilies, HistogramAndCountersPerEntrypoint) {
   LatencySnapshot snap;
   UpstreamStats u;
@@ -83,11 +93,7 @@ TEST(LatencyFamilies, HistogramAndCountersPerEntrypoint) {
 TEST(PolicyFamilies, EnforcedOnlyWhenActiveEnforcingAndAbleToDeny) {
   PolicyMetricsInput in;
   in.configured = {PolicyKind::kAddressFamilies, PolicyKind::kWxMemory};
-  PolicyStatus fam;
-  fam.kind = PolicyKind::kAddressFamilies;
-  fam.mode = Mode::kEnforce;
-  fam.mechanism = Mechanism::kLsmCgroup;
-  fam.active = true;
+  PolicyStatus fam = Active(PolicyKind::kAddressFamilies, Mode::kEnforce, Mechanism::kLsmCgroup);
   fam.by_detail["unix"] = {0, 7, 0};
   fam.by_detail["inet"] = {12, 0, 0};
   fam.events_dropped = 2;
@@ -129,20 +135,11 @@ TEST(PolicyFamilies, EnforcedOnlyWhenActiveEnforcingAndAbleToDeny) {
 TEST(PolicyFamilies, EverySeriesAPolicyCanProduceStartsAtZero) {
   PolicyMetricsInput in;
   in.configured = {PolicyKind::kAddressFamilies, PolicyKind::kWxMemory};
-  PolicyStatus fam;
-  fam.kind = PolicyKind::kAddressFamilies;
-  fam.mode = Mode::kAudit;
-  fam.mechanism = Mechanism::kObserve;
-  fam.active = true;
+  PolicyStatus fam = Active(PolicyKind::kAddressFamilies, Mode::kAudit, Mechanism::kObserve);
   fam.allowed_families = "inet,inet6";
   fam.by_detail["af_0"] = {0, 0, 2};   // AF_UNSPEC: no name of its own
   fam.by_detail["af_50"] = {0, 0, 1};  // past AF_MAX
-  PolicyStatus wx;
-  wx.kind = PolicyKind::kWxMemory;
-  wx.mode = Mode::kEnforce;
-  wx.mechanism = Mechanism::kLsmCgroup;
-  wx.active = true;
-  in.attached = {fam, wx};
+  in.attached = {fam, Active(PolicyKind::kWxMemory, Mode::kEnforce, Mechanism::kLsmCgroup)};
   const auto fs = PolicyFamilies(in);
   const auto& decisions = Family(fs, "tunnelguard_policy_decisions_total");
   std::map<std::string, std::set<std::string>> series;  // policy → "action/detail"
