@@ -141,7 +141,11 @@ tile() {
   for line in "$@"; do
     local y
     y=$(awk "BEGIN{print $y0 + ($y1-$y0-0.02) * ($n - $i) / ($n + 1)}")
-    echo "set label \"$line\" at screen $(awk "BEGIN{print $x+$w/2}"),$y center tc rgb '#ffffff' font ',$([ "$n" -gt 1 ] && echo 14 || echo 20)'"
+    # The size that fits the tile's width (a character is about 0.75 of the size, in pixels).
+    local size
+    size=$(awk -v w="$w" -v len="${#line}" -v max="$([ "$n" -gt 1 ] && echo 14 || echo 20)" \
+      'BEGIN { s = int(w * 1600 / (len * 0.75 + 1)); print (s < max ? s : max) }')
+    echo "set label \"$line\" at screen $(awk "BEGIN{print $x+$w/2}"),$y center tc rgb '#ffffff' font ',$size'"
     i=$((i + 1))
   done
 }
