@@ -35,7 +35,8 @@ uint64_t RateLimiter::TakeSuppressed() {
 }
 
 std::string FormatDenial(const PolicyEvent& e) {
-  const bool families = e.policy == PolicyKind::kAddressFamilies;
+  // A family's denial names a socket ("unix socket"); unix-notify's reasons name the act.
+  const bool families = e.policy == PolicyKind::kAddressFamilies && e.detail.rfind("unix_", 0) != 0;
   return fmt::format("{}: {} {} for pid {} ({}) uid {} in cgroup {}", PolicyName(e.policy),
                      e.action == Action::kDeny              ? "denied"
                      : e.action == Action::kDeniedBySeccomp ? "denied by systemd's seccomp"

@@ -92,6 +92,8 @@ void FillPolicyStatus(const daemon::TunnelStatusReport& t, const PolicySpec& spe
     p->set_active(st.active);
     p->set_enforced(st.active && st.mode == Mode::kEnforce && st.mechanism != Mechanism::kObserve);
     p->set_canary(st.canary_result == "never" ? "not_run" : st.canary_result);
+    p->set_allowed_families(st.allowed_families);
+    p->set_notify_socket(st.notify_socket);
     FillDecisions(st.decisions, p->mutable_decisions());
     out->set_events_dropped(out->events_dropped() + st.events_dropped);
   }

@@ -13,6 +13,11 @@ std::string OutcomeName(int outcome);  // "ok", "ok(W+X)", "EPERM", "EAFNOSUPPOR
 
 int OpSocket(int family, int type, int protocol);
 int OpSocketpairUnix();
+int OpSocketpairUnixDgram();  // socketpair(AF_UNIX, SOCK_DGRAM): both sockets pass socket_create
+// An AF_UNIX datagram socket that connect()s to (or sendto()s, without waiting, a byte to) the
+// abstract socket @`name` (unix-notify's peer rule).
+int OpUnixDgramConnect(const std::string& name);
+int OpUnixDgramSendto(const std::string& name);
 int OpIoUringSocketUnix();  // AF_UNIX socket created by io_uring's IORING_OP_SOCKET
 
 int OpMmapAnon(int prot);                    // a private anonymous mapping with `prot`
