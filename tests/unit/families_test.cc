@@ -153,7 +153,9 @@ TEST(NotifySocket, RejectsWhatCannotBeASocketAddress) {
   for (const char* bad : {"", "run/systemd/notify", "@", "/"}) {
     auto st = NotifySocketToAbi(bad, abi);
     EXPECT_FALSE(st.ok()) << "'" << bad << "'";
-    if (!st.ok()) EXPECT_EQ(st.error().kind, ErrorKind::kInvalidArgument);
+    if (!st.ok()) {
+      EXPECT_EQ(st.error().kind, ErrorKind::kInvalidArgument);
+    }
   }
   EXPECT_TRUE(NotifySocketToAbi("/" + std::string(TG_NOTIFY_PATH_MAX - 2, 'x'), abi).ok());
   EXPECT_EQ(abi.len, 2u + TG_NOTIFY_PATH_MAX);

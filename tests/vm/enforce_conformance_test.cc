@@ -15,7 +15,6 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -315,30 +314,6 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
   const uint64_t allowed = Families({AF_INET, AF_INET6});
   CheckTable(Cases(), {allowed, allowed, ""});
 }
-
-// An abstract datagram socket bound by the test process itself, outside every cgroup of the
-// table (a stand-in for systemd's notify socket, and for any other peer); closed on scope exit.
-class BoundDgram {
- public:
-  explicit BoundDgram(const std::string& name)
-      : fd_(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path + 1, name.data(), std::min(name.size(), sizeof(addr.sun_path) - 2));
-    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-    bound_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), len) == 0;
-  }
-  BoundDgram(const BoundDgram&) = delete;
-  BoundDgram& operator=(const BoundDgram&) = delete;
-  ~BoundDgram() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool bound() const { return bound_; }
-
- private:
-  int fd_;
-  bool bound_ = false;
-};
 
 const char kStricterPeer[] =
     "stricter (beyond systemd): unix-notify allows AF_UNIX datagrams to the notify socket "

@@ -113,6 +113,17 @@ int OpUnixDgramSendto(const std::string& name) {
   return err;
 }
 
+BoundDgram::BoundDgram(const std::string& name)
+    : fd_(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+  sockaddr_un addr;
+  const socklen_t len = AbstractAddress(name, &addr);
+  bound_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), len) == 0;
+}
+
+BoundDgram::~BoundDgram() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 int OpIoUringSocketUnix() {
   // Raw io_uring (no liburing): one IORING_OP_SOCKET, waited for.
   io_uring_params params{};
