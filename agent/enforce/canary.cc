@@ -678,6 +678,25 @@ Result<std::vector<CanaryCheck>> JudgeAttempts(const std::string& base, uint64_t
   return checks;
 }
 
+// Why a canary that ran failed: no socket at unix-notify's address (a configuration error, the
+// policy itself may be in force), observe missing the attempt, or the policy not in force.
+std::string FailureCause(const CanaryPlan& plan, const HelperResults& results,
+                         const std::string& canary_cgroup) {
+  if (!plan.notify_socket.empty() &&
+      (results.notify_errno == ENOENT || results.notify_errno == ECONNREFUSED)) {
+    return "nothing is bound at the notify socket " + plan.notify_socket +
+           " (connect: " + ErrnoName(results.notify_errno) +
+           "): a Type=notify tunnel could not notify; give the manager's $NOTIFY_SOCKET with "
+           "--notify-socket (config notify-socket)";
+  }
+  if (plan.observe) {
+    return "the observe mechanism did not see the attempt from " + canary_cgroup +
+           " (under systemd's seccomp filters a refused call is seen only with "
+           "--observe-seccomp); see 'tunnelguard status'";
+  }
+  return LikelyCause(canary_cgroup);
+}
+
 // The run's time and verdict, in each policy's config (what status and /metrics show).
 Status RecordCanaryResult(const std::string& base, uint64_t target_id,
                           const std::vector<PinnedConfig>& configs, bool passed) {
@@ -715,13 +734,7 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
     report.checks = std::move(*checks);
     report.passed = std::all_of(report.checks.begin(), report.checks.end(),
                                 [](const CanaryCheck& c) { return c.passed; });
-    if (!report.passed) {
-      report.cause = plan.observe
-                         ? "the observe mechanism did not see the attempt from " + cg->path() +
-                               " (under systemd's seccomp filters a refused call is seen only with "
-                               "--observe-seccomp); see 'tunnelguard status'"
-                         : LikelyCause(cg->path());
-    }
+    if (!report.passed) report.cause = FailureCause(plan, *results, cg->path());
   }  // the canary cgroup is removed here
   report.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);

@@ -200,6 +200,9 @@ TEST(Canary, UnixNotifyProvesTheNotifyOnlyRule) {
             std::string::npos)
       << r->checks[1].observed;
   EXPECT_TRUE(r->checks[2].passed) << r->checks[2].observed;
+  EXPECT_NE(r->cause.find("nothing is bound at the notify socket @" + name + "-unbound"),
+            std::string::npos)
+      << r->cause;
 }
 
 TEST(Canary, AttachRunsItAndStatusShowsIt) {
