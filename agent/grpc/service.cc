@@ -176,6 +176,7 @@ grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
   feature("bpffs", r.features.bpffs);
   feature("bpf_lsm_listed", r.features.bpf_lsm_listed);
   feature("lsm_cgroup", r.features.lsm_cgroup);
+  feature("unix_notify", r.features.unix_notify);
   for (const auto& t : r.tunnels) FillTunnelStatus(t, response->add_tunnels());
   if (response->tunnels_size() > 0) {  // the first tunnel where clients before issue 15 look
     const v1::TunnelStatus& first = response->tunnels(0);
