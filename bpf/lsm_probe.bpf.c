@@ -43,3 +43,16 @@ SEC("lsm/socket_create")
 int BPF_PROG(tg_probe_gsock, int family, int type, int protocol, int kern, int ret) {
   return ret;
 }
+
+/* Does this kernel load lsm_cgroup programs on the two hooks unix-notify adds to the address
+ * families policy (policy_families.bpf.c: unix_may_send sees a datagram's peer socket,
+ * socket_socketpair the pair)? Loaded on their own, never attached: they only answer that. */
+SEC("lsm_cgroup/unix_may_send")
+int BPF_PROG(tg_probe_send, struct socket *sock, struct socket *other) {
+  return 1;
+}
+
+SEC("lsm_cgroup/socket_socketpair")
+int BPF_PROG(tg_probe_pair, struct socket *a, struct socket *b) {
+  return 1;
+}

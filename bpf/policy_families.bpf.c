@@ -37,7 +37,7 @@ struct {
 TG_COUNTER_MAP(tg_fam_count, TG_FAM_COUNTERS);
 TG_COUNTER_MAP(tg_fam_drops, 1);
 TG_EVENT_MAP(tg_fam_events);
-TG_COUNTER_MAP(tg_fam_canary, TG_ACTIONS); /* the canary's decisions, by action */
+TG_COUNTER_MAP(tg_fam_canary, TG_FAM_CANARY_COUNTERS); /* the canary's decisions */
 TG_CGROUP_MAP(tg_fam_cgrp);                /* lsm_global: the target cgroup */
 
 /*
@@ -132,24 +132,34 @@ static __always_inline bool tg_fam_setup_exempt(const struct tg_fam_config *cfg)
   return tg_fam_privileged(task) && tg_fam_is_executor(exe, manager_exe); /* 2b */
 }
 
-/* The decision, independent of how the program is hooked (lsm_cgroup today; a global lsm/
- * program or an observer later call the same function). */
-static __always_inline enum tg_action tg_fam_decide(int family, int type, int protocol, int kern,
-                                                    bool seccomp_refused) {
-  __u32 zero = 0;
-  struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
-  __u32 slot = family >= 0 && family < TG_FAM_OTHER ? (__u32)family : TG_FAM_OTHER;
-  __u64 allowed = cfg ? cfg->allowed : 0;
+#define TG_AF_UNIX 1
+#define TG_SOCK_DGRAM 2
+#define TG_SOCK_TYPE_MASK 0xf
+#define TG_EPERM 1
+
+/* unix-notify is on: AF_UNIX is not allowed outright, only sd_notify's datagrams. */
+static __always_inline bool tg_fam_notify_on(const struct tg_fam_config *cfg) {
+  return cfg && ((cfg->allowed >> TG_FAM_UNIX_NOTIFY_BIT) & 1) &&
+         !((cfg->allowed >> TG_AF_UNIX) & 1);
+}
+
+/* Counts one decision on detail `slot` (canary calls apart, `peer` ones also in the canary's
+ * peer half), applies the set-up exemption to a refusal, and reports a refusal as an event with
+ * `detail`. Returns the action. Shared by every hook, so all count and report alike. */
+static __always_inline enum tg_action tg_fam_account(const struct tg_fam_config *cfg, __u32 slot,
+                                                     bool allow, bool seccomp_refused, bool peer,
+                                                     __u32 detail, __u64 arg0, __u64 arg1) {
   const bool canary = cfg && tg_from_canary(&cfg->canary);
-  if (!seccomp_refused && (kern || (slot != TG_FAM_OTHER && ((allowed >> slot) & 1)))) {
-    tg_count(canary ? (void *)&tg_fam_canary : (void *)&tg_fam_count,
-             canary ? TG_ACT_ALLOW : TG_ACT_ALLOW * TG_FAM_SLOTS + slot);
-    return TG_ACT_ALLOW;
-  }
-  enum tg_action action = cfg && cfg->mode == TG_MODE_AUDIT ? TG_ACT_WOULD_DENY : TG_ACT_DENY;
+  enum tg_action action = TG_ACT_ALLOW;
+  if (!allow) action = cfg && cfg->mode == TG_MODE_AUDIT ? TG_ACT_WOULD_DENY : TG_ACT_DENY;
   if (seccomp_refused) action = TG_ACT_DENIED_BY_SECCOMP;
   if (canary) {
     tg_count(&tg_fam_canary, action);
+    if (peer) tg_count(&tg_fam_canary, TG_ACTIONS + action);
+    return action;
+  }
+  if (action == TG_ACT_ALLOW) {
+    tg_count(&tg_fam_count, TG_ACT_ALLOW * TG_FAM_SLOTS + slot);
     return action;
   }
   if (!seccomp_refused && cfg && tg_fam_setup_exempt(cfg)) {
@@ -157,9 +167,84 @@ static __always_inline enum tg_action tg_fam_decide(int family, int type, int pr
     return TG_ACT_EXEMPT_SETUP;
   }
   tg_count(&tg_fam_count, action * TG_FAM_SLOTS + slot);
-  tg_emit(&tg_fam_events, &tg_fam_drops, TG_POLICY_FAMILIES, action, (__u32)family, (__u64)type,
-          (__u64)protocol);
+  tg_emit(&tg_fam_events, &tg_fam_drops, TG_POLICY_FAMILIES, action, detail, arg0, arg1);
   return action;
+}
+
+/* The decision on a new socket, independent of how the program is hooked (lsm_cgroup, a global
+ * lsm/ program or an observer call the same function). `pair`: the observer saw socketpair()
+ * (the LSM hooks see each of its sockets here and the pair at socket_socketpair). Under
+ * unix-notify an AF_UNIX datagram socket is allowed here; what it may reach is decided per peer
+ * (tg_fam_peer), and a pair of them is refused (tg_fam_pair). */
+static __always_inline enum tg_action tg_fam_decide(int family, int type, int protocol, int kern,
+                                                    bool seccomp_refused, bool pair) {
+  __u32 zero = 0;
+  struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
+  __u32 slot = family >= 0 && family < TG_FAM_OTHER ? (__u32)family : TG_FAM_OTHER;
+  __u64 allowed = cfg ? cfg->allowed : 0;
+  const bool notify_dgram = family == TG_AF_UNIX && tg_fam_notify_on(cfg) &&
+                            (type & TG_SOCK_TYPE_MASK) == TG_SOCK_DGRAM;
+  if (notify_dgram && pair) slot = TG_FAM_UNIX_PAIR;
+  const bool allow =
+      kern || (slot != TG_FAM_OTHER && slot < 64 && ((allowed >> slot) & 1)) ||
+      (notify_dgram && !pair);
+  return tg_fam_account(cfg, slot, allow && !seccomp_refused, seccomp_refused, false,
+                        slot < 64 ? (__u32)family : slot, (__u64)type, (__u64)protocol);
+}
+
+/* unix-notify: the peer whose bound address is `addr` is the notify socket, i.e. that address
+ * (the kernel's copy, set by bind() and never changed after) is the configured one, byte for
+ * byte and of the same length.
+ * Limit: an address names a socket, not its owner; whoever binds that address in another mount
+ * namespace (path) or network namespace (abstract) is reachable too (bind() is not hooked). */
+static __always_inline bool tg_fam_is_notify_peer(const struct tg_fam_config *cfg,
+                                                  struct unix_address *addr) {
+  if (!addr) return false; /* an unbound peer is not the notify socket */
+  const __u32 len = (__u32)BPF_CORE_READ(addr, len);
+  if (len != cfg->notify.len || len <= 2 || len > 2 + TG_NOTIFY_PATH_MAX) return false;
+  const __u32 n = len - 2;
+  char path[TG_NOTIFY_PATH_MAX] = {};
+  if (n > TG_NOTIFY_PATH_MAX ||
+      bpf_probe_read_kernel(path, n, __builtin_preserve_access_index(&addr->name[0].sun_path)) !=
+          0) {
+    return false;
+  }
+  for (int i = 0; i < TG_NOTIFY_PATH_MAX; i++) {
+    if ((__u32)i >= n) break;
+    if (path[i] != cfg->notify.path[i]) return false;
+  }
+  return true;
+}
+
+/* A datagram connect or send from an AF_UNIX socket of the target to `other`: under
+ * unix-notify, allowed to the notify socket only (detail unix_notify), refused to any other
+ * (unix_peer; the event's arg0 is the sender's socket type, arg1 the peer's address length, 0
+ * when unbound). Nothing is counted while the mode is off: the socket's creation was. */
+static __always_inline enum tg_action tg_fam_peer(struct socket *sock, struct socket *other) {
+  __u32 zero = 0;
+  struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
+  if (!tg_fam_notify_on(cfg)) return TG_ACT_ALLOW;
+  struct unix_sock *u = (struct unix_sock *)BPF_CORE_READ(other, sk);
+  struct unix_address *addr = BPF_CORE_READ(u, addr);
+  const bool notify = tg_fam_is_notify_peer(cfg, addr);
+  const __u64 peer_len = addr ? (__u64)BPF_CORE_READ(addr, len) : 0;
+  const __u32 slot = notify ? TG_FAM_UNIX_NOTIFY : TG_FAM_UNIX_PEER;
+  return tg_fam_account(cfg, slot, notify, false, true, slot, (__u64)BPF_CORE_READ(sock, type),
+                        peer_len);
+}
+
+/* socketpair() of AF_UNIX datagram sockets under unix-notify: refused (unix_socketpair), as a
+ * pair can reach no notify socket. Other families and types were decided (and counted) at
+ * creation: in audit a stream pair is one would_deny per socket there, not one more here. */
+static __always_inline enum tg_action tg_fam_pair(struct socket *a) {
+  __u32 zero = 0;
+  struct tg_fam_config *cfg = bpf_map_lookup_elem(&tg_fam_cfg, &zero);
+  if (!tg_fam_notify_on(cfg) || BPF_CORE_READ(a, sk, __sk_common.skc_family) != TG_AF_UNIX ||
+      (BPF_CORE_READ(a, type) & TG_SOCK_TYPE_MASK) != TG_SOCK_DGRAM) {
+    return TG_ACT_ALLOW;
+  }
+  return tg_fam_account(cfg, TG_FAM_UNIX_PAIR, false, false, false, TG_FAM_UNIX_PAIR,
+                        (__u64)BPF_CORE_READ(a, type), 0);
 }
 
 /*
@@ -173,7 +258,7 @@ static __always_inline enum tg_action tg_fam_decide(int family, int type, int pr
  */
 SEC("lsm_cgroup/socket_create")
 int BPF_PROG(tg_fam_sock, int family, int type, int protocol, int kern) {
-  if (tg_fam_decide(family, type, protocol, kern, false) != TG_ACT_DENY) return 1;
+  if (tg_fam_decide(family, type, protocol, kern, false, false) != TG_ACT_DENY) return 1;
   bpf_set_retval(-TG_EAFNOSUPPORT); /* what systemd's RestrictAddressFamilies returns */
   return 0;
 }
@@ -188,7 +273,48 @@ int BPF_PROG(tg_fam_sock, int family, int type, int protocol, int kern) {
 SEC("lsm/socket_create")
 int BPF_PROG(tg_fam_gsock, int family, int type, int protocol, int kern, int ret) {
   if (ret != 0 || !tg_in_target(&tg_fam_cgrp)) return ret;
-  return tg_fam_decide(family, type, protocol, kern, false) == TG_ACT_DENY ? -TG_EAFNOSUPPORT : 0;
+  return tg_fam_decide(family, type, protocol, kern, false, false) == TG_ACT_DENY ? -TG_EAFNOSUPPORT
+                                                                                 : 0;
+}
+
+/*
+ * unix-notify's peer hook: security_unix_may_send(sock, other), called by unix_dgram_connect()
+ * and by every unix_dgram_sendmsg() (connected or given an address) once the peer socket is
+ * found, with both sockets: the one place the sender and its peer's bound address meet, for
+ * connect() and for sendto()/sendmsg() alike (socket_connect and socket_sendmsg see only the
+ * address asked for, which a path lookup then resolves). Stream and seqpacket sockets never get
+ * that far: their creation is refused. lsm_cgroup runs it for the sending socket's cgroup.
+ * Refused with EPERM: AF_UNIX itself is allowed, this peer is not.
+ */
+SEC("lsm_cgroup/unix_may_send")
+int BPF_PROG(tg_fam_send, struct socket *sock, struct socket *other) {
+  if (tg_fam_peer(sock, other) != TG_ACT_DENY) return 1;
+  bpf_set_retval(-TG_EPERM);
+  return 0;
+}
+
+SEC("lsm/unix_may_send")
+int BPF_PROG(tg_fam_gsend, struct socket *sock, struct socket *other, int ret) {
+  if (ret != 0 || !tg_in_target(&tg_fam_cgrp)) return ret;
+  return tg_fam_peer(sock, other) == TG_ACT_DENY ? -TG_EPERM : 0;
+}
+
+/*
+ * security_socket_socketpair(a, b), called by socketpair() after both sockets were created
+ * (each passed socket_create) and before they are connected: the pair as a pair. Refused like a
+ * family outside the list (EAFNOSUPPORT), what the same call gets without unix-notify.
+ */
+SEC("lsm_cgroup/socket_socketpair")
+int BPF_PROG(tg_fam_pair_c, struct socket *a, struct socket *b) {
+  if (tg_fam_pair(a) != TG_ACT_DENY) return 1;
+  bpf_set_retval(-TG_EAFNOSUPPORT);
+  return 0;
+}
+
+SEC("lsm/socket_socketpair")
+int BPF_PROG(tg_fam_gpair, struct socket *a, struct socket *b, int ret) {
+  if (ret != 0 || !tg_in_target(&tg_fam_cgrp)) return ret;
+  return tg_fam_pair(a) == TG_ACT_DENY ? -TG_EAFNOSUPPORT : 0;
 }
 
 /*
@@ -200,7 +326,7 @@ int BPF_PROG(tg_fam_gsock, int family, int type, int protocol, int kern, int ret
  * -EAFNOSUPPORT is systemd's RestrictAddressFamilies= at work (denied_by_seccomp, when the config
  * asks for it; a family whose module is absent fails the same way and is counted the same).
  */
-static __always_inline void tg_fam_observe(struct pt_regs *regs, long ret) {
+static __always_inline void tg_fam_observe(struct pt_regs *regs, long ret, bool pair) {
   if (!tg_in_target(&tg_fam_cgrp)) return;
   bool seccomp_refused = ret == -TG_ERR_EAFNOSUPPORT;
   if (ret < 0 && !seccomp_refused) return; /* failed for another reason: nothing happened */
@@ -210,7 +336,7 @@ static __always_inline void tg_fam_observe(struct pt_regs *regs, long ret) {
     if (!cfg || !cfg->observe.seccomp) return;
   }
   tg_fam_decide((int)BPF_CORE_READ(regs, di), (int)BPF_CORE_READ(regs, si),
-                (int)BPF_CORE_READ(regs, dx), 0, seccomp_refused);
+                (int)BPF_CORE_READ(regs, dx), 0, seccomp_refused, pair);
 }
 
 /* Hooks: each call's own exit tracepoint, so no other system call runs a program of ours. Every
@@ -218,13 +344,13 @@ static __always_inline void tg_fam_observe(struct pt_regs *regs, long ret) {
  * tracepoint is enabled (host-wide, measured at attach and shown by status). */
 SEC("tracepoint/syscalls/sys_exit_socket")
 int tg_fam_obs_sock(struct tg_sys_exit_record *ctx) {
-  tg_fam_observe(tg_user_regs(), ctx->ret);
+  tg_fam_observe(tg_user_regs(), ctx->ret, false);
   return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_socketpair")
 int tg_fam_obs_pair(struct tg_sys_exit_record *ctx) {
-  tg_fam_observe(tg_user_regs(), ctx->ret);
+  tg_fam_observe(tg_user_regs(), ctx->ret, true);
   return 0;
 }
 
@@ -242,6 +368,6 @@ int BPF_PROG(tg_fam_obs, struct pt_regs *regs, long ret) {
   long nr = regs->orig_ax;
   __u32 call = nr == TG_NR_SOCKET ? TG_OBS_SOCKET : nr == TG_NR_SOCKETPAIR ? TG_OBS_SOCKETPAIR : 0;
   if (!(call & tg_fam_sys_exit_calls)) return 0;
-  tg_fam_observe(regs, ret);
+  tg_fam_observe(regs, ret, nr == TG_NR_SOCKETPAIR);
   return 0;
 }

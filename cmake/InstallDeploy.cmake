@@ -47,6 +47,7 @@ endfunction()
 
 tg_unit(tunnelguard.service "${_unitdir}")
 tg_unit(cloudflared-tunnel.service.d/tunnelguard.conf "${_unitdir}/cloudflared-tunnel.service.d")
+tg_unit(cloudflared.service.d/tunnelguard.conf "${_unitdir}/cloudflared.service.d")
 tg_unit(tunnelguard-optional.conf "${_p}/${TG_DOCDIR}/systemd")
 file(INSTALL "${TG_SOURCE_DIR}/deploy/systemd/tunnelguard.sysusers.conf"
      DESTINATION "${_sysusersdir}" RENAME tunnelguard.conf

@@ -4,6 +4,7 @@
 
 #include "agent/enforce/families.h"
 #include "agent/enforce/policy_wx.h"
+#include "bpf/policy_families.h"
 #include "bpf/policy_wx.h"
 #include "exporter/family_builder.h"
 
@@ -35,6 +36,11 @@ PolicyDetails DetailsOf(const PolicyStatus& p) {
     (((allowed >> f.family) & 1) != 0 ? d.allowed : d.refusable).emplace_back(f.name);
   }
   d.refusable.emplace_back("other");
+  if (UnixNotifyOn(allowed)) {  // its sends allowed to the notify socket, refused elsewhere
+    for (const auto& r : UnixNotifyDetails()) {
+      (r.family == TG_FAM_UNIX_NOTIFY ? d.allowed : d.refusable).emplace_back(r.name);
+    }
+  }
   return d;
 }
 

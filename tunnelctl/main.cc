@@ -37,6 +37,8 @@ nlohmann::json PoliciesJson(
                    {"enforced", p.enforced()},
                    {"canary", p.canary()},
                    {"problem", p.canary_detail()},
+                   {"allowed_families", p.allowed_families()},
+                   {"notify_socket", p.notify_socket()},
                    {"decisions", tg::ctl::DecisionsJson(p.decisions())}});
   }
   return out;
@@ -79,6 +81,10 @@ void PrintTunnel(const tunnelguard::v1::TunnelStatus& t) {
                 p.enforced() ? ("enforced with " + p.mechanism()).c_str()
                 : p.active() ? ("active with " + p.mechanism() + ", cannot deny").c_str()
                              : ("NOT IN FORCE: " + p.canary_detail()).c_str());
+    if (!p.notify_socket().empty()) {  // unix-notify: say what AF_UNIX is still allowed to do
+      std::printf("         allowed %s: AF_UNIX only for sd_notify datagrams to %s\n",
+                  p.allowed_families().c_str(), p.notify_socket().c_str());
+    }
   }
 }
 

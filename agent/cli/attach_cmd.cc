@@ -2,6 +2,7 @@
 //  [--families LIST|none|off] [--wx-memory deny|off] [--bpffs-dir DIR]`:
 // puts systemd's RestrictAddressFamilies= and MemoryDenyWriteExecute= on a cgroup with
 // BPF-LSM. Exit 0 only when every requested policy is attached and pinned.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -70,6 +71,15 @@ int Run(AttachFlags f) {
                 p.kind == PolicyKind::kAddressFamilies
                     ? (", allowed families: " + FormatFamilies(p.allowed_families)).c_str()
                     : "");
+  }
+  const bool notify =
+      std::any_of(req.policies.begin(), req.policies.end(), [](const PolicySpec& p) {
+        return p.kind == PolicyKind::kAddressFamilies && UnixNotifyOn(p.allowed_families);
+      });
+  if (notify && result->mechanism == Mechanism::kObserve) {  // said plainly, never faked
+    std::printf(
+        "address_families: unix-notify with observe sees socket() and socketpair() only; the "
+        "AF_UNIX peer rule (the notify socket only) needs BPF-LSM\n");
   }
   if (result->setup) {
     std::printf("address_families: systemd set-up exemption: %s\n",

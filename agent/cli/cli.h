@@ -11,6 +11,7 @@
 #include "agent/base/result.h"
 #include "agent/enforce/pin_layout.h"
 #include "agent/enforce/policy.h"
+#include "agent/enforce/unix_notify.h"
 #include "agent/target/cgroup.h"
 
 namespace tg::cli {
@@ -32,10 +33,12 @@ struct TargetFlags {
 void AddTargetFlags(CLI::App& sub, TargetFlags& flags, bool required);
 Result<Cgroup> OpenTarget(const TargetFlags& flags);
 
-// --mode, --families, --wx-memory, --bpffs-dir: the policy flags `attach` and `run` share.
+// --mode, --families, --notify-socket, --wx-memory, --bpffs-dir: the policy flags `attach` and
+// `run` share.
 struct PolicyFlags {
   std::string mode = "enforce";
   std::string families = "inet,inet6";
+  std::string notify_socket = kDefaultNotifySocket;  // unix-notify's peer
   std::string wx_memory = "deny";
   std::string bpffs_dir = kDefaultBpffsDir;
   std::string mechanism = "auto";

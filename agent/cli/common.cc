@@ -6,6 +6,7 @@
 #include "agent/enforce/families.h"
 #include "agent/enforce/observe_hooks.h"
 #include "agent/enforce/pin_layout.h"
+#include "bpf/policy_families.h"
 
 namespace tg::cli {
 
@@ -35,9 +36,19 @@ std::pair<CLI::Option*, CLI::Option*> AddPolicyFlags(CLI::App& sub, PolicyFlags&
   auto* families =
       sub.add_option("--families", flags.families,
                      "allowed address families, comma-separated (unix, inet, inet6, netlink, "
-                     "packet, vsock, alg, xdp, …); 'none' allows none, 'off' attaches no family "
-                     "policy")
+                     "packet, vsock, alg, xdp, …); unix-notify allows AF_UNIX only for sd_notify "
+                     "datagrams to --notify-socket (Type=notify units); 'none' allows none, "
+                     "'off' attaches no family policy")
           ->capture_default_str();
+  sub.add_option("--notify-socket", flags.notify_socket,
+                 "with unix-notify in --families: the one AF_UNIX peer allowed, a path or "
+                 "@NAME (abstract), as systemd's $NOTIFY_SOCKET")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        tg_unix_notify abi{};
+        auto st = NotifySocketToAbi(v, abi);
+        return st.ok() ? std::string() : st.error().message;
+      });
   auto* wx = sub.add_option("--wx-memory", flags.wx_memory, "deny W+X memory (deny) or not (off)")
                  ->capture_default_str();
   sub.add_option("--bpffs-dir", flags.bpffs_dir, "where links and maps are pinned")
@@ -105,7 +116,8 @@ Result<std::vector<PolicySpec>> BuildPolicies(const PolicyFlags& f) {
   if (f.families != "off") {
     auto mask = ParseFamilies(f.families);
     if (!mask.ok()) return mask.error();
-    policies.push_back({PolicyKind::kAddressFamilies, *mode, *mask});
+    policies.push_back({PolicyKind::kAddressFamilies, *mode, *mask,
+                        UnixNotifyOn(*mask) ? f.notify_socket : std::string()});
   }
   if (f.wx_memory == "deny") {
     policies.push_back({PolicyKind::kWxMemory, *mode, 0});

@@ -30,6 +30,7 @@ void RegisterFeatures(CLI::App& app, Action& action) {
       PrintFeature("bpffs", f.bpffs);
       PrintFeature("bpf LSM listed", f.bpf_lsm_listed);
       PrintFeature("lsm_cgroup", f.lsm_cgroup);
+      PrintFeature("unix_notify", f.unix_notify);
       return kExitOk;
     };
   });

@@ -34,16 +34,20 @@ void PrintText(const StatusReport& r) {
                                    : t.cgroup.c_str(),
                 static_cast<unsigned long long>(t.cgroup_id), t.pin_dir.c_str());
     for (const PolicyStatus& p : t.policies) {
-      std::printf(
-          "  %-16s %-7s %-10s %-8s allow=%llu deny=%llu would_deny=%llu canary=%s%s%s\n",
-          std::string(PolicyName(p.kind)).c_str(),
-          p.mode ? std::string(ModeName(*p.mode)).c_str() : "?",
-          p.mechanism ? std::string(MechanismName(*p.mechanism)).c_str() : "?",
-          p.active ? "active" : "INACTIVE", static_cast<unsigned long long>(p.decisions.allow),
-          static_cast<unsigned long long>(p.decisions.deny),
-          static_cast<unsigned long long>(p.decisions.would_deny), CanaryText(p).c_str(),
-          p.kind == PolicyKind::kAddressFamilies ? (" allowed=" + p.allowed_families).c_str() : "",
-          p.problem.empty() ? "" : (" (" + p.problem + ")").c_str());
+      std::printf("  %-16s %-7s %-10s %-8s allow=%llu deny=%llu would_deny=%llu canary=%s%s%s\n",
+                  std::string(PolicyName(p.kind)).c_str(),
+                  p.mode ? std::string(ModeName(*p.mode)).c_str() : "?",
+                  p.mechanism ? std::string(MechanismName(*p.mechanism)).c_str() : "?",
+                  p.active ? "active" : "INACTIVE",
+                  static_cast<unsigned long long>(p.decisions.allow),
+                  static_cast<unsigned long long>(p.decisions.deny),
+                  static_cast<unsigned long long>(p.decisions.would_deny), CanaryText(p).c_str(),
+                  p.kind == PolicyKind::kAddressFamilies
+                      ? (" allowed=" + p.allowed_families +
+                         (p.notify_socket.empty() ? "" : " notify=" + p.notify_socket))
+                            .c_str()
+                      : "",
+                  p.problem.empty() ? "" : (" (" + p.problem + ")").c_str());
       if (p.setup) {
         std::printf("    systemd set-up exemption: %s; exempt_setup=%llu\n",
                     FormatSetupExemption(*p.setup).c_str(),

@@ -9,6 +9,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include "agent/enforce/policy_abi_check.h"
 #include "agent/enforce/policy_status.h"
 #include "agent/enforce/policy_wx.h"
+#include "agent/enforce/unix_notify.h"
 #include "agent/target/kernel_features.h"
 #include "agent/target/lsm_probe.h"
 #include "bpf/policy_families.h"
@@ -64,6 +66,17 @@ Result<Decisions> ReadCanaryCounters(const std::string& base, uint64_t cgroup_id
   if (!counts.ok()) return counts.error();
   return Decisions{(*counts)[TG_ACT_ALLOW], (*counts)[TG_ACT_DENY], (*counts)[TG_ACT_WOULD_DENY],
                    (*counts)[TG_ACT_DENIED_BY_SECCOMP], (*counts)[TG_ACT_EXEMPT_SETUP]};
+}
+
+// address_families: the canary's peer-hook (unix_may_send) decisions, the counters' second half.
+Result<Decisions> ReadCanaryPeerCounters(const std::string& base, uint64_t cgroup_id) {
+  const std::string path = PolicyDir(base, cgroup_id, PolicyKind::kAddressFamilies) + "/" +
+                           ManifestFor(PolicyKind::kAddressFamilies).canary_map;
+  auto counts = ReadPerCpuCounters(path, TG_FAM_CANARY_COUNTERS);
+  if (!counts.ok()) return counts.error();
+  const auto at = [&](uint32_t action) { return (*counts)[TG_ACTIONS + action]; };
+  return Decisions{at(TG_ACT_ALLOW), at(TG_ACT_DENY), at(TG_ACT_WOULD_DENY),
+                   at(TG_ACT_DENIED_BY_SECCOMP), at(TG_ACT_EXEMPT_SETUP)};
 }
 
 // wx_memory: the canary's refused calls by detail (tg_wx_canary after its action totals), so
@@ -103,6 +116,56 @@ int AttemptSocketpair(int family) {
   ::close(sv[0]);
   ::close(sv[1]);
   return 0;
+}
+
+// unix-notify: the notify socket's address as connect() takes it, built before the fork.
+struct NotifyPeer {
+  sockaddr_un addr{};
+  socklen_t len = 0;  // 0: unix-notify is not planned
+};
+
+NotifyPeer MakeNotifyPeer(const std::string& notify_socket) {
+  NotifyPeer p;
+  tg_unix_notify abi{};
+  if (notify_socket.empty() || !NotifySocketToAbi(notify_socket, abi).ok()) return p;
+  p.addr.sun_family = AF_UNIX;
+  std::memcpy(p.addr.sun_path, abi.path, sizeof(p.addr.sun_path));
+  p.len = static_cast<socklen_t>(abi.len);
+  return p;
+}
+
+// sd_notify's shape: a datagram socket connected to the notify socket (what libsystemd and
+// go-systemd do before they send). Nothing is sent: the manager never sees the canary.
+int AttemptNotifyConnect(const NotifyPeer& peer) {
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  const int err =
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&peer.addr), peer.len) == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+// Any other peer: a datagram socket of the helper's own, bound by autobind (an abstract name the
+// kernel picks, so nothing on the host can collide), which a second socket connects to.
+int AttemptOtherPeer() {
+  const int peer = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (peer < 0) return errno;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  socklen_t len = sizeof(sa_family_t);  // autobind
+  int err = 0;
+  if (::bind(peer, reinterpret_cast<const sockaddr*>(&addr), len) != 0 ||
+      (len = sizeof(addr), ::getsockname(peer, reinterpret_cast<sockaddr*>(&addr), &len)) != 0) {
+    err = errno;
+  }
+  const int fd = err == 0 ? ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0) : -1;
+  if (err == 0 && fd < 0) err = errno;
+  if (fd >= 0) {
+    err = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) == 0 ? 0 : errno;
+    ::close(fd);
+  }
+  ::close(peer);
+  return err;
 }
 
 // observe sees system call arguments, not memory objects: a W+X anonymous mapping. (Under
@@ -196,14 +259,35 @@ struct HelperResults {
   int proc_mem_errno = kNotAttempted;
   int traceme_errno = kNotAttempted;
   int attach_errno = kNotAttempted;
+  int notify_errno = kNotAttempted;  // unix-notify: connect to the notify socket
+  int peer_errno = kNotAttempted;    // unix-notify: connect to another bound socket
 };
+
+// The helper's attempts, made in the canary cgroup (plain system calls only: a fork).
+HelperResults Attempt(int family, bool family_socket, bool wx, bool wx_anon,
+                      const NotifyPeer& notify) {
+  HelperResults r;
+  if (family >= 0) {
+    r.family_errno = family_socket ? AttemptSocket(family) : AttemptSocketpair(family);
+  }
+  if (notify.len != 0) {
+    r.notify_errno = AttemptNotifyConnect(notify);
+    r.peer_errno = AttemptOtherPeer();
+  }
+  if (wx) r.wx_errno = wx_anon ? AttemptWxAnon() : AttemptExecMemfd();
+  if (wx && !wx_anon) {  // observe sees system call arguments only: none of these
+    r.proc_mem_errno = AttemptProcSelfMemWrite();
+    AttemptPtrace(&r.traceme_errno, &r.attach_errno);
+  }
+  return r;
+}
 
 // Forks the helper, places it in `procs` (the canary cgroup's cgroup.procs) before it makes
 // any attempt, and collects its results. The helper is a fork, not an exec: whatever seccomp
 // filter this process runs under, it keeps across exec anyway, and the attempts are chosen to
 // pass systemd's filters (canary.h).
 Result<HelperResults> RunHelper(const std::string& procs, int family, bool family_socket, bool wx,
-                                bool wx_anon) {
+                                bool wx_anon, const NotifyPeer& notify) {
   int go[2];
   int back[2];
   if (::pipe2(go, O_CLOEXEC) != 0) return FromErrno(errno, "canary: pipe");
@@ -224,15 +308,7 @@ Result<HelperResults> RunHelper(const std::string& procs, int family, bool famil
     if (::getppid() != parent) ::_exit(1);  // the agent died before the line above
     char byte = 0;
     if (::read(go_r.get(), &byte, 1) != 1 || byte != 'g') ::_exit(1);
-    HelperResults r;
-    if (family >= 0) {
-      r.family_errno = family_socket ? AttemptSocket(family) : AttemptSocketpair(family);
-    }
-    if (wx) r.wx_errno = wx_anon ? AttemptWxAnon() : AttemptExecMemfd();
-    if (wx && !wx_anon) {  // observe sees system call arguments only: none of these
-      r.proc_mem_errno = AttemptProcSelfMemWrite();
-      AttemptPtrace(&r.traceme_errno, &r.attach_errno);
-    }
+    const HelperResults r = Attempt(family, family_socket, wx, wx_anon, notify);
     const bool sent = ::write(back_w.get(), &r, sizeof(r)) == static_cast<ssize_t>(sizeof(r));
     ::_exit(sent ? 0 : 1);
   }
@@ -419,6 +495,8 @@ struct CanaryPlan {
   bool wx = false;
   bool wx_anon = false;  // observe: an anonymous W+X mmap; BPF-LSM: one attempt per hook
   bool observe = false;
+  // unix-notify under BPF-LSM: its notify socket (observe cannot see AF_UNIX peers), else ""
+  std::string notify_socket;
 };
 
 CanaryPlan PlanCanary(const std::vector<PinnedConfig>& configs) {
@@ -426,8 +504,12 @@ CanaryPlan PlanCanary(const std::vector<PinnedConfig>& configs) {
   for (const PinnedConfig& c : configs) {
     plan.observe = plan.observe || Observes(c);
     if (c.kind == PolicyKind::kAddressFamilies) {
-      plan.family = ForbiddenFamily(c.fam.allowed);
+      const bool notify = UnixNotifyOn(c.fam.allowed);
+      // observe sees socket(), and unix-notify allows an AF_UNIX datagram socket()
+      plan.family =
+          ForbiddenFamily(c.fam.allowed | (notify && Observes(c) ? uint64_t{1} << AF_UNIX : 0));
       plan.family_socket = Observes(c);
+      if (notify && !Observes(c)) plan.notify_socket = NotifySocketFromAbi(c.fam.notify);
     }
     if (c.kind == PolicyKind::kWxMemory) {
       plan.wx = true;
@@ -441,6 +523,7 @@ CanaryPlan PlanCanary(const std::vector<PinnedConfig>& configs) {
 struct Baseline {
   std::vector<Decisions> decisions;
   std::vector<uint64_t> wx_details;
+  Decisions fam_peer;  // address_families: the peer hook's
 };
 
 // Records the canary cgroup in each config (its decisions then count as the canary's, not the
@@ -456,6 +539,11 @@ Result<Baseline> PrepareConfigs(const std::string& base, uint64_t target_id,
     auto d = ReadCanaryCounters(base, target_id, c.kind);
     if (!d.ok()) return d.error();
     baseline.decisions.push_back(*d);
+    if (c.kind == PolicyKind::kAddressFamilies) {
+      auto peer = ReadCanaryPeerCounters(base, target_id);
+      if (!peer.ok()) return peer.error();
+      baseline.fam_peer = *peer;
+    }
     if (c.kind == PolicyKind::kWxMemory) {
       auto details = ReadCanaryDetails(base, target_id);
       if (!details.ok()) return details.error();
@@ -479,6 +567,33 @@ CanaryCheck FamilyCheck(CanaryCheck check, const CanaryPlan& plan, int err,
   check.observed = Observed(err, delta);
   check.passed = Judge(check.mode, err, EAFNOSUPPORT, delta);
   return check;
+}
+
+// unix-notify: sd_notify's connect to the notify socket is allowed by the peer hook (its
+// counter moved, the call succeeded), a connect to any other bound socket is refused (enforce:
+// EPERM) or counted (audit) by it.
+Result<std::vector<CanaryCheck>> NotifyChecks(const std::string& base, uint64_t target_id,
+                                              const CanaryCheck& check, const CanaryPlan& plan,
+                                              const HelperResults& results,
+                                              const Decisions& peer_before) {
+  auto after = ReadCanaryPeerCounters(base, target_id);
+  if (!after.ok()) return after.error();
+  const Decisions delta = Delta(peer_before, *after);
+  CanaryCheck notify = check;
+  notify.attempt = "connect(AF_UNIX, SOCK_DGRAM) to the notify socket " + plan.notify_socket;
+  notify.observed =
+      (results.notify_errno == 0 ? std::string("succeeded")
+                                 : std::string("failed with ") + ErrnoName(results.notify_errno)) +
+      "; canary peer counters: allow +" + std::to_string(delta.allow);
+  notify.passed = results.notify_errno == 0 && delta.allow >= 1;
+  if (results.notify_errno == ENOENT || results.notify_errno == ECONNREFUSED) {
+    notify.observed += " (no socket is bound there: a Type=notify tunnel could not notify)";
+  }
+  CanaryCheck other = check;
+  other.attempt = "connect(AF_UNIX, SOCK_DGRAM) to another bound socket";
+  other.observed = Observed(results.peer_errno, delta);
+  other.passed = Judge(other.mode, results.peer_errno, EPERM, delta);
+  return std::vector<CanaryCheck>{notify, other};
 }
 
 // BPF-LSM's W^X: one check per hook, each judged on its own detail counter.
@@ -545,6 +660,10 @@ Result<std::vector<CanaryCheck>> JudgeAttempts(const std::string& base, uint64_t
     check.mode = ModeFromAbi(c.mode()).value_or(Mode::kEnforce);
     if (c.kind == PolicyKind::kAddressFamilies) {
       checks.push_back(FamilyCheck(check, plan, results.family_errno, delta));
+      if (plan.notify_socket.empty()) continue;
+      auto notify = NotifyChecks(base, target_id, check, plan, results, baseline.fam_peer);
+      if (!notify.ok()) return notify.error();
+      for (CanaryCheck& one : *notify) checks.push_back(std::move(one));
     } else if (plan.wx_anon) {
       check.attempt = "mmap(PROT_READ|PROT_WRITE|PROT_EXEC) anonymous";
       check.observed = Observed(results.wx_errno, delta);
@@ -557,6 +676,25 @@ Result<std::vector<CanaryCheck>> JudgeAttempts(const std::string& base, uint64_t
     }
   }
   return checks;
+}
+
+// Why a canary that ran failed: no socket at unix-notify's address (a configuration error, the
+// policy itself may be in force), observe missing the attempt, or the policy not in force.
+std::string FailureCause(const CanaryPlan& plan, const HelperResults& results,
+                         const std::string& canary_cgroup) {
+  if (!plan.notify_socket.empty() &&
+      (results.notify_errno == ENOENT || results.notify_errno == ECONNREFUSED)) {
+    return "nothing is bound at the notify socket " + plan.notify_socket +
+           " (connect: " + ErrnoName(results.notify_errno) +
+           "): a Type=notify tunnel could not notify; give the manager's $NOTIFY_SOCKET with "
+           "--notify-socket (config notify-socket)";
+  }
+  if (plan.observe) {
+    return "the observe mechanism did not see the attempt from " + canary_cgroup +
+           " (under systemd's seccomp filters a refused call is seen only with "
+           "--observe-seccomp); see 'tunnelguard status'";
+  }
+  return LikelyCause(canary_cgroup);
 }
 
 // The run's time and verdict, in each policy's config (what status and /metrics show).
@@ -589,20 +727,14 @@ Result<CanaryReport> RunCanary(const std::string& base, const Cgroup& target) {
     auto baseline = PrepareConfigs(base, target.id, *configs, cg->id());
     if (!baseline.ok()) return baseline.error();
     auto results = RunHelper(cg->path() + "/cgroup.procs", plan.family, plan.family_socket, plan.wx,
-                             plan.wx_anon);
+                             plan.wx_anon, MakeNotifyPeer(plan.notify_socket));
     if (!results.ok()) return results.error();
     auto checks = JudgeAttempts(base, target.id, *configs, plan, *baseline, *results);
     if (!checks.ok()) return checks.error();
     report.checks = std::move(*checks);
     report.passed = std::all_of(report.checks.begin(), report.checks.end(),
                                 [](const CanaryCheck& c) { return c.passed; });
-    if (!report.passed) {
-      report.cause = plan.observe
-                         ? "the observe mechanism did not see the attempt from " + cg->path() +
-                               " (under systemd's seccomp filters a refused call is seen only with "
-                               "--observe-seccomp); see 'tunnelguard status'"
-                         : LikelyCause(cg->path());
-    }
+    if (!report.passed) report.cause = FailureCause(plan, *results, cg->path());
   }  // the canary cgroup is removed here
   report.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);

@@ -2,7 +2,10 @@
 // `bpf` in lsm=, LSM programs load, attach and are never called), so after attaching — and
 // periodically, from the daemon — a short-lived helper process makes one real forbidden
 // attempt per attached policy from a child cgroup of the target:
-//   address_families: socketpair() of a built-in family outside the allow-list;
+//   address_families: socketpair() of a built-in family outside the allow-list; with
+//                     unix-notify (BPF-LSM) also a datagram connect() to the notify socket,
+//                     which must be allowed, and one to another bound socket of its own,
+//                     which must be refused (both judged on the peer hook's own counters);
 //   wx_memory:        one per hook: an executable mapping of an unsealed memfd (W^X of the
 //                     memory object), opening /proc/self/mem for writing, PTRACE_TRACEME from a
 //                     child, and that child's /proc/PID/mem opened read-only (the attach-mode

@@ -35,7 +35,8 @@ uint64_t RateLimiter::TakeSuppressed() {
 }
 
 std::string FormatDenial(const PolicyEvent& e) {
-  const bool families = e.policy == PolicyKind::kAddressFamilies;
+  // A family's denial names a socket ("unix socket"); unix-notify's reasons name the act.
+  const bool families = e.policy == PolicyKind::kAddressFamilies && e.detail.rfind("unix_", 0) != 0;
   const std::string where = e.target.empty() ? fmt::format("cgroup {}", e.cgroup_id)
                                              : fmt::format("{} (cgroup {})", e.target, e.cgroup_id);
   return fmt::format("{}: {} {} for pid {} ({}) uid {} in {}", PolicyName(e.policy),

@@ -1,5 +1,7 @@
 #include "agent/enforce/families.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -23,6 +25,14 @@ constexpr std::array<FamilyName, 45> kFamilies{{
 }};
 static_assert(kFamilies.back().family < TG_FAM_OTHER, "every family has its own counter slot");
 
+// The unix-notify mode's counter and event details, past the family slots.
+constexpr std::array<FamilyName, 3> kUnixNotifyDetails{{
+    {"unix_notify", TG_FAM_UNIX_NOTIFY},
+    {"unix_peer", TG_FAM_UNIX_PEER},
+    {"unix_socketpair", TG_FAM_UNIX_PAIR},
+}};
+static_assert(TG_FAM_UNIX_PAIR < TG_FAM_SLOTS, "every reason has its own counter slot");
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(),
@@ -37,6 +47,7 @@ std::string_view Trim(std::string_view s) {
 }
 
 int LookUp(std::string name) {
+  if (name == kUnixNotifyToken) return TG_FAM_UNIX_NOTIFY_BIT;
   if (name.rfind("af_", 0) == 0) name = name.substr(3);
   if (name == "local") name = "unix";
   if (name == "route") name = "netlink";
@@ -49,7 +60,7 @@ int LookUp(std::string name) {
 std::string ValidNames() {
   std::string out;
   for (const auto& f : kFamilies) out += (out.empty() ? "" : ", ") + std::string(f.name);
-  return out;
+  return out + ", " + std::string(kUnixNotifyToken) + " (AF_UNIX for sd_notify only)";
 }
 
 }  // namespace
@@ -80,6 +91,12 @@ Result<uint64_t> ParseFamilies(std::string_view list) {
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
+  if (((mask >> TG_FAM_UNIX_NOTIFY_BIT) & 1) != 0 && ((mask >> AF_UNIX) & 1) != 0) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "'unix' and 'unix-notify' in '" + all +
+                         "': unix allows every AF_UNIX use, unix-notify only sd_notify's; "
+                         "give one of them");
+  }
   return mask;
 }
 
@@ -87,15 +104,27 @@ std::string FamilyToName(int family) {
   for (const auto& f : kFamilies) {
     if (f.family == family) return std::string(f.name);
   }
+  for (const auto& f : kUnixNotifyDetails) {
+    if (f.family == family) return std::string(f.name);
+  }
   return "af_" + std::to_string(family);
 }
 
 std::string FormatFamilies(uint64_t mask) {
   std::string out;
-  for (int f = 0; f < 64; ++f) {
+  for (int f = 0; f < TG_FAM_OTHER; ++f) {
     if ((mask >> f) & 1) out += (out.empty() ? "" : ",") + FamilyToName(f);
+  }
+  if ((mask >> TG_FAM_UNIX_NOTIFY_BIT) & 1) {
+    out += (out.empty() ? "" : ",") + std::string(kUnixNotifyToken);
   }
   return out.empty() ? "none" : out;
 }
+
+bool UnixNotifyOn(uint64_t mask) {
+  return ((mask >> TG_FAM_UNIX_NOTIFY_BIT) & 1) != 0 && ((mask >> AF_UNIX) & 1) == 0;
+}
+
+std::span<const FamilyName> UnixNotifyDetails() { return kUnixNotifyDetails; }
 
 }  // namespace tg

@@ -16,8 +16,8 @@ namespace tg {
 
 const PinManifest& ManifestFor(PolicyKind kind) {
   // Names are the BPF objects' own (bpf/policy_*.bpf.c); a new hook adds its program here.
-  static const PinManifest kFamilies{{"tg_fam_sock"},
-                                     {"tg_fam_gsock"},
+  static const PinManifest kFamilies{{"tg_fam_sock", "tg_fam_send", "tg_fam_pair_c"},
+                                     {"tg_fam_gsock", "tg_fam_gsend", "tg_fam_gpair"},
                                      {{"socket", TG_OBS_SOCKET, "tg_fam_obs_sock"},
                                       {"socketpair", TG_OBS_SOCKETPAIR, "tg_fam_obs_pair"}},
                                      "tg_fam_obs",
@@ -95,7 +95,7 @@ Status CheckPinnedAbi(const std::string& dir, PolicyKind kind) {
       {m.counters_map, sizeof(uint64_t),
        families ? uint32_t{TG_FAM_COUNTERS} : uint32_t{TG_ACTIONS} * uint32_t{TG_WX_DETAILS}},
       {m.canary_map, sizeof(uint64_t),
-       families ? uint32_t{TG_ACTIONS} : uint32_t{TG_WX_CANARY_COUNTERS}},
+       families ? uint32_t{TG_FAM_CANARY_COUNTERS} : uint32_t{TG_WX_CANARY_COUNTERS}},
   };
   for (const Expected& e : expected) {
     const std::string path = dir + "/" + e.map;

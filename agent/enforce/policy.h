@@ -36,7 +36,10 @@ struct PolicySpec {
   PolicyKind kind = PolicyKind::kAddressFamilies;
   Mode mode = Mode::kEnforce;
   uint64_t allowed_families = 0;  // kAddressFamilies only: bit N allows family N
-  bool observe_seccomp = false;   // observe only: count systemd's seccomp refusals too
+  // kAddressFamilies with unix-notify (families.h) only: the one peer sd_notify's datagrams
+  // may reach, "/path" or "@abstract" (unix_notify.h); "" with the mode off.
+  std::string notify_socket{};
+  bool observe_seccomp = false;  // observe only: count systemd's seccomp refusals too
   // observe only: TG_OBS_* bits of calls to hook at the host-wide sys_exit tracepoint even where
   // their own exit tracepoint exists: all of them is the older design (hidden --observe-hook
   // sys-exit, so the benchmarks can compare); some of them, tests of the per-call fallback.

@@ -18,6 +18,7 @@
 #include "agent/enforce/policy_object.h"
 #include "agent/enforce/policy_status.h"
 #include "agent/enforce/policy_wx.h"
+#include "agent/enforce/unix_notify.h"
 #include "bpf/policy_families.h"
 #include "bpf/policy_wx.h"
 
@@ -201,11 +202,16 @@ Pinned InspectPins(const std::string& base, uint64_t cgroup_id, PolicyKind kind)
 Result<Mechanism> UpdatePinnedConfig(const std::string& base, uint64_t cgroup_id,
                                      const PolicySpec& spec, const SetupExemption& setup) {
   const std::string dir = PolicyDir(base, cgroup_id, spec.kind);
+  tg_unix_notify notify{};
+  if (!spec.notify_socket.empty()) {
+    if (auto st = NotifySocketToAbi(spec.notify_socket, notify); !st.ok()) return st.error();
+  }
   auto written = ChangePinnedConfig(dir, spec.kind, [&](PinnedConfig& c) {
     c.mode() = ModeToAbi(spec.mode);
     c.observe().seccomp = spec.observe_seccomp ? 1 : 0;
     if (!c.families()) return;
     c.fam.allowed = spec.allowed_families;
+    c.fam.notify = notify;
     // PID 1 may have re-exec'd an upgraded binary: record it anew (the sandboxed daemon
     // cannot read it: keep the old).
     const uint64_t ino = c.fam.setup.exe_ino;

@@ -9,6 +9,7 @@
 
 #include "agent/enforce/observe_hooks.h"
 #include "agent/enforce/policy_abi_check.h"
+#include "agent/enforce/unix_notify.h"
 #include "bpf/policy_families.h"
 #include "policy_families.skel.h"
 
@@ -115,8 +116,12 @@ Result<PolicyObject> LoadFamiliesPolicy(const PolicySpec& spec, Mechanism m) {
                     spec.allowed_families,
                     {},
                     {spec.observe_seccomp ? 1u : 0u, plan.sys_exit_calls, 0, 0},
+                    {},
                     {}};
   SetupExemptionToAbi(DetectSetupExemption(), cfg.setup);
+  if (!spec.notify_socket.empty()) {
+    if (auto st = NotifySocketToAbi(spec.notify_socket, cfg.notify); !st.ok()) return st.error();
+  }
   if (auto st = WriteConfig(skel->maps.tg_fam_cfg, &cfg, sizeof(cfg), name); !st.ok()) {
     return st.error();
   }

@@ -15,6 +15,7 @@
 #include "agent/enforce/pinned_config.h"
 #include "agent/enforce/policy_abi_check.h"
 #include "agent/enforce/policy_wx.h"
+#include "agent/enforce/unix_notify.h"
 #include "agent/target/cgroup.h"
 #include "bpf/policy_families.h"
 #include "bpf/policy_wx.h"
@@ -101,6 +102,7 @@ PolicyStatus ReadPolicy(const std::string& dir, uint64_t cgroup_id, PolicyKind k
     st.mechanism = MechanismFromAbi(c->mechanism());
     if (families) {
       st.allowed_families = FormatFamilies(c->fam.allowed);
+      if (UnixNotifyOn(c->fam.allowed)) st.notify_socket = NotifySocketFromAbi(c->fam.notify);
       st.setup = SetupExemptionFromAbi(c->fam.setup);
     }
   }
@@ -267,6 +269,7 @@ nlohmann::json ToJson(const StatusReport& report) {
                                                    : nlohmann::json(p.canary_age_seconds)},
           {"decisions", DecisionsJson(p.canary)}};
       if (p.kind == PolicyKind::kAddressFamilies) j["allowed_families"] = p.allowed_families;
+      if (!p.notify_socket.empty()) j["notify_socket"] = p.notify_socket;
       if (p.setup) {
         j["setup_exemption"] =
             p.setup->manager_tgid == 0

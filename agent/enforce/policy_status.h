@@ -32,6 +32,7 @@ struct PolicyStatus {
   bool active = false;                         // every link pinned and attached to the target
   std::string problem;                         // why not active ("" when active)
   std::string allowed_families;                // address_families only: "inet,inet6"
+  std::string notify_socket;                   // address_families, unix-notify: its peer
   std::optional<SetupExemption> setup;         // address_families only: the set-up exemption
   Decisions decisions;                         // totals
   std::map<std::string, Decisions> by_detail;  // per family / memory operation, non-zero only

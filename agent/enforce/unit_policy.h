@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "agent/base/result.h"
 #include "agent/target/systemd_unit.h"
@@ -20,11 +21,15 @@ struct UnitPolicy {
 
 // From the two directives as systemd reports them. A deny-list (RestrictAddressFamilies=~…)
 // becomes every known family but those. Neither directive set is an error naming the flags
-// that can stand in.
+// that can stand in. `service_type` is the unit's Type= ("" for a unit that is no service): for
+// Type=notify and Type=notify-reload an allow-list naming AF_UNIX is read as sd_notify's need
+// and narrowed to unix-notify (families.h): AF_UNIX only for datagrams to the notify socket,
+// which systemd's own directive cannot say. --families given explicitly still wins.
 Result<UnitPolicy> PolicyFromDirectives(const std::string& unit,
-                                        const SystemdUnit::AddressFamilies& families, bool mdwe);
+                                        const SystemdUnit::AddressFamilies& families, bool mdwe,
+                                        std::string_view service_type = "");
 
-// Reads both directives from systemd (D-Bus) for a loaded unit.
+// Reads the directives and the service type from systemd (D-Bus) for a loaded unit.
 Result<UnitPolicy> ReadUnitPolicy(const SystemdUnit& unit);
 
 }  // namespace tg

@@ -92,6 +92,8 @@ void FillPolicyStatus(const daemon::TunnelStatusReport& t, const PolicySpec& spe
     p->set_active(st.active);
     p->set_enforced(st.active && st.mode == Mode::kEnforce && st.mechanism != Mechanism::kObserve);
     p->set_canary(st.canary_result == "never" ? "not_run" : st.canary_result);
+    p->set_allowed_families(st.allowed_families);
+    p->set_notify_socket(st.notify_socket);
     FillDecisions(st.decisions, p->mutable_decisions());
     out->set_events_dropped(out->events_dropped() + st.events_dropped);
   }
@@ -174,6 +176,7 @@ grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
   feature("bpffs", r.features.bpffs);
   feature("bpf_lsm_listed", r.features.bpf_lsm_listed);
   feature("lsm_cgroup", r.features.lsm_cgroup);
+  feature("unix_notify", r.features.unix_notify);
   for (const auto& t : r.tunnels) FillTunnelStatus(t, response->add_tunnels());
   if (response->tunnels_size() > 0) {  // the first tunnel where clients before issue 15 look
     const v1::TunnelStatus& first = response->tunnels(0);

@@ -95,6 +95,14 @@ KernelFeatures ProbeKernelFeatures() {
   } else {
     f.lsm_cgroup = {false, probe.error().message};
   }
+  // Asked on its own: a kernel could load lsm_cgroup on socket_create and refuse these.
+  if (auto st = ProbeUnixNotifyHooks(); st.ok()) {
+    f.unix_notify = {true,
+                     "the kernel loads lsm_cgroup programs on unix_may_send and "
+                     "socket_socketpair (families unix-notify)"};
+  } else {
+    f.unix_notify = {false, st.error().message + " (families unix-notify cannot be enforced)"};
+  }
   return f;
 }
 
@@ -109,6 +117,7 @@ nlohmann::json ToJson(const KernelFeatures& f) {
       {"bpffs", feature(f.bpffs)},
       {"bpf_lsm_listed", feature(f.bpf_lsm_listed)},
       {"lsm_cgroup", feature(f.lsm_cgroup)},
+      {"unix_notify", feature(f.unix_notify)},
   };
 }
 

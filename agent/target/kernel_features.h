@@ -37,6 +37,7 @@ struct KernelFeatures {
   Feature bpffs;
   Feature bpf_lsm_listed;  // `bpf` in the active LSM list
   Feature lsm_cgroup;      // the kernel loads an lsm_cgroup program
+  Feature unix_notify;     // ... and on unix_may_send/socket_socketpair (families unix-notify)
 };
 
 KernelFeatures ProbeKernelFeatures();

@@ -23,22 +23,31 @@ const char* ErrnoName(int err) {
 }
 
 Result<LsmProbe> LsmProbe::Load(int denied_family) {
-  return LoadOne(denied_family, /*global=*/false);
+  return LoadOne(denied_family, Which::kCgroup);
 }
 
 Status ProbeGlobalLsm() {
-  auto probe = LsmProbe::LoadOne(AF_UNIX, /*global=*/true);
+  auto probe = LsmProbe::LoadOne(AF_UNIX, LsmProbe::Which::kGlobal);
   if (!probe.ok()) return probe.error();
   return Status::Ok();
 }
 
-Result<LsmProbe> LsmProbe::LoadOne(int denied_family, bool global) {
+Status ProbeUnixNotifyHooks() {
+  auto probe = LsmProbe::LoadOne(AF_UNIX, LsmProbe::Which::kUnixNotify);
+  if (!probe.ok()) return probe.error();
+  return Status::Ok();
+}
+
+Result<LsmProbe> LsmProbe::LoadOne(int denied_family, Which which) {
+  const bool global = which == Which::kGlobal;
   LsmProbe probe;
   probe.skel_.reset(lsm_probe__open());
   if (!probe.skel_) return FromLibbpf(-errno, "cannot open the lsm_probe BPF object");
   probe.skel_->rodata->denied_family = denied_family;
-  bpf_program__set_autoload(probe.skel_->progs.tg_probe_sock, !global);
+  bpf_program__set_autoload(probe.skel_->progs.tg_probe_sock, which == Which::kCgroup);
   bpf_program__set_autoload(probe.skel_->progs.tg_probe_gsock, global);
+  bpf_program__set_autoload(probe.skel_->progs.tg_probe_send, which == Which::kUnixNotify);
+  bpf_program__set_autoload(probe.skel_->progs.tg_probe_pair, which == Which::kUnixNotify);
   // A refusal is an expected answer here, not a warning: keep libbpf's misleading
   // "try raising ulimit -l" hint out of the log while we ask.
   const libbpf_print_fn_t previous = libbpf_set_print(nullptr);
@@ -47,9 +56,11 @@ Result<LsmProbe> LsmProbe::LoadOne(int denied_family, bool global) {
   if (err != 0) {
     const int e = -err;
     log::Debug("lsm_probe: load failed: {}", std::strerror(e));
-    Error error = MakeError(ErrorKind::kUnsupported, std::string("kernel refused ") +
-                                                         (global ? "lsm" : "lsm_cgroup") +
-                                                         " program: " + ErrnoName(e));
+    Error error =
+        MakeError(ErrorKind::kUnsupported,
+                  std::string("kernel refused ") + (global ? "lsm" : "lsm_cgroup") + " program" +
+                      (which == Which::kUnixNotify ? " on unix_may_send/socket_socketpair" : "") +
+                      ": " + ErrnoName(e));
     error.sys_errno = e;
     return error;
   }

@@ -31,7 +31,9 @@ class LsmProbe {
 
  private:
   friend Status ProbeGlobalLsm();
-  static Result<LsmProbe> LoadOne(int denied_family, bool global);
+  friend Status ProbeUnixNotifyHooks();
+  enum class Which { kCgroup, kGlobal, kUnixNotify };
+  static Result<LsmProbe> LoadOne(int denied_family, Which which);
   Skeleton<lsm_probe> skel_;
   BpfLink link_;
 };
@@ -39,6 +41,11 @@ class LsmProbe {
 // Whether the kernel loads a global lsm/ program (lsm_global): kUnsupported "kernel refused
 // lsm program: <ERRNO>" when it does not.
 Status ProbeGlobalLsm();
+
+// Whether the kernel loads lsm_cgroup programs on unix_may_send and socket_socketpair, the hooks
+// of the unix-notify family mode: kUnsupported "kernel refused lsm_cgroup program on
+// unix_may_send/socket_socketpair: <ERRNO>" when it does not.
+Status ProbeUnixNotifyHooks();
 
 // "EPERM" for EPERM; the number for errnos without a name.
 const char* ErrnoName(int err);

@@ -132,6 +132,20 @@ Result<SystemdUnit::AddressFamilies> SystemdUnit::RestrictAddressFamilies() cons
   return out;
 }
 
+Result<std::string> SystemdUnit::ServiceType() const {
+  if (interface_ == nullptr || std::string_view(interface_) != "org.freedesktop.systemd1.Service") {
+    return std::string();
+  }
+  BusError err;
+  char* type = nullptr;
+  const int r = sd_bus_get_property_string(bus_.get(), kSystemd, object_path_.c_str(), interface_,
+                                           "Type", err.get(), &type);
+  std::unique_ptr<char, decltype(&free)> owner(type, &free);
+  if (r < 0)
+    return MakeError(ErrorKind::kInternal, "cannot read Type of " + unit_ + ": " + err.Why(r));
+  return std::string(type != nullptr ? type : "");
+}
+
 Result<bool> SystemdUnit::MemoryDenyWriteExecute() const {
   BusError err;
   int value = 0;

@@ -33,6 +33,8 @@ class SystemdUnit {
   };
   Result<AddressFamilies> RestrictAddressFamilies() const;
   Result<bool> MemoryDenyWriteExecute() const;
+  // A service's Type= ("simple", "notify", "notify-reload", ...); "" for other unit kinds.
+  Result<std::string> ServiceType() const;
 
   const std::string& name() const { return unit_; }
 

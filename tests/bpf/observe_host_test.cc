@@ -156,6 +156,45 @@ TEST_F(ObserveHostTest, AuditCountsInsideExactlyAndNothingOutside) {
               cost["ratio"].get<double>());
 }
 
+// `n` calls of socket() or socketpair() of AF_UNIX with `type`; 0 when each gave `expect_errno`.
+int UnixCalls(bool pair, int type, int n, int expect_errno) {
+  for (int i = 0; i < n; ++i) {
+    int sv[2] = {-1, -1};
+    const int rc = pair ? ::socketpair(AF_UNIX, type, 0, sv) : (sv[0] = ::socket(AF_UNIX, type, 0));
+    if ((rc < 0 ? errno : 0) != expect_errno) return 1;
+    if (sv[0] >= 0) ::close(sv[0]);
+    if (sv[1] >= 0) ::close(sv[1]);
+  }
+  return 0;
+}
+
+// unix-notify under observe: an AF_UNIX datagram socket is allowed (sd_notify's), a stream one
+// and a datagram socketpair are would_deny, each under its own detail; the peer rule needs
+// BPF-LSM and attach says so.
+TEST_F(ObserveHostTest, UnixNotifyCountsSocketsAndPairsApart) {
+  const CliResult a =
+      RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit", "--families",
+                           "inet,inet6,unix-notify", "--bpffs-dir", bpffs_});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.out.find("allowed families: inet,inet6,unix-notify"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("the AF_UNIX peer rule (the notify socket only) needs BPF-LSM"),
+            std::string::npos)
+      << a.out;
+  EXPECT_NE(a.out.find("canary passed"), std::string::npos) << a.out;
+  constexpr int kN = 100;
+  EXPECT_EQ(InChild(target_, false, [] { return UnixCalls(false, SOCK_DGRAM, kN, 0); }), 0);
+  EXPECT_EQ(InChild(target_, false, [] { return UnixCalls(false, SOCK_STREAM, kN, 0); }), 0);
+  EXPECT_EQ(InChild(target_, false, [] { return UnixCalls(true, SOCK_DGRAM, kN, 0); }), 0);
+  const auto fam = Policy("address_families");
+  EXPECT_EQ(fam["allowed_families"], "inet,inet6,unix-notify") << fam.dump();
+  EXPECT_EQ(fam["notify_socket"], "/run/systemd/notify") << fam.dump();
+  EXPECT_EQ(fam["details"]["unix"]["allow"], kN) << fam.dump();
+  EXPECT_EQ(fam["details"]["unix"]["would_deny"], kN) << fam.dump();
+  EXPECT_EQ(fam["details"]["unix_socketpair"]["would_deny"], kN) << fam.dump();
+  EXPECT_EQ(fam["decisions"]["would_deny"], 2 * kN) << fam.dump();
+  EXPECT_EQ(fam["decisions"]["deny"], 0) << fam.dump();
+}
+
 // The design before issue 19 (every call at tp_btf/sys_exit), kept as the per-call fallback and
 // for bench/run.sh: the same exact counts.
 TEST_F(ObserveHostTest, SysExitFallbackCountsTheSame) {

@@ -43,6 +43,7 @@ dpkg -c "$DEB" | awk '{print $6}' | sed 's|^\.||' >"$TMP/contents"
 unitdir=$(pkg-config --variable=systemdsystemunitdir systemd)
 for f in /usr/bin/tunnelguard /usr/bin/tunnelctl /etc/tunnelguard/tunnelguard.conf \
     "$unitdir/tunnelguard.service" "$unitdir/cloudflared-tunnel.service.d/tunnelguard.conf" \
+    "$unitdir/cloudflared.service.d/tunnelguard.conf" \
     /usr/lib/sysusers.d/tunnelguard.conf /usr/share/man/man1/tunnelguard.1.gz \
     /usr/share/man/man1/tunnelctl.1.gz /usr/share/bash-completion/completions/tunnelguard \
     /usr/share/zsh/vendor-completions/_tunnelctl /usr/share/fish/vendor_completions.d/tunnelguard.fish \

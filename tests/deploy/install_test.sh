@@ -46,6 +46,7 @@ $zsh/_tunnelguard
 $etc/tunnelguard/tunnelguard.conf
 $p/lib/sysusers.d/tunnelguard.conf
 $p/lib/systemd/system/cloudflared-tunnel.service.d/tunnelguard.conf
+$p/lib/systemd/system/cloudflared.service.d/tunnelguard.conf
 $p/lib/systemd/system/tunnelguard.service
 $p/share/doc/tunnelguard/CHANGELOG.md
 $p/share/doc/tunnelguard/README.md
@@ -83,8 +84,10 @@ check_prefix() {
   local dropin=$r$p/lib/systemd/system/cloudflared-tunnel.service.d/tunnelguard.conf
   grep -qx "ExecStart=$p/bin/tunnelguard run --config $etc/tunnelguard/tunnelguard.conf" "$unit" ||
     fail "prefix $p: tunnelguard.service's ExecStart= is not '$p/bin/tunnelguard run --config $etc/...':"$'\n'"$(grep ExecStart= "$unit")"
-  grep -qx "ExecStartPre=+$p/bin/tunnelguard attach --unit %n --policy-from-unit" "$dropin" ||
-    fail "prefix $p: the drop-in's ExecStartPre= does not name $p/bin/tunnelguard"
+  for d in "$dropin" "$r$p/lib/systemd/system/cloudflared.service.d/tunnelguard.conf"; do
+    grep -qx "ExecStartPre=+$p/bin/tunnelguard attach --unit %n --policy-from-unit" "$d" ||
+      fail "prefix $p: $d's ExecStartPre= does not name $p/bin/tunnelguard"
+  done
   grep -q "^Documentation=file:$p/share/doc/tunnelguard/systemd/README.md" "$unit" ||
     fail "prefix $p: Documentation= does not name the installed README"
   ok "prefix $p: units name $p/bin/tunnelguard and $etc/tunnelguard/tunnelguard.conf"

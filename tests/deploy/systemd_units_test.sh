@@ -58,6 +58,38 @@ install -D -m 0644 "$SRC/cloudflared-tunnel.service.d/tunnelguard.conf" \
 verify_clean "$R" tunnelguard.service cloudflared-tunnel.service
 ok "verify: units installed under /etc"
 
+# 3b. The stock Type=notify cloudflared.service (what `cloudflared service install` writes) with
+#     the shipped drop-in in /usr/lib: verified together, and the drop-in applied.
+R=$TMP/notify; make_root "$R"
+install -m 0644 "$SRC/tunnelguard.service" "$R/usr/lib/systemd/system/"
+cat >"$R/etc/systemd/system/cloudflared.service" <<'UNIT'
+[Unit]
+Description=cloudflared
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+TimeoutStartSec=0
+Type=notify
+ExecStart=/usr/bin/cloudflared --no-autoupdate tunnel run --token TOKEN
+Restart=on-failure
+RestartSec=5s
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+install -D -m 0644 "$SRC/cloudflared.service.d/tunnelguard.conf" \
+  "$R/usr/lib/systemd/system/cloudflared.service.d/tunnelguard.conf"
+verify_clean "$R" cloudflared.service
+[ "$(effective_dropins "$R" cloudflared.service)" = \
+  /usr/lib/systemd/system/cloudflared.service.d/tunnelguard.conf ] ||
+  fail "the notify drop-in is not applied to cloudflared.service"
+grep -qx 'ExecStartPre=+/usr/bin/tunnelguard attach --unit %n --policy-from-unit' \
+  "$SRC/cloudflared.service.d/tunnelguard.conf" || fail "the notify drop-in's ExecStartPre= changed"
+grep -qx 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' "$SRC/cloudflared.service.d/tunnelguard.conf" ||
+  fail "the notify drop-in must allow AF_UNIX to systemd (sd_notify) for tunnelguard to narrow"
+ok "verify: the stock Type=notify cloudflared.service + its drop-in"
+
 # 4. sysusers.d: the tunnelguard group (Group= of the service) is created.
 mkdir -p "$TMP/sysusers/etc"
 systemd-sysusers --root="$TMP/sysusers" "$SRC/tunnelguard.sysusers.conf" >/dev/null 2>&1 ||

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "agent/enforce/families.h"
+#include "bpf/policy_families.h"
 
 namespace tg {
 namespace {
@@ -47,6 +48,38 @@ TEST(PolicyFromDirectives, NeitherSetIsAnErrorNamingTheFlags) {
   auto p = PolicyFromDirectives("x.service", {false, {}}, false);
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.error().message.find("--families/--wx-memory"), std::string::npos);
+}
+
+TEST(PolicyFromDirectives, NotifyUnitGetsAfUnixForSdNotifyOnly) {
+  const SystemdUnit::AddressFamilies families{true, {"AF_UNIX", "AF_INET", "AF_INET6"}};
+  for (const char* type : {"notify", "notify-reload"}) {
+    auto p = PolicyFromDirectives("cloudflared.service", families, true, type);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(*p->allowed_families,
+              Bit(AF_INET) | Bit(AF_INET6) | (uint64_t{1} << TG_FAM_UNIX_NOTIFY_BIT));
+    EXPECT_TRUE(UnixNotifyOn(*p->allowed_families));
+    EXPECT_EQ(FormatFamilies(*p->allowed_families), "inet,inet6,unix-notify");
+    EXPECT_NE(p->summary.find(std::string("Type=") + type +
+                              ": AF_UNIX narrowed to sd_notify (unix-notify)"),
+              std::string::npos)
+        << p->summary;
+  }
+}
+
+TEST(PolicyFromDirectives, OtherTypesAndListsKeepAfUnixAsTheUnitSays) {
+  const SystemdUnit::AddressFamilies with_unix{true, {"AF_UNIX", "AF_INET"}};
+  auto simple = PolicyFromDirectives("x.service", with_unix, false, "simple");
+  ASSERT_TRUE(simple.ok());
+  EXPECT_EQ(*simple->allowed_families, Bit(AF_UNIX) | Bit(AF_INET));
+  // A deny-list is permissive by design: nothing to narrow.
+  auto deny = PolicyFromDirectives("x.service", {false, {"AF_PACKET"}}, false, "notify");
+  ASSERT_TRUE(deny.ok());
+  EXPECT_NE(*deny->allowed_families & Bit(AF_UNIX), 0u);
+  EXPECT_FALSE(UnixNotifyOn(*deny->allowed_families));
+  // Without AF_UNIX in the list the unit cannot notify under systemd's own filter anyway.
+  auto inet = PolicyFromDirectives("x.service", {true, {"AF_INET"}}, false, "notify");
+  ASSERT_TRUE(inet.ok());
+  EXPECT_EQ(*inet->allowed_families, Bit(AF_INET));
 }
 
 }  // namespace

@@ -16,7 +16,9 @@
 
 #include "agent/enforce/policy_status.h"
 #include "agent/target/cgroup.h"
+#include "bpf/policy_families.h"
 #include "cli_runner.h"
+#include "guest_ops.h"
 #include "guest_support.h"
 #include "test_support.h"
 
@@ -142,6 +144,65 @@ TEST(Canary, PtraceRefusedBySeccompIsSaidAndTheRestProven) {
     return 0;
   });
   EXPECT_EQ(rc, 0);
+}
+
+// unix-notify: the canary proves the notify-only rule on the peer hook's own counters — a
+// datagram connect to the notify socket allowed, one to another socket refused — besides its
+// socketpair(AF_UNIX); with nothing bound at the notify address it fails and says why.
+TEST(Canary, UnixNotifyProvesTheNotifyOnlyRule) {
+  TG_REQUIRE_ROOT();
+  const std::string name = "tg-canary-notify-" + std::to_string(::getpid());
+  const BoundDgram notify(name);
+  ASSERT_TRUE(notify.bound());
+  const uint64_t families = kInet | (uint64_t{1} << TG_FAM_UNIX_NOTIFY_BIT);
+  std::string error;
+  auto a = Attachment::Attach(Cgroups().target, Mode::kEnforce, families, false, &error,
+                              std::nullopt, "@" + name);
+  ASSERT_TRUE(a) << error;
+  auto target = OpenCgroup(Cgroups().target);
+  ASSERT_TRUE(target.ok());
+  for (Mode mode : {Mode::kEnforce, Mode::kAudit}) {
+    ASSERT_TRUE(a->SetModeAll(mode));
+    auto r = RunCanary(kBpffsDir, *target);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    std::printf("%s", FormatCanary(*r).c_str());
+    EXPECT_TRUE(r->passed) << FormatCanary(*r) << r->cause;
+    ASSERT_EQ(r->checks.size(), 3u) << FormatCanary(*r);
+    EXPECT_EQ(r->checks[0].attempt, "socketpair(AF_UNIX)");
+    EXPECT_EQ(r->checks[1].attempt, "connect(AF_UNIX, SOCK_DGRAM) to the notify socket @" + name);
+    EXPECT_NE(r->checks[1].observed.find("succeeded; canary peer counters: allow +1"),
+              std::string::npos)
+        << r->checks[1].observed;
+    EXPECT_EQ(r->checks[2].attempt, "connect(AF_UNIX, SOCK_DGRAM) to another bound socket");
+    EXPECT_NE(r->checks[2].observed.find(mode == Mode::kEnforce ? "failed with EPERM; canary "
+                                                                  "counters: deny +1"
+                                                                : "succeeded; canary counters: "
+                                                                  "deny +0, would_deny +1"),
+              std::string::npos)
+        << r->checks[2].observed;
+  }
+  const PolicyStatus s = a->Read(PolicyKind::kAddressFamilies);
+  EXPECT_EQ(s.decisions.deny, 0u) << "the canary never counts as the tunnel";
+  EXPECT_EQ(s.decisions.would_deny, 0u);
+  EXPECT_EQ(s.notify_socket, "@" + name);
+
+  a.reset();  // the same policy with nothing bound at its notify address
+  ASSERT_TRUE(a = Attachment::Attach(Cgroups().target, Mode::kEnforce, families, false, &error,
+                                     std::nullopt, "@" + name + "-unbound"))
+      << error;
+  auto r = RunCanary(kBpffsDir, *target);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->passed) << FormatCanary(*r);
+  ASSERT_EQ(r->checks.size(), 3u) << FormatCanary(*r);
+  EXPECT_FALSE(r->checks[1].passed);
+  EXPECT_NE(r->checks[1].observed.find("(no socket is bound there: a Type=notify tunnel could "
+                                       "not notify)"),
+            std::string::npos)
+      << r->checks[1].observed;
+  EXPECT_TRUE(r->checks[2].passed) << r->checks[2].observed;
+  EXPECT_NE(r->cause.find("nothing is bound at the notify socket @" + name + "-unbound"),
+            std::string::npos)
+      << r->cause;
 }
 
 TEST(Canary, AttachRunsItAndStatusShowsIt) {

@@ -8,19 +8,25 @@
 //   - with tunnelguard in audit mode (flipped through the pinned config map, no reload),
 // and each decision checked in the counters. Where systemd and tunnelguard differ, the case
 // must say why (a hole the LSM closes, or a documented relaxation) — and nowhere else.
+// A second table does the same for the unix-notify family mode (AF_UNIX for sd_notify only)
+// against what a Type=notify unit can ask systemd for (AF_UNIX AF_INET AF_INET6).
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "bpf/policy_families.h"
 #include "guest_ops.h"
 #include "guest_support.h"
 #include "test_support.h"
@@ -182,32 +188,25 @@ uint64_t Denials(const PolicyStatus& s, const std::string& detail, bool audit) {
   return audit ? it->second.would_deny : it->second.deny;
 }
 
-TEST(Conformance, TableAgainstSystemdSeccomp) {
-  TG_REQUIRE_ROOT();
+// One table's policy: what tunnelguard allows, what systemd's filter allows, and unix-notify's
+// peer ("" without that mode).
+struct TableSetup {
+  uint64_t allowed = 0;
+  uint64_t seccomp_families = 0;
+  std::string notify_socket;
+};
+
+// Phase 1: enforce. Counters are checked around the in-target run of each case.
+void MeasureEnforce(const std::vector<Case>& cases, const Attachment& att,
+                    std::vector<Measured>& m) {
   const GuestCgroups& cg = Cgroups();
-  const uint64_t allowed = Families({AF_INET, AF_INET6});
-  const std::vector<Case> cases = Cases();
-  std::vector<Measured> m(cases.size());
-
-  // Phase 0: nothing attached anywhere.
-  for (size_t i = 0; i < cases.size(); ++i) {
-    m[i].baseline = RunInChild(In(cg.outside), cases[i].op);
-    m[i].systemd = RunInChild(UnderSystemd(cg.outside, allowed), cases[i].op);
-  }
-
-  std::string error;
-  auto att = Attachment::Attach(cg.target, Mode::kEnforce, allowed, /*wx=*/true, &error);
-  ASSERT_TRUE(att.has_value()) << error;
-  ASSERT_EQ(::mkdir(cg.child.c_str(), 0755), 0) << "child cgroup, created after attach";
-
-  // Phase 1: enforce. Counters are checked around the in-target run of each case.
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
-    const PolicyStatus before = att->Read(c.policy);
-    const PolicyStatus other_before = att->Read(c.policy == kFam ? kWx : kFam);
+    const PolicyStatus before = att.Read(c.policy);
+    const PolicyStatus other_before = att.Read(c.policy == kFam ? kWx : kFam);
     m[i].target = RunInChild(In(cg.target), c.op);
-    const PolicyStatus after = att->Read(c.policy);
-    const PolicyStatus other_after = att->Read(c.policy == kFam ? kWx : kFam);
+    const PolicyStatus after = att.Read(c.policy);
+    const PolicyStatus other_after = att.Read(c.policy == kFam ? kWx : kFam);
     m[i].enforce_counted = Denials(after, c.detail, false) - Denials(before, c.detail, false);
     m[i].enforce_allowed = Allowed(after, c.detail) - Allowed(before, c.detail);
     EXPECT_EQ(after.decisions.deny - before.decisions.deny, static_cast<uint64_t>(c.enforce_hits))
@@ -218,23 +217,25 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
     m[i].child = RunInChild(In(cg.child), c.op);
     m[i].outside = RunInChild(In(cg.outside), c.op);
   }
+}
 
-  // Phase 2: audit, flipped in the pinned config maps without reload.
-  ASSERT_TRUE(att->SetModeAll(Mode::kAudit));
+// Phase 2: audit, flipped in the pinned config maps without reload.
+void MeasureAudit(const std::vector<Case>& cases, const Attachment& att, std::vector<Measured>& m) {
+  const GuestCgroups& cg = Cgroups();
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
-    const PolicyStatus before = att->Read(c.policy);
+    const PolicyStatus before = att.Read(c.policy);
     m[i].audit = RunInChild(In(cg.target), c.op);
-    const PolicyStatus after = att->Read(c.policy);
+    const PolicyStatus after = att.Read(c.policy);
     m[i].audit_counted = Denials(after, c.detail, true) - Denials(before, c.detail, true);
     EXPECT_EQ(after.decisions.deny, before.decisions.deny) << c.name << ": denied in audit";
     EXPECT_EQ(after.decisions.would_deny - before.decisions.would_deny,
               static_cast<uint64_t>(c.audit_hits))
         << c.name;
   }
-  att.reset();
-  ::rmdir(cg.child.c_str());
+}
 
+void PrintTable(const std::vector<Case>& cases, const std::vector<Measured>& m) {
   std::printf(
       "TG-TABLE | case | baseline | systemd | enforce: target | child | outside | "
       "audit: target | counted enforce/audit | difference from systemd |\n");
@@ -249,43 +250,117 @@ TEST(Conformance, TableAgainstSystemdSeccomp) {
                 static_cast<unsigned long long>(r.enforce_counted),
                 static_cast<unsigned long long>(r.audit_counted), c.difference ? c.difference : "");
   }
+}
 
-  for (size_t i = 0; i < cases.size(); ++i) {
-    const Case& c = cases[i];
-    const Measured& r = m[i];
-    SCOPED_TRACE(c.name);
-    ASSERT_GE(r.baseline, 0) << "setup failed";
-    EXPECT_EQ(r.systemd, Resolve(c.systemd, r.baseline)) << "systemd";
-    EXPECT_EQ(r.target, Resolve(c.lsm, r.baseline)) << "enforce, in the target";
-    EXPECT_EQ(r.child, r.target) << "a child cgroup created after attach is covered";
-    EXPECT_EQ(r.outside, r.baseline) << "outside the cgroup nothing changes";
-    EXPECT_EQ(r.audit, r.baseline) << "audit never changes an outcome";
-    if (c.detail[0] != '\0' && c.lsm == kBase) {
-      // An allowed call is a decision too: counted under its own detail (proc_mem, ptrace_read,
-      // mmap, an allowed family, …), so the hook is shown to have seen it.
-      EXPECT_GE(r.enforce_allowed, 1u) << "allow counted under " << c.detail;
-    }
-    if (c.detail[0] != '\0') {
-      // The case's own detail: every denial in enforce; in audit, shmat's second hook counts
-      // under mmap_*, so the detail sees one.
-      EXPECT_EQ(r.enforce_counted, static_cast<uint64_t>(c.enforce_hits));
-      const int audit_detail = c.audit_detail_hits >= 0 ? c.audit_detail_hits
-                               : std::string(c.detail).rfind("shmat", 0) == 0
-                                   ? std::min(c.audit_hits, 1)
-                                   : c.audit_hits;
-      EXPECT_EQ(r.audit_counted, static_cast<uint64_t>(audit_detail));
-    }
-    // The differences are exactly the documented ones.
-    const bool differs = Resolve(c.lsm, r.baseline) != Resolve(c.systemd, r.baseline);
-    EXPECT_EQ(differs, c.difference != nullptr);
-    // A hole is only a hole if the baseline really succeeds with W+X memory or a socket.
-    if (c.difference != nullptr && c.difference == std::string(kHoleMemfd)) {
-      EXPECT_EQ(r.baseline, kOkWx);
-    }
-    if (c.difference != nullptr && c.difference == std::string(kHolePersonality)) {
-      EXPECT_EQ(r.baseline, kOkWx) << "READ_IMPLIES_EXEC made no RWX mapping";
-    }
+void CheckRow(const Case& c, const Measured& r) {
+  SCOPED_TRACE(c.name);
+  ASSERT_GE(r.baseline, 0) << "setup failed";
+  EXPECT_EQ(r.systemd, Resolve(c.systemd, r.baseline)) << "systemd";
+  EXPECT_EQ(r.target, Resolve(c.lsm, r.baseline)) << "enforce, in the target";
+  EXPECT_EQ(r.child, r.target) << "a child cgroup created after attach is covered";
+  EXPECT_EQ(r.outside, r.baseline) << "outside the cgroup nothing changes";
+  EXPECT_EQ(r.audit, r.baseline) << "audit never changes an outcome";
+  if (c.detail[0] != '\0' && c.lsm == kBase) {
+    // An allowed call is a decision too: counted under its own detail (proc_mem, ptrace_read,
+    // mmap, an allowed family, unix_notify, …), so the hook is shown to have seen it.
+    EXPECT_GE(r.enforce_allowed, 1u) << "allow counted under " << c.detail;
   }
+  if (c.detail[0] != '\0') {
+    // The case's own detail: every denial in enforce; in audit, shmat's second hook counts
+    // under mmap_*, so the detail sees one.
+    EXPECT_EQ(r.enforce_counted, static_cast<uint64_t>(c.enforce_hits));
+    const int audit_detail = c.audit_detail_hits >= 0 ? c.audit_detail_hits
+                             : std::string(c.detail).rfind("shmat", 0) == 0
+                                 ? std::min(c.audit_hits, 1)
+                                 : c.audit_hits;
+    EXPECT_EQ(r.audit_counted, static_cast<uint64_t>(audit_detail));
+  }
+  // The differences are exactly the documented ones.
+  const bool differs = Resolve(c.lsm, r.baseline) != Resolve(c.systemd, r.baseline);
+  EXPECT_EQ(differs, c.difference != nullptr);
+  // A hole is only a hole if the baseline really succeeds with W+X memory or a socket.
+  if (c.difference != nullptr && c.difference == std::string(kHoleMemfd)) {
+    EXPECT_EQ(r.baseline, kOkWx);
+  }
+  if (c.difference != nullptr && c.difference == std::string(kHolePersonality)) {
+    EXPECT_EQ(r.baseline, kOkWx) << "READ_IMPLIES_EXEC made no RWX mapping";
+  }
+}
+
+void CheckTable(const std::vector<Case>& cases, const TableSetup& setup) {
+  const GuestCgroups& cg = Cgroups();
+  std::vector<Measured> m(cases.size());
+  // Phase 0: nothing attached anywhere.
+  for (size_t i = 0; i < cases.size(); ++i) {
+    m[i].baseline = RunInChild(In(cg.outside), cases[i].op);
+    m[i].systemd = RunInChild(UnderSystemd(cg.outside, setup.seccomp_families), cases[i].op);
+  }
+  std::string error;
+  auto att = Attachment::Attach(cg.target, Mode::kEnforce, setup.allowed, /*wx=*/true, &error,
+                                std::nullopt, setup.notify_socket);
+  ASSERT_TRUE(att.has_value()) << error;
+  ASSERT_EQ(::mkdir(cg.child.c_str(), 0755), 0) << "child cgroup, created after attach";
+  MeasureEnforce(cases, *att, m);
+  ASSERT_TRUE(att->SetModeAll(Mode::kAudit));
+  MeasureAudit(cases, *att, m);
+  att.reset();
+  ::rmdir(cg.child.c_str());
+  PrintTable(cases, m);
+  for (size_t i = 0; i < cases.size(); ++i) CheckRow(cases[i], m[i]);
+}
+
+TEST(Conformance, TableAgainstSystemdSeccomp) {
+  TG_REQUIRE_ROOT();
+  const uint64_t allowed = Families({AF_INET, AF_INET6});
+  CheckTable(Cases(), {allowed, allowed, ""});
+}
+
+const char kStricterPeer[] =
+    "stricter (beyond systemd): unix-notify allows AF_UNIX datagrams to the notify socket "
+    "only; RestrictAddressFamilies= can only allow AF_UNIX whole";
+
+// unix-notify (families inet,inet6,unix-notify) against what a Type=notify unit can ask systemd
+// for (RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6: sd_notify needs AF_UNIX).
+std::vector<Case> UnixNotifyCases(const std::string& notify, const std::string& other) {
+  return {
+      {"unix-notify: connect() to the notify socket", kFam,
+       [notify] { return OpUnixDgramConnect(notify); }, kBase, kBase, "unix_notify", 0, 0, nullptr},
+      {"unix-notify: sendto() the notify socket", kFam,
+       [notify] { return OpUnixDgramSendto(notify); }, kBase, kBase, "unix_notify", 0, 0, nullptr},
+      {"unix-notify: connect() to another socket", kFam,
+       [other] { return OpUnixDgramConnect(other); }, kEperm, kBase, "unix_peer", 1, 1,
+       kStricterPeer},
+      {"unix-notify: sendto() another socket", kFam, [other] { return OpUnixDgramSendto(other); },
+       kEperm, kBase, "unix_peer", 1, 1, kStricterPeer},
+      {"unix-notify: socketpair(AF_UNIX, SOCK_DGRAM)", kFam, OpSocketpairUnixDgram, kEafno, kBase,
+       "unix_socketpair", 1, 1, kStricterPeer},
+      {"unix-notify: socketpair(AF_UNIX, SOCK_STREAM)", kFam, OpSocketpairUnix, kEafno, kBase,
+       "unix", 1, 2, kStricterPeer},
+      {"unix-notify: socket(AF_UNIX, SOCK_STREAM)", kFam,
+       [] { return OpSocket(AF_UNIX, SOCK_STREAM, 0); }, kEafno, kBase, "unix", 1, 1,
+       kStricterPeer},
+      {"unix-notify: socket(AF_UNIX, SOCK_SEQPACKET)", kFam,
+       [] { return OpSocket(AF_UNIX, SOCK_SEQPACKET, 0); }, kEafno, kBase, "unix", 1, 1,
+       kStricterPeer},
+      {"unix-notify: socket(AF_UNIX, SOCK_DGRAM)", kFam,
+       [] { return OpSocket(AF_UNIX, SOCK_DGRAM, 0); }, kBase, kBase, "unix", 0, 0, nullptr},
+      {"unix-notify: socket(AF_NETLINK)", kFam, [] { return OpSocket(AF_NETLINK, SOCK_RAW, 0); },
+       kEafno, kEafno, "netlink", 1, 1, nullptr},
+      {"unix-notify: socket(AF_INET)", kFam, [] { return OpSocket(AF_INET, SOCK_STREAM, 0); },
+       kBase, kBase, "inet", 0, 0, nullptr},
+  };
+}
+
+TEST(Conformance, UnixNotifyTableAgainstSystemdSeccomp) {
+  TG_REQUIRE_ROOT();
+  const std::string notify = "tg-conformance-notify-" + std::to_string(::getpid());
+  const std::string other = "tg-conformance-other-" + std::to_string(::getpid());
+  const BoundDgram notify_socket(notify);
+  const BoundDgram other_socket(other);
+  ASSERT_TRUE(notify_socket.bound() && other_socket.bound());
+  const uint64_t inet = Families({AF_INET, AF_INET6});
+  CheckTable(UnixNotifyCases(notify, other), {inet | (uint64_t{1} << TG_FAM_UNIX_NOTIFY_BIT),
+                                              inet | Families({AF_UNIX}), "@" + notify});
 }
 
 }  // namespace

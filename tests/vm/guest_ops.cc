@@ -8,10 +8,13 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -65,6 +68,60 @@ int OpSocketpairUnix() {
   ::close(sv[0]);
   ::close(sv[1]);
   return 0;
+}
+
+int OpSocketpairUnixDgram() {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) return Errno();
+  ::close(sv[0]);
+  ::close(sv[1]);
+  return 0;
+}
+
+namespace {
+
+socklen_t AbstractAddress(const std::string& name, sockaddr_un* addr) {
+  *addr = sockaddr_un{};
+  addr->sun_family = AF_UNIX;
+  const size_t n = std::min(name.size(), sizeof(addr->sun_path) - 1);
+  std::memcpy(addr->sun_path + 1, name.data(), n);
+  return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+}
+
+}  // namespace
+
+int OpUnixDgramConnect(const std::string& name) {
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno();
+  sockaddr_un addr;
+  const socklen_t len = AbstractAddress(name, &addr);
+  const int err = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) == 0 ? 0 : Errno();
+  ::close(fd);
+  return err;
+}
+
+int OpUnixDgramSendto(const std::string& name) {
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno();
+  sockaddr_un addr;
+  const socklen_t len = AbstractAddress(name, &addr);
+  const int err =
+      ::sendto(fd, "x", 1, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&addr), len) == 1
+          ? 0
+          : Errno();
+  ::close(fd);
+  return err;
+}
+
+BoundDgram::BoundDgram(const std::string& name)
+    : fd_(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+  sockaddr_un addr;
+  const socklen_t len = AbstractAddress(name, &addr);
+  bound_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), len) == 0;
+}
+
+BoundDgram::~BoundDgram() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 int OpIoUringSocketUnix() {

@@ -13,6 +13,26 @@ std::string OutcomeName(int outcome);  // "ok", "ok(W+X)", "EPERM", "EAFNOSUPPOR
 
 int OpSocket(int family, int type, int protocol);
 int OpSocketpairUnix();
+int OpSocketpairUnixDgram();  // socketpair(AF_UNIX, SOCK_DGRAM): both sockets pass socket_create
+// An AF_UNIX datagram socket that connect()s to (or sendto()s, without waiting, a byte to) the
+// abstract socket @`name` (unix-notify's peer rule).
+int OpUnixDgramConnect(const std::string& name);
+int OpUnixDgramSendto(const std::string& name);
+
+// An abstract datagram socket @`name` bound by the calling process (a stand-in for systemd's
+// notify socket, or any other peer, outside the tested cgroups); closed on scope exit.
+class BoundDgram {
+ public:
+  explicit BoundDgram(const std::string& name);
+  BoundDgram(const BoundDgram&) = delete;
+  BoundDgram& operator=(const BoundDgram&) = delete;
+  ~BoundDgram();
+  bool bound() const { return bound_; }
+
+ private:
+  int fd_ = -1;
+  bool bound_ = false;
+};
 int OpIoUringSocketUnix();  // AF_UNIX socket created by io_uring's IORING_OP_SOCKET
 
 int OpMmapAnon(int prot);                    // a private anonymous mapping with `prot`

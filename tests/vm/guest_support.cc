@@ -58,7 +58,8 @@ int RunInChild(const ChildOptions& o, const std::function<int()>& op, int* child
 
 std::optional<Attachment> Attachment::Attach(const std::string& cgroup, Mode mode,
                                              uint64_t families, bool wx, std::string* error,
-                                             std::optional<Mechanism> mechanism) {
+                                             std::optional<Mechanism> mechanism,
+                                             const std::string& notify_socket) {
   auto cg = OpenCgroup(cgroup);
   if (!cg.ok()) {
     *error = cg.error().message;
@@ -67,7 +68,7 @@ std::optional<Attachment> Attachment::Attach(const std::string& cgroup, Mode mod
   AttachRequest req;
   req.bpffs_dir = kBpffsDir;
   req.mechanism = mechanism;
-  req.policies.push_back({PolicyKind::kAddressFamilies, mode, families});
+  req.policies.push_back({PolicyKind::kAddressFamilies, mode, families, notify_socket});
   if (wx) req.policies.push_back({PolicyKind::kWxMemory, mode, 0});
   auto r = AttachPolicies(*cg, req);
   if (!r.ok()) {

@@ -55,9 +55,11 @@ int RunInChild(const ChildOptions& options, const std::function<int()>& op,
 class Attachment {
  public:
   // `mechanism` empty: chosen by probing, as the agent does (lsm_cgroup on the guest kernels).
+  // `notify_socket`: unix-notify's peer, for `families` with that mode.
   static std::optional<Attachment> Attach(const std::string& cgroup, Mode mode, uint64_t families,
                                           bool wx, std::string* error,
-                                          std::optional<Mechanism> mechanism = std::nullopt);
+                                          std::optional<Mechanism> mechanism = std::nullopt,
+                                          const std::string& notify_socket = "");
   Attachment(Attachment&& other) noexcept;
   Attachment& operator=(Attachment&& other) noexcept;
   ~Attachment();

@@ -141,9 +141,10 @@ TEST(Persistence, KillDuringAttachThenAttachRepairsWithoutDoubleAttach) {
     const CliResult again = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target});
     EXPECT_EQ(again.exit_code, 0) << "after kill at " << delay_ms << " ms: " << again.err;
     EXPECT_NE(again.out.find("canary passed"), std::string::npos) << again.out;
-    // One link per hook: address_families 1, wx_memory 6 (mmap_file, file_mprotect, shm_shmat,
-    // file_open, ptrace_access_check, ptrace_traceme).
-    EXPECT_EQ(CgroupLinks(id).size(), 7u) << "after kill at " << delay_ms << " ms";
+    // One link per hook: address_families 3 (socket_create, and unix-notify's unix_may_send and
+    // socket_socketpair, idle while that mode is off), wx_memory 6 (mmap_file, file_mprotect,
+    // shm_shmat, file_open, ptrace_access_check, ptrace_traceme).
+    EXPECT_EQ(CgroupLinks(id).size(), 9u) << "after kill at " << delay_ms << " ms";
     ASSERT_EQ(RunCli(TG_CLI_PATH, {"detach", "--cgroup", target}).exit_code, 0);
     EXPECT_TRUE(CgroupLinks(id).empty());
     EXPECT_FALSE(Exists(kBpffsDir));
@@ -156,7 +157,7 @@ TEST(Persistence, AdoptionKeepsLinksAndCountersAndAChangedListNeverLapses) {
   const uint64_t id = IdOf(target);
   ASSERT_EQ(RunCli(TG_CLI_PATH, {"attach", "--cgroup", target}).exit_code, 0);
   const auto links = CgroupLinks(id);
-  ASSERT_EQ(links.size(), 7u);
+  ASSERT_EQ(links.size(), 9u);
 
   ForbiddenLoop loop(target);
   // A long-running holder of the objects (an `events` follower) killed with -9: the pins keep
