@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The host-wide price of audit mode through the observe mechanism (issue 19), one command:
+# The host-wide price of audit mode through the observe mechanism, one command:
 # prints a table and writes JSON. Three configurations, interleaved round by round (the order
 # rotates, so slow drift in a shared machine hits each alike):
 #   none      no agent
 #   per_call  `tunnelguard run --mode audit --mechanism observe`: each watched call hooked at
 #             its own exit tracepoint (tracepoint/syscalls/sys_exit_<name>), today's design
 #   sys_exit  the same with the hidden `--observe-hook sys-exit`: every watched call at the
-#             host-wide tp_btf/sys_exit, the design before issue 19
+#             host-wide tp_btf/sys_exit, the design before the per-call hooks
 # In each: tg-syscall-cost from a process OUTSIDE the target cgroup (the host-wide cost: getppid,
 # a pipe write+read pair, and the watched socket, mmap and mprotect), then wrk through nginx from
 # INSIDE the cgroup with kernel BPF stats on: the observe programs' ns and runs per request, and

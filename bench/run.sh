@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tunnelguard's benchmark suite (issue 9), one command: prints a table and writes JSON.
+# tunnelguard's benchmark suite, one command: prints a table and writes JSON.
 #   1. request path: wrk through nginx, from inside the tunnel's cgroup and from outside, with
 #      no agent, with `tunnelguard run` measuring, and (inside) measuring plus both policies in
 #      audit mode through the observe mechanism; interleaved rounds, medians and spread, each

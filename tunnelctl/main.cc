@@ -98,7 +98,7 @@ int Status(Client& client, bool json) {
     return tg::ctl::kExitOk;
   }
   std::printf("tunnelguard %s, up %.0f s\n", r.version().c_str(), r.uptime_seconds());
-  if (r.tunnels_size() == 0) {  // an agent from before issue 15
+  if (r.tunnels_size() == 0) {  // an agent from before several tunnels
     tunnelguard::v1::TunnelStatus t;
     t.set_target(r.target());
     t.set_cgroup(r.cgroup());

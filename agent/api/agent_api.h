@@ -27,7 +27,7 @@ struct TargetReport {
   bool present = false;
 };
 
-// One guarded tunnel as the faces see it (the agent follows several: issue 15).
+// One guarded tunnel as the faces see it (the agent follows several).
 struct TunnelStatusReport {
   TargetReport target;
   std::vector<PolicySpec> configured;  // what the agent was asked to enforce

@@ -1,7 +1,7 @@
 // One guarded tunnel inside `tunnelguard run`: its target follower, its own latency probe and
 // policy component (own BPF maps, links, pins, event thread and canary), and the state its
 // faces read. Tunnels share nothing but the event hub and the /metrics server, so one
-// tunnel's restart, missing unit or failed attach never touches another's (issue 15).
+// tunnel's restart, missing unit or failed attach never touches another's.
 #ifndef TUNNELGUARD_AGENT_DAEMON_TUNNEL_H_
 #define TUNNELGUARD_AGENT_DAEMON_TUNNEL_H_
 

@@ -178,7 +178,8 @@ grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
   feature("lsm_cgroup", r.features.lsm_cgroup);
   feature("unix_notify", r.features.unix_notify);
   for (const auto& t : r.tunnels) FillTunnelStatus(t, response->add_tunnels());
-  if (response->tunnels_size() > 0) {  // the first tunnel where clients before issue 15 look
+  // The first tunnel, where clients from before several tunnels look.
+  if (response->tunnels_size() > 0) {
     const v1::TunnelStatus& first = response->tunnels(0);
     response->set_target(first.target());
     response->set_cgroup(first.cgroup());
@@ -199,7 +200,8 @@ grpc::Status AgentService::GetStats(grpc::ServerContext* /*context*/,
   for (const auto& t : stats->tunnels) {
     FillTunnelStats(t, request->include_histogram(), response->add_tunnels());
   }
-  if (response->tunnels_size() > 0) {  // the first tunnel where clients before issue 15 look
+  // The first tunnel, where clients from before several tunnels look.
+  if (response->tunnels_size() > 0) {
     *response->mutable_upstreams() = response->tunnels(0).upstreams();
     *response->mutable_policies() = response->tunnels(0).policies();
   }

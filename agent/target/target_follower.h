@@ -2,7 +2,7 @@
 // restarts: each Poll() re-resolves it and says whether a new incarnation of its cgroup
 // appeared, whether it went away, or nothing changed; an inotify watch on the directory that
 // holds the cgroup (its slice) wakes the caller the moment systemd re-creates it. One follower
-// per target, so several tunnels are followed independently (`tunnelguard run`, issue 15).
+// per target, so several tunnels are followed independently (`tunnelguard run`).
 #ifndef TUNNELGUARD_AGENT_TARGET_TARGET_FOLLOWER_H_
 #define TUNNELGUARD_AGENT_TARGET_TARGET_FOLLOWER_H_
 

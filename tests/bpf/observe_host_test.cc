@@ -195,8 +195,8 @@ TEST_F(ObserveHostTest, UnixNotifyCountsSocketsAndPairsApart) {
   EXPECT_EQ(fam["decisions"]["deny"], 0) << fam.dump();
 }
 
-// The design before issue 19 (every call at tp_btf/sys_exit), kept as the per-call fallback and
-// for bench/run.sh: the same exact counts.
+// The design before the per-call hooks (every call at tp_btf/sys_exit), kept as the per-call
+// fallback and for bench/run.sh: the same exact counts.
 TEST_F(ObserveHostTest, SysExitFallbackCountsTheSame) {
   const CliResult a = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target_, "--mode", "audit",
                                            "--observe-hook", "sys-exit", "--bpffs-dir", bpffs_});

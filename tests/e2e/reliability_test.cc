@@ -1,4 +1,4 @@
-// The agent under churn and faults (issue 9): 100,000 short connections counted exactly, the
+// The agent under churn and faults: 100,000 short connections counted exactly, the
 // tunnel's cgroup re-created 20 times, the agent SIGKILLed 20 times at random points, bad
 // input of every kind, oversized gRPC messages, event streams nobody reads, and a soak
 // (TG_SOAK_SECONDS, default 20). Every loop is bounded in count and time; all traffic is on

@@ -1,4 +1,4 @@
-// Several tunnels, one agent (issue 15): `tunnelguard run --cgroup A --cgroup B` follows,
+// Several tunnels, one agent: `tunnelguard run --cgroup A --cgroup B` follows,
 // measures and audits each tunnel on its own. On this host (no BPF-LSM) the policies run in
 // audit mode through observe; latency needs only cgroup programs. Each tunnel's counts are
 // exact and its own (metrics with a unit label, through a real Prometheus too), tunnelctl and

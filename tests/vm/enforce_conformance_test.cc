@@ -1,4 +1,4 @@
-// The conformance table of issue 3, measured in a stock Debian kernel with real BPF-LSM:
+// The conformance table (docs/enforcement.md), measured in a stock Debian kernel with real BPF-LSM:
 // every family and memory operation, run in a fresh process
 //   - with no policy at all (baseline),
 //   - under systemd's own seccomp filters (RestrictAddressFamilies=AF_INET AF_INET6 +

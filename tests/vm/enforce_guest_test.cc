@@ -247,7 +247,7 @@ TEST(EnforceCli, AttachStatusDetachRoundTrip) {
             std::string::npos)
       << a.out;
 
-  // A second attach of the same policy adopts the pinned links (issue 4: no double attach).
+  // A second attach of the same policy adopts the pinned links (no double attach).
   CliResult again = RunCli(TG_CLI_PATH, {"attach", "--cgroup", target, "--mode", "audit",
                                          "--families", "inet,inet6,netlink"});
   EXPECT_EQ(again.exit_code, 0) << again.err;

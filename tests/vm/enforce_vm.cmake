@@ -1,4 +1,4 @@
-# The enforcement core's guest tests (issue 3): one GoogleTest binary run as root inside each
+# The enforcement core's guest tests: one GoogleTest binary run as root inside each
 # kernel of the matrix. It drives the library directly and the real CLI (copied in as a file).
 tg_vm_gtest(tg_vm_enforce SOURCES
   enforce_conformance_test.cc

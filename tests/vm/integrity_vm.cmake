@@ -1,4 +1,4 @@
-# Enforcement integrity and reach (issue 4): the canary, persistence and adoption, and the
+# Enforcement integrity and reach: the canary, persistence and adoption, and the
 # fallback mechanisms, in real BPF-LSM kernels.
 tg_vm_gtest(tg_vm_integrity SOURCES
   canary_test.cc
@@ -14,7 +14,7 @@ tg_vm_test(integrity_no_bpf_lsm
   LSM lockdown,capability,landlock,yama,apparmor
   COMMAND tg_vm_integrity --gtest_filter=NoBpfLsm.* FILES tunnelguard)
 # The daemon under a denial flood, SIGKILLed at 20 random points, and the tunnel's cgroup
-# re-created 20 times, all under real enforcement (issue 9).
+# re-created 20 times, all under real enforcement.
 tg_vm_gtest(tg_vm_reliability SOURCES reliability_vm_test.cc LIBS tg_vm_support tunnelguard_proto)
 target_compile_definitions(tg_vm_reliability PRIVATE TG_CLI_PATH="$<TARGET_FILE:tunnelguard>")
 add_dependencies(tg_vm_reliability tunnelguard tg-flood)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Guest-side load-and-count check of the latency programs on a stock Debian kernel (issue 5).
+# Guest-side load-and-count check of the latency programs on a stock Debian kernel.
 # ctest: `ctest -L vm -R latency` (tests/vm/CMakeLists.txt, vm.latency.<kernel>); by hand:
 #   B=$PWD/build; tests/vm/run-in-vm.sh --kernel {6.1|6.12|newest} \
 #     --file $B/tests/tools/tg-delay-server --file $B/tests/tools/tg-http-client \

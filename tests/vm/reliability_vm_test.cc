@@ -1,4 +1,4 @@
-// The daemon under load and churn with real enforcement (issue 9), in a BPF-LSM kernel:
+// The daemon under load and churn with real enforcement, in a BPF-LSM kernel:
 //  - a denial flood (socket(AF_UNIX) and W+X mmap from two processes) counted exactly, every
 //    denial an event received or a counted drop, a bounded log that accounts for all of them,
 //    GetStatus answering throughout, RSS flat;

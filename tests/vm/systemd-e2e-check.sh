@@ -1,5 +1,5 @@
 #!/bin/bash
-# Guest side of vm.systemd_e2e.<kernel> (issue 8): end to end under real systemd, PID 1 of a
+# Guest side of vm.systemd_e2e.<kernel>: end to end under real systemd, PID 1 of a
 # stock Debian kernel in QEMU, where BPF-LSM enforcement is real. Runs from tg-vm-test.service
 # (run-in-vm.sh --rootfs) once the Debian 12 (systemd 252) or Debian 13 (systemd 257) root
 # (tests/deploy/build-rootfs.sh: systemd, dbus, curl, nginx) has booted.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Guest-side check of several tunnels under one agent with real BPF-LSM (issue 15):
+# Guest-side check of several tunnels under one agent with real BPF-LSM:
 # `tunnelguard run --cgroup A --cgroup B` enforces, canaries and measures each on its own;
 # /metrics tells them apart by the unit label, tunnelctl lists both, and a mode switch for one
 # tunnel (tunnelctl mode --unit A) leaves the other enforced.
