@@ -62,22 +62,7 @@ ok "verify: units installed under /etc"
 #     the shipped drop-in in /usr/lib: verified together, and the drop-in applied.
 R=$TMP/notify; make_root "$R"
 install -m 0644 "$SRC/tunnelguard.service" "$R/usr/lib/systemd/system/"
-cat >"$R/etc/systemd/system/cloudflared.service" <<'UNIT'
-[Unit]
-Description=cloudflared
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-TimeoutStartSec=0
-Type=notify
-ExecStart=/usr/bin/cloudflared --no-autoupdate tunnel run --token TOKEN
-Restart=on-failure
-RestartSec=5s
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+install -m 0644 "$REPO/tests/deploy/cloudflared-stock.service" "$R/etc/systemd/system/cloudflared.service"
 install -D -m 0644 "$SRC/cloudflared.service.d/tunnelguard.conf" \
   "$R/usr/lib/systemd/system/cloudflared.service.d/tunnelguard.conf"
 verify_clean "$R" cloudflared.service

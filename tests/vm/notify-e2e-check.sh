@@ -19,39 +19,14 @@
 set -u
 R=${1:?usage: notify-e2e-check.sh REPO_DIR BUILD_DIR}
 B=${2:?usage: notify-e2e-check.sh REPO_DIR BUILD_DIR}
-fails=0
-say() { echo "notify-e2e: $*"; }
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() {  # NAME COMMAND...
-  local name=$1; shift
-  if "$@" >/dev/null 2>&1; then ok "$name"; else bad "$name"; fi
-}
+SAY_PREFIX=notify-e2e
 dump() {
   say "--- journal (tunnelguard, cloudflared), monotonic ---"
   journalctl --no-pager -u tunnelguard.service -u cloudflared.service -o short-monotonic | tail -n 80
   systemctl status --no-pager cloudflared.service tunnelguard.service | head -n 40
 }
-need() {  # NAME COMMAND...: a check the rest depends on
-  local name=$1; shift
-  if "$@" >/tmp/need.out 2>&1; then ok "$name"; return 0; fi
-  bad "$name"
-  sed 's/^/  | /' /tmp/need.out
-  dump
-  exit 1
-}
-prop() { systemctl show -p "$2" --value "$1"; }
-metrics() { curl -fsS --max-time 5 http://127.0.0.1:9612/metrics; }
-# The sum of the series whose name and labels start with $1, 0 when none.
-metric() { metrics 2>/dev/null | awk -v s="$1" 'index($1, s) == 1 {v += $2} END {print v + 0}'; }
-wait_for() {  # SECONDS COMMAND...: polls every 0.1 s
-  local deadline=$(($(date +%s) + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || return 1
-    sleep 0.1
-  done
-}
-export -f metrics metric prop
+# shellcheck source=tests/vm/guest-checks.sh
+source "$R/tests/vm/guest-checks.sh"
 D='tunnelguard_policy_decisions_total{policy="address_families",'
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }  # NAME RECORD
 
@@ -67,24 +42,8 @@ install -D -m 0644 "$R/deploy/systemd/cloudflared.service.d/tunnelguard.conf" \
 # The agent's config as deploy/systemd/README.md tells a cloudflared.service user to write it.
 sed -e 's/^unit = .*/unit = cloudflared.service/' -e 's/^# families = .*/families = inet,inet6,unix-notify/' \
   "$R/deploy/config/tunnelguard.conf" | install -D -m 0644 /dev/stdin /etc/tunnelguard/tunnelguard.conf
-# What `cloudflared service install TOKEN` writes (cloudflared's linux_service.go), verbatim
-# but for the token.
-cat >/etc/systemd/system/cloudflared.service <<'UNIT'
-[Unit]
-Description=cloudflared
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-TimeoutStartSec=0
-Type=notify
-ExecStart=/usr/bin/cloudflared --no-autoupdate tunnel run --token stand-in-token
-Restart=on-failure
-RestartSec=5s
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+# The stock unit (what `cloudflared service install TOKEN` writes), with a token.
+sed 's/TOKEN/stand-in-token/' "$R/tests/deploy/cloudflared-stock.service" >/etc/systemd/system/cloudflared.service
 systemd-sysusers
 systemctl daemon-reload
 say "kernel $(uname -r), lsm=$(cat /sys/kernel/security/lsm), systemd $(systemctl --version | head -1)"

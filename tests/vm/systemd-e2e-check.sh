@@ -43,39 +43,12 @@ if [ "${3:-}" != --install ] || { [ "${4:-}" != deb ] && [ "${4:-}" != files ]; 
   exit 2
 fi
 INSTALL=$4
-fails=0
-say() { echo "e2e: $*"; }
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() {  # NAME COMMAND...
-  local name=$1; shift
-  if "$@" >/dev/null 2>&1; then ok "$name"; else bad "$name"; fi
-}
-# need NAME COMMAND...: a check the rest depends on; on failure, the journal and exit 1.
-need() {
-  local name=$1; shift
-  if "$@" >/tmp/need.out 2>&1; then ok "$name"; return 0; fi
-  bad "$name"
-  sed 's/^/  | /' /tmp/need.out
-  dump
-  exit 1
-}
-prop() { systemctl show -p "$2" --value "$1"; }
+SAY_PREFIX=e2e
+# shellcheck source=tests/vm/guest-checks.sh
+source "$R/tests/vm/guest-checks.sh"
 mono() { /usr/bin/cloudflared --monotonic; }  # CLOCK_MONOTONIC, µs
-metrics() { curl -fsS --max-time 5 http://127.0.0.1:9612/metrics; }
-# The sum of the series whose name and labels start with $1 ("name{label=...,"), 0 when none.
-metric() { metrics 2>/dev/null | awk -v s="$1" 'index($1, s) == 1 {v += $2} END {print v + 0}'; }
-export -f metrics metric
 REQS='tunnelguard_upstream_requests_total{entrypoint="web",'
 UNIX_DENY='tunnelguard_policy_decisions_total{policy="address_families",action="deny",detail="unix"}'
-# wait_for SECONDS COMMAND...: polls every 0.1 s.
-wait_for() {
-  local deadline=$(($(date +%s) + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || return 1
-    sleep 0.1
-  done
-}
 tunnel_journal() { journalctl --no-pager -u cloudflared-tunnel.service -o short-monotonic; }
 # The stand-in's record of its first act ($RUNTIME_DIRECTORY/first-act, recreated each start).
 first_act() { cat /run/cloudflared-tunnel/first-act 2>/dev/null; }
