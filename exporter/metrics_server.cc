@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -57,7 +58,12 @@ std::string Answer(std::string_view head, ScrapeFn&& scrape) {
     return HttpResponse(404, "Not Found", "text/plain", "not found; the metrics are at /metrics\n");
   }
   if (method != "GET") return HttpResponse(405, "Method Not Allowed", "text/plain", "use GET\n");
-  return HttpResponse(200, "OK", "text/plain; version=0.0.4; charset=utf-8", scrape());
+  const std::optional<std::string> text = scrape();
+  if (!text) {
+    return HttpResponse(503, "Service Unavailable", "text/plain",
+                        "the agent did not produce the metrics; see its log\n");
+  }
+  return HttpResponse(200, "OK", "text/plain; version=0.0.4; charset=utf-8", *text);
 }
 
 Result<UniqueFd> Listen(const std::string& host, int port) {
@@ -245,20 +251,87 @@ Result<std::pair<std::string, int>> ParseListenAddress(const std::string& listen
   return std::make_pair(host, port);
 }
 
-Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
-                                                            const MetricsServerLimits& limits) {
+std::string MetricsListener::url() const {
+  return "http://" + host + ":" + std::to_string(port) + "/metrics";
+}
+
+Result<MetricsListener> ListenMetrics(const std::string& listen) {
   auto addr = ParseListenAddress(listen);
   if (!addr.ok()) return addr.error();
-  std::unique_ptr<MetricsServer> server(new MetricsServer());
-  server->limits_ = limits;
-  server->host_ = addr->first;
   auto fd = Listen(addr->first, addr->second);
   if (!fd.ok()) return fd.error();
-  server->listen_fd_ = std::move(*fd);
-  server->port_ = BoundPort(server->listen_fd_.get());
+  MetricsListener l;
+  l.port = BoundPort(fd->get());
+  l.fd = std::move(*fd);
+  l.host = addr->first;
+  return l;
+}
+
+void ServeMetrics(int listen_fd, int stop_fd, const ScrapeFn& scrape,
+                  const MetricsServerLimits& limits) {
+  UniqueFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd.valid()) {
+    log::Error("/metrics: epoll_create1: {}; no more scrapes are served", std::strerror(errno));
+    return;
+  }
+  for (int fd : {listen_fd, stop_fd}) {
+    if (fd < 0) continue;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, fd, &ev);
+  }
+  Connections conns(epoll_fd.get(), limits);
+  epoll_event events[64];
+  for (;;) {
+    const int n = ::epoll_wait(epoll_fd.get(), events, 64, conns.Expire());
+    if (n < 0 && errno != EINTR) {
+      log::Error("/metrics: epoll_wait: {}; no more scrapes are served", std::strerror(errno));
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == stop_fd) return;
+      if (fd == listen_fd) {
+        conns.Accept(fd, scrape);
+      } else {
+        conns.Serve(fd, scrape);
+      }
+    }
+  }
+}
+
+std::optional<std::string> SerializeCollectables(
+    const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables) {
+  std::vector<prometheus::MetricFamily> families;
+  try {
+    for (const auto& c : collectables) {
+      auto f = c->Collect();
+      families.insert(families.end(), std::make_move_iterator(f.begin()),
+                      std::make_move_iterator(f.end()));
+    }
+    // Each tunnel's collectors return the same families (told apart by their unit label).
+    return prometheus::TextSerializer().Serialize(MergeFamilies(std::move(families)));
+  } catch (const std::exception& e) {
+    log::Error("/metrics: a collector failed: {}", e.what());
+    return std::nullopt;
+  }
+}
+
+Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
+                                                            const MetricsServerLimits& limits) {
+  auto listener = ListenMetrics(listen);
+  if (!listener.ok()) return listener.error();
+  std::unique_ptr<MetricsServer> server(new MetricsServer());
+  server->limits_ = limits;
+  server->listener_ = std::move(*listener);
   server->stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!server->stop_fd_.valid()) return FromErrno(errno, "eventfd");
-  server->thread_ = std::thread([raw = server.get()] { raw->Loop(); });
+  server->thread_ = std::thread([raw = server.get()] {
+    ServeMetrics(
+        raw->listener_.fd.get(), raw->stop_fd_.get(), [raw] { return raw->Scrape(); },
+        raw->limits_);
+  });
   return server;
 }
 
@@ -270,39 +343,7 @@ MetricsServer::~MetricsServer() {
   if (thread_.joinable()) thread_.join();
 }
 
-void MetricsServer::Loop() {
-  UniqueFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_fd.valid()) {
-    log::Error("/metrics: epoll_create1: {}; no more scrapes are served", std::strerror(errno));
-    return;
-  }
-  for (int fd : {listen_fd_.get(), stop_fd_.get()}) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = fd;
-    ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, fd, &ev);
-  }
-  Connections conns(epoll_fd.get(), limits_);
-  epoll_event events[64];
-  for (;;) {
-    const int n = ::epoll_wait(epoll_fd.get(), events, 64, conns.Expire());
-    if (n < 0 && errno != EINTR) {
-      log::Error("/metrics: epoll_wait: {}; no more scrapes are served", std::strerror(errno));
-      return;
-    }
-    for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      if (fd == stop_fd_.get()) return;
-      if (fd == listen_fd_.get()) {
-        conns.Accept(fd, [this] { return Scrape(); });
-      } else {
-        conns.Serve(fd, [this] { return Scrape(); });
-      }
-    }
-  }
-}
-
-std::string MetricsServer::Scrape() {
+std::optional<std::string> MetricsServer::Scrape() {
   std::vector<std::shared_ptr<prometheus::Collectable>> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -311,28 +352,12 @@ std::string MetricsServer::Scrape() {
       if (auto c = w.lock()) live.push_back(std::move(c));
     }
   }
-  std::vector<prometheus::MetricFamily> families;
-  try {
-    for (const auto& c : live) {
-      auto f = c->Collect();
-      families.insert(families.end(), std::make_move_iterator(f.begin()),
-                      std::make_move_iterator(f.end()));
-    }
-    // Each tunnel's collectors return the same families (told apart by their unit label).
-    return prometheus::TextSerializer().Serialize(MergeFamilies(std::move(families)));
-  } catch (const std::exception& e) {
-    log::Error("/metrics: a collector failed: {}", e.what());
-    return "";
-  }
+  return SerializeCollectables(live);
 }
 
 void MetricsServer::Register(const std::shared_ptr<prometheus::Collectable>& collectable) {
   std::lock_guard<std::mutex> lock(mu_);
   collectables_.push_back(collectable);
-}
-
-std::string MetricsServer::url() const {
-  return "http://" + host_ + ":" + std::to_string(port_) + "/metrics";
 }
 
 }  // namespace tg::exporter

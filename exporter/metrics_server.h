@@ -18,8 +18,10 @@
 #include <prometheus/collectable.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -40,6 +42,32 @@ struct MetricsServerLimits {
   std::chrono::milliseconds response_deadline{10000};  // to write the whole response
 };
 
+// A metrics scrape: the exposition text, produced on demand (in this process from its
+// collectables, or by the privileged agent for the confined metrics face); nullopt when it
+// failed, answered with 503 rather than an empty page that would read as "no series".
+using ScrapeFn = std::function<std::optional<std::string>()>;
+
+// The text exposition of `collectables` (families with one name merged across them); nullopt
+// when a collector threw (logged).
+std::optional<std::string> SerializeCollectables(
+    const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables);
+
+// A listening socket for "ADDR:PORT" ("[::1]:9612" for IPv6; port 0 picks a free one), and the
+// port it got. A busy or malformed address is an error naming it and the flag to change it.
+struct MetricsListener {
+  UniqueFd fd;
+  std::string host;
+  int port = 0;
+  std::string url() const;  // http://ADDR:PORT/metrics
+};
+Result<MetricsListener> ListenMetrics(const std::string& listen);
+
+// Serves /metrics on `listen_fd` on the calling thread until `stop_fd` (an eventfd; -1: none)
+// becomes readable or the loop fails. The metrics face runs this as its whole life.
+void ServeMetrics(int listen_fd, int stop_fd, const ScrapeFn& scrape,
+                  const MetricsServerLimits& limits = {});
+
+// ServeMetrics on a thread of this process, over the collectables registered with it.
 class MetricsServer {
  public:
   // Listens on "ADDR:PORT" ("[::1]:9612" for IPv6; port 0 picks a free one). A busy or
@@ -54,18 +82,15 @@ class MetricsServer {
   // weak reference, as prometheus-cpp does.
   void Register(const std::shared_ptr<prometheus::Collectable>& collectable);
 
-  int port() const { return port_; }
-  std::string url() const;  // http://ADDR:PORT/metrics
+  int port() const { return listener_.port; }
+  std::string url() const { return listener_.url(); }
 
  private:
   MetricsServer() = default;
-  void Loop();
-  std::string Scrape();  // the text exposition of every registered collectable
+  std::optional<std::string> Scrape();  // the text exposition of every registered collectable
 
   MetricsServerLimits limits_;
-  std::string host_;
-  int port_ = 0;
-  UniqueFd listen_fd_;
+  MetricsListener listener_;
   UniqueFd stop_fd_;  // eventfd that wakes the loop on destruction
   std::mutex mu_;     // guards collectables_ (Register may run while the loop scrapes)
   std::vector<std::weak_ptr<prometheus::Collectable>> collectables_;

@@ -27,6 +27,8 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]
 nice cmake --build "$build" -j"$(nproc)" --target tg_unit_tests tg_bpf_tests
 built=$(date +%s)
 export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1"
-"$build"/tests/unit/tg_unit_tests --gtest_brief=1
+# ConfineFace.* runs a forked child under a seccomp allow-list made for the uninstrumented face:
+# no threads meet there, and TSan's runtime is not what those tests prove.
+"$build"/tests/unit/tg_unit_tests --gtest_brief=1 --gtest_filter='-ConfineFace.*'
 "$build"/tests/bpf/tg_bpf_tests --gtest_brief=1 --gtest_filter='PinnedConfigStressTest.*'
 echo "tsan.sh: no data race reported; build $((built - start)) s, tests $(($(date +%s) - built)) s"

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "agent/base/result.h"
@@ -68,6 +69,9 @@ void RegisterDetach(CLI::App& app, Action& action);
 void RegisterStatus(CLI::App& app, Action& action);
 void RegisterEvents(CLI::App& app, Action& action);
 void RegisterCanary(CLI::App& app, Action& action);
+
+// The daemon's own faces (`tunnelguard __face ...`), before any parsing; nullopt otherwise.
+std::optional<int> MaybeRunFace(int argc, char** argv);
 
 }  // namespace tg::cli
 

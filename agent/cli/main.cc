@@ -7,6 +7,7 @@
 
 int main(int argc, char** argv) {
   using namespace tg::cli;
+  if (auto face = MaybeRunFace(argc, argv)) return *face;
   CLI::App app{"tunnelguard: guards and measures a Cloudflare Tunnel with eBPF", "tunnelguard"};
   app.require_subcommand(1);
   bool verbose = false;

@@ -18,6 +18,7 @@
 #include "agent/daemon/components.h"
 #include "agent/daemon/notify.h"
 #include "agent/daemon/tunnel.h"
+#include "agent/face/metrics_face.h"
 #include "agent/grpc/service.h"
 #include "agent/grpc/unix_server.h"
 #include "exporter/bpf_stats_collector.h"
@@ -307,14 +308,16 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
     log::Error("cannot set up signal handling: {}", signals.error().message);
     return 1;
   }
-  auto server = exporter::MetricsServer::Start(options.metrics_listen);
+  const auto collectables = Collectables(tunnels);
+  auto server = face::MetricsFace::Start(options.metrics_listen, [&collectables] {
+    return exporter::SerializeCollectables(collectables);
+  });
   if (!server.ok()) {
     log::Error("{}", server.error().message);
     return 1;
   }
-  const auto collectables = Collectables(tunnels);
-  for (const auto& c : collectables) (*server)->Register(c);
-  log::Info("serving metrics on {}", (*server)->url());
+  log::Info("serving metrics on {} (parsed by a confined process, pid {})", (*server)->url(),
+            (*server)->pid());
 
   DaemonApi api(ProbeKernelFeatures(), &tunnels, parts.events.get());
   grpcapi::PeerRegistry peers;

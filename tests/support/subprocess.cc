@@ -115,6 +115,18 @@ std::optional<int> Subprocess::Wait(std::chrono::milliseconds timeout) {
   return code;
 }
 
+std::map<std::string, std::string> ProcStatus(pid_t pid) {
+  std::map<std::string, std::string> fields;
+  std::istringstream in(ReadFile("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(in, line);) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const auto value = line.find_first_not_of(" \t", colon + 1);
+    fields[line.substr(0, colon)] = value == std::string::npos ? "" : line.substr(value);
+  }
+  return fields;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path);
   return std::string(std::istreambuf_iterator<char>(f), {});

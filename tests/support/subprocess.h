@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -52,6 +53,8 @@ class Subprocess {
 
 // The whole file ("" when it cannot be read).
 std::string ReadFile(const std::string& path);
+// /proc/PID/status as key -> value ("CapEff" -> "0000000000000000"); empty if PID is gone.
+std::map<std::string, std::string> ProcStatus(pid_t pid);
 
 // VmRSS of a process in KiB (-1 when it is gone).
 long RssKib(pid_t pid);

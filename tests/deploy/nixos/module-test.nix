@@ -168,7 +168,7 @@ in
   (check "agent Type=notify" dAgent.serviceConfig.Type "notify")
   (check "agent WatchdogSec" dAgent.serviceConfig.WatchdogSec "30s")
   (check "agent capabilities" dAgent.serviceConfig.CapabilityBoundingSet "CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYS_ADMIN")
-  (check "agent SystemCallFilter (3 lines)" dAgent.serviceConfig.SystemCallFilter [ "@system-service bpf" "~@privileged @resources" "bpf" ])
+  (check "agent SystemCallFilter (3 lines)" dAgent.serviceConfig.SystemCallFilter [ "@system-service bpf" "~@privileged @resources" "bpf capset seccomp" ])
   (check "agent sandbox = shipped unit, but ExecStart" (removeAttrs dAgent.serviceConfig [ "ExecStart" ]) (removeAttrs shipped.Service [ "ExecStart" ]))
   (check "agent RequiresMountsFor bpffs" dAgent.unitConfig.RequiresMountsFor "/sys/fs/bpf")
   (check "real user: tunnel after and wants the agent" [ (lib.elem "tunnelguard.service" dTunnel.after) (lib.sort lib.lessThan dTunnel.wants) ] [ true [ "network-online.target" "tunnelguard.service" ] ])

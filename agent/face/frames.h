@@ -1,0 +1,31 @@
+// What the agent and a confined face say to each other over their socketpair (a stream):
+// the face asks with one byte, the agent answers with a frame, [4-byte length][payload]. The
+// agent reads nothing else from a face, so a face taken over by its network input can ask for
+// a scrape and nothing more.
+#ifndef TUNNELGUARD_AGENT_FACE_FRAMES_H_
+#define TUNNELGUARD_AGENT_FACE_FRAMES_H_
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "agent/base/result.h"
+
+namespace tg::face {
+
+inline constexpr char kReady = 'R';       // face -> agent, once: confined, about to serve
+inline constexpr char kScrapeText = 'T';  // face -> agent: the text exposition, please
+// The largest exposition the face accepts (a few hundred kB with fine histograms).
+inline constexpr size_t kMaxFrameBytes = 64u << 20;
+
+// Every call has a deadline, so a peer that stops reading or writing cannot hold the other
+// side; `stop_fd` (an eventfd, -1: none) ends a wait early with kInternal "stopped".
+Status SendByte(int fd, char byte, std::chrono::milliseconds timeout);
+// One byte within `timeout`; kNotFound when the other side has closed.
+Result<char> ReceiveByte(int fd, std::chrono::milliseconds timeout, int stop_fd = -1);
+Status SendFrame(int fd, std::string_view payload, std::chrono::milliseconds timeout);
+Result<std::string> ReceiveFrame(int fd, std::chrono::milliseconds timeout);
+
+}  // namespace tg::face
+
+#endif  // TUNNELGUARD_AGENT_FACE_FRAMES_H_
