@@ -66,7 +66,12 @@ struct tg_lat_flow {
   __u8 classified; /* the first payload byte has been seen (tls is valid) */
   __u8 established;
   __u8 adopted; /* open before we attached: no sockops callbacks, close seen by FIN/RST */
-  __u8 pad[7];
+  __u8 h2;      /* cleartext HTTP/2: turns open on new streams, end on their responses */
+  __u8 tls_h2;  /* TLS whose ClientHello offers h2: turns are not requests (see below) */
+  __u8 pad;
+  __u32 h2_last_stream; /* the highest client stream id seen opening */
+  __u32 h2_turn_stream; /* the stream whose response ends the open turn */
+  __u32 pad2;
 };
 
 struct {
@@ -193,6 +198,10 @@ static __always_inline void on_connect(struct bpf_sock_ops *skops) {
   f->classified = 0;
   f->established = 0;
   f->adopted = 0;
+  f->h2 = 0;
+  f->tls_h2 = 0;
+  f->h2_last_stream = 0;
+  f->h2_turn_stream = 0;
   /* Only flows to an upstream pay for state and retransmit callbacks. */
   bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG);
   struct tg_lat_counters *c = counters(upstream);
@@ -364,6 +373,145 @@ static __always_inline void adopted_close(struct tg_lat_flow *f, struct tg_lat_c
   TG_ADD(c->flows_closed, 1);
 }
 
+/* ---- HTTP/2 ----------------------------------------------------------------------------
+ * Cleartext HTTP/2 (prior knowledge: the connection starts with the client preface "PRI * ...";
+ * or after an h2c upgrade: the preface starts a later packet) is read frame by frame: a turn
+ * opens only with a HEADERS frame on a new client stream (an odd id above the last one seen) and
+ * ends only with HEADERS or DATA on that stream, so SETTINGS, PING and WINDOW_UPDATE exchanges
+ * are not requests, and a response to an older stream does not end a newer one's turn. Streams
+ * opened while a turn is open are not counted (multiplexing: fewer requests, never more).
+ * Frames are looked for from the start of each packet, TG_H2_MAX_FRAMES at most.
+ */
+#define TG_H2_DATA 0x0
+#define TG_H2_HEADERS 0x1
+#define TG_H2_RST_STREAM 0x3
+#define TG_H2_GOAWAY 0x7
+#define TG_H2_PREFACE_LEN 24
+#define TG_H2_MAX_FRAMES 8
+/* A new client stream id is at most this far above the last one (ids rise by 2 per stream):
+ * mid-frame bytes that happen to look like a frame header are not taken for a request. */
+#define TG_H2_STREAM_WINDOW 256
+
+struct tg_h2_frame {
+  __u32 len;
+  __u32 stream;
+  __u8 type;
+};
+
+static __always_inline int h2_frame(struct __sk_buff *skb, __u32 off, struct tg_h2_frame *fr) {
+  __u8 h[9];
+  if (bpf_skb_load_bytes(skb, off, h, sizeof(h))) return -1;
+  fr->len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
+  fr->type = h[3];
+  fr->stream = ((__u32)(h[5] & 0x7f) << 24) | ((__u32)h[6] << 16) | ((__u32)h[7] << 8) | h[8];
+  return 0;
+}
+
+static __always_inline int h2_preface(struct __sk_buff *skb, __u32 off) {
+  char b[4];
+  if (bpf_skb_load_bytes(skb, off, b, sizeof(b))) return 0;
+  return b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[3] == ' ';
+}
+
+/* Egress: the first client stream this packet opens (0: none); remembers the highest. */
+static __always_inline __u32 h2_opened(struct __sk_buff *skb, __u32 off, struct tg_lat_flow *f) {
+  __u32 first = 0;
+  for (int i = 0; i < TG_H2_MAX_FRAMES; i++) {
+    struct tg_h2_frame fr;
+    if (h2_frame(skb, off, &fr)) break;
+    __u32 last = f->h2_last_stream;
+    if (fr.type == TG_H2_HEADERS && (fr.stream & 1) && fr.stream > last &&
+        (last == 0 || fr.stream - last <= TG_H2_STREAM_WINDOW)) {
+      f->h2_last_stream = fr.stream;
+      if (!first) first = fr.stream;
+    }
+    off += 9 + fr.len;
+  }
+  return first;
+}
+
+/* Ingress: 1 when the packet carries the response on `stream` (HEADERS or DATA), 2 when that
+ * stream or the connection is reset (RST_STREAM, GOAWAY: the turn ends unanswered), else 0. */
+static __always_inline int h2_answered(struct __sk_buff *skb, __u32 off, __u32 stream) {
+  for (int i = 0; i < TG_H2_MAX_FRAMES; i++) {
+    struct tg_h2_frame fr;
+    if (h2_frame(skb, off, &fr)) break;
+    if (fr.stream == stream && (fr.type == TG_H2_HEADERS || fr.type == TG_H2_DATA)) return 1;
+    if ((fr.stream == stream && fr.type == TG_H2_RST_STREAM) || fr.type == TG_H2_GOAWAY) return 2;
+    off += 9 + fr.len;
+  }
+  return 0;
+}
+
+/*
+ * HTTP/2 over TLS cannot be read: its SETTINGS acknowledgements and WINDOW_UPDATEs are
+ * application-data records like requests, and would be counted as requests. A TLS connection
+ * whose ClientHello offers "h2" in ALPN (RFC 7301) therefore counts its turns in tls_h2_turns,
+ * never as requests (the offer, not the server's choice, which TLS 1.3 encrypts: clients that
+ * offer h2 to an origin that declines are under-counted, never over-counted).
+ */
+#define TG_TLS_EXT_ALPN 16
+#define TG_TLS_MAX_EXTENSIONS 32
+#define TG_TLS_MAX_ALPN_NAMES 8
+
+static __always_inline int load_u8(struct __sk_buff *skb, __u32 off, __u32 *v) {
+  __u8 b;
+  if (bpf_skb_load_bytes(skb, off, &b, 1)) return -1;
+  *v = b;
+  return 0;
+}
+
+static __always_inline int load_u16(struct __sk_buff *skb, __u32 off, __u32 *v) {
+  __u8 b[2];
+  if (bpf_skb_load_bytes(skb, off, b, 2)) return -1;
+  *v = ((__u32)b[0] << 8) | b[1];
+  return 0;
+}
+
+/* Offset of the ALPN extension's body in a ClientHello record at `off`, 0 if none. */
+static __always_inline __u32 tls_alpn_offset(struct __sk_buff *skb, __u32 off) {
+  __u32 v, type;
+  /* record header (5), handshake type and length (4), version (2), random (32) */
+  if (load_u8(skb, off + 5, &type) || type != 1) return 0; /* ClientHello */
+  __u32 p = off + 43;
+  if (load_u8(skb, p, &v)) return 0; /* session id */
+  p += 1 + v;
+  if (load_u16(skb, p, &v)) return 0; /* cipher suites */
+  p += 2 + v;
+  if (load_u8(skb, p, &v)) return 0; /* compression methods */
+  p += 1 + v + 2;                    /* and the extensions' total length */
+  for (int i = 0; i < TG_TLS_MAX_EXTENSIONS; i++) {
+    if (load_u16(skb, p, &type) || load_u16(skb, p + 2, &v)) return 0;
+    if (type == TG_TLS_EXT_ALPN) return p + 4;
+    p += 4 + v;
+  }
+  return 0;
+}
+
+static __always_inline int tls_offers_h2(struct __sk_buff *skb, __u32 off) {
+  __u32 p = tls_alpn_offset(skb, off);
+  if (p == 0) return 0;
+  p += 2; /* the protocol list's length */
+  for (int i = 0; i < TG_TLS_MAX_ALPN_NAMES; i++) {
+    __u8 name[3];
+    if (bpf_skb_load_bytes(skb, p, name, sizeof(name))) return 0;
+    if (name[0] == 2 && name[1] == 'h' && name[2] == '2') return 1;
+    p += 1 + name[0];
+  }
+  return 0;
+}
+
+/* Egress on a cleartext HTTP/2 connection. */
+static __always_inline void h2_egress(struct __sk_buff *skb, __u32 off, struct tg_lat_flow *f) {
+  if (h2_preface(skb, off)) off += TG_H2_PREFACE_LEN;
+  __u32 stream = h2_opened(skb, off, f);
+  if (stream && f->phase == TG_PHASE_IDLE) {
+    f->t_start = bpf_ktime_get_ns();
+    f->phase = TG_PHASE_REQUEST;
+    f->h2_turn_stream = stream;
+  }
+}
+
 static __always_inline int first_byte(struct __sk_buff *skb, int off) {
   __u8 b;
   /* Payload usually sits in page fragments, out of direct reach: use the helper. */
@@ -391,7 +539,17 @@ int tg_lat_egress(struct __sk_buff *skb) {
   if (!f->classified) {
     b = first_byte(skb, off);
     f->tls = b == TG_TLS_HANDSHAKE;
+    f->tls_h2 = f->tls && tls_offers_h2(skb, off);
+    /* An adopted connection is past its preface: a frame header (length's high byte 0) where
+     * an HTTP/1 request would start with a method's letter. */
+    f->h2 = !f->tls && (h2_preface(skb, off) || (f->adopted && b == 0));
     f->classified = 1;
+  } else if (!f->tls && !f->h2 && f->phase == TG_PHASE_IDLE && h2_preface(skb, off)) {
+    f->h2 = 1; /* the preface after an h2c upgrade's 101 */
+  }
+  if (f->h2) {
+    h2_egress(skb, off, f);
+    return 1;
   }
   if (f->phase == TG_PHASE_IDLE) {
     f->t_start = bpf_ktime_get_ns();
@@ -430,7 +588,17 @@ int tg_lat_ingress(struct __sk_buff *skb) {
   if (skb->len <= (__u32)p.off) return 1;
   /* Fields only this program writes: plain adds (see record_softirq()). */
   c->bytes_received += skb->len - (__u32)p.off;
-  if (f->phase == TG_PHASE_REQUEST) {
+  if (f->phase == TG_PHASE_REQUEST && f->h2) {
+    int answered = h2_answered(skb, p.off, f->h2_turn_stream);
+    if (answered == 0) return 1; /* control frames, older streams: the turn stays open */
+    if (answered == 2) {
+      f->phase = TG_PHASE_IDLE;
+      return 1;
+    }
+  }
+  if (f->phase == TG_PHASE_REQUEST && f->tls_h2) {
+    c->tls_h2_turns += 1;
+  } else if (f->phase == TG_PHASE_REQUEST) {
     struct tg_lat_hist *h = hist(f->upstream, TG_LAT_REQUEST);
     if (h) record_softirq(h, bpf_ktime_get_ns() - f->t_start);
     c->requests += 1;

@@ -63,6 +63,8 @@ struct tg_lat_counters {
   __u64 flows_closed;     /* of those, sockets that reached TCP_CLOSE */
   __u64 conn_adopted;     /* connections already open at attach, picked up on their first
                              sent packet (not in conn_opened; their close is seen by FIN/RST) */
+  __u64 tls_h2_turns;     /* answered turns on TLS connections that offered h2 (not requests:
+                             encrypted HTTP/2 control records cannot be told from requests) */
 };
 
 /*

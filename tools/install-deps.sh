@@ -18,6 +18,8 @@ VM=(qemu-system-x86 busybox-static cpio zstd xz-utils debian-archive-keyring)
 TESTS=(
   clang-format clang-tidy
   prometheus wrk openssl python3
+  # HTTP/2 clients for the latency tests' h2 cases (h2load)
+  nghttp2-client
   # bench/run.sh section 6 (the bpftrace baseline), covered by ctest bench.smoke
   bpftrace
   # deploy/ and dashboards/ checks: promtool (prometheus), nix-instantiate for the NixOS

@@ -17,7 +17,7 @@ namespace tg {
 // The ABI is plain __u64s: the layout the kernel writes is the layout we read.
 static_assert(sizeof(tg_lat_hist) == (3 + TG_LAT_BUCKETS) * sizeof(uint64_t));
 static_assert(offsetof(tg_lat_hist, buckets) == 3 * sizeof(uint64_t));
-static_assert(sizeof(tg_lat_counters) == 14 * sizeof(uint64_t));
+static_assert(sizeof(tg_lat_counters) == 15 * sizeof(uint64_t));
 static_assert(sizeof(tg_lat_addr) == 24);
 
 template <>
@@ -167,6 +167,7 @@ Result<LatencySnapshot> LatencyProbe::Snapshot() const {
       s.bytes_received += c.bytes_received;
       s.retransmits += c.retransmits;
       s.tls_handshake_turns += c.handshake_turns;
+      s.tls_h2_turns += c.tls_h2_turns;
     }
     auto req = ReadPerCpu<tg_lat_hist>(skel_->maps.tg_lat_hists, i * TG_LAT_KINDS + TG_LAT_REQUEST);
     if (!req.ok()) return req.error();

@@ -51,6 +51,7 @@ nlohmann::json LatencyToJson(const LatencySnapshot& snapshot) {
         {"bytes", {{"sent", u.bytes_sent}, {"received", u.bytes_received}}},
         {"retransmits", u.retransmits},
         {"tls_handshake_turns", u.tls_handshake_turns},
+        {"tls_h2_turns", u.tls_h2_turns},
     });
   }
   return {{"schema_version", kLatencySchemaVersion}, {"upstreams", std::move(ups)}};

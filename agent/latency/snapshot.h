@@ -29,6 +29,7 @@ struct UpstreamStats {
   uint64_t bytes_received = 0;
   uint64_t retransmits = 0;
   uint64_t tls_handshake_turns = 0;
+  uint64_t tls_h2_turns = 0;  // answered turns of TLS connections offering h2: not requests
   uint64_t flows_closed = 0;
   FineHistogram request_latency;
   FineHistogram connect_latency;
@@ -71,6 +72,7 @@ inline constexpr UpstreamCounter kUpstreamCounters[] = {
     {&UpstreamStats::bytes_received, "bytes_received"},
     {&UpstreamStats::retransmits, "retransmits"},
     {&UpstreamStats::tls_handshake_turns, "tls_handshake_turns"},
+    {&UpstreamStats::tls_h2_turns, "tls_h2_turns"},
     {&UpstreamStats::flows_closed, nullptr},
 };
 

@@ -91,11 +91,13 @@ std::optional<std::vector<int64_t>> ServerTimings(const std::string& path, size_
 
 namespace {
 
-std::string NginxConfig(const std::string& dir, int port, int tls_port, int backend_port) {
+std::string NginxConfig(const std::string& dir, int port, int tls_port, int backend_port,
+                        bool http2) {
+  const std::string h2 = http2 ? " http2" : "";
   std::string tls;
   if (tls_port > 0) {
-    tls = "  server {\n    listen 127.0.0.1:" + std::to_string(tls_port) +
-          " ssl;\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_certificate " + dir +
+    tls = "  server {\n    listen 127.0.0.1:" + std::to_string(tls_port) + " ssl" + h2 +
+          ";\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_certificate " + dir +
           "/cert.pem;\n    ssl_certificate_key " + dir + "/key.pem;\n    root " + dir +
           "/www;\n  }\n";
   }
@@ -116,7 +118,7 @@ std::string NginxConfig(const std::string& dir, int port, int tls_port, int back
        << "  client_body_temp_path " << dir << ";\n  proxy_temp_path " << dir << ";\n"
        << "  fastcgi_temp_path " << dir << ";\n  uwsgi_temp_path " << dir << ";\n"
        << "  scgi_temp_path " << dir << ";\n  keepalive_requests 1000000;\n"
-       << upstream << "  server {\n    listen 127.0.0.1:" << port << ";\n"
+       << upstream << "  server {\n    listen 127.0.0.1:" << port << h2 << ";\n"
        << plain << "  }\n"
        << tls << "}\n";
   return conf.str();
@@ -125,7 +127,7 @@ std::string NginxConfig(const std::string& dir, int port, int tls_port, int back
 }  // namespace
 
 std::optional<Subprocess> StartNginx(const std::string& dir, int* port, int* tls_port,
-                                     int backend_port) {
+                                     int backend_port, bool http2) {
   ::chmod(dir.c_str(), 0755);  // nginx's workers (www-data) read the site from here
   ::mkdir((dir + "/www").c_str(), 0755);
   std::ofstream(dir + "/www/index.html") << "hello from nginx\n";
@@ -141,7 +143,7 @@ std::optional<Subprocess> StartNginx(const std::string& dir, int* port, int* tls
       tls_port != nullptr ? 2 : 1,
       [&](const std::vector<int>& pick) {
         std::ofstream(dir + "/nginx.conf")
-            << NginxConfig(dir, pick[0], pick.size() > 1 ? pick[1] : 0, backend_port);
+            << NginxConfig(dir, pick[0], pick.size() > 1 ? pick[1] : 0, backend_port, http2);
         return Subprocess::Start({"nginx", "-c", dir + "/nginx.conf", "-p", dir}, {{}, out, ""});
       },
       out, &ports);

@@ -36,9 +36,11 @@ std::optional<std::vector<int64_t>> ServerTimings(const std::string& path, size_
 // HTTPS with a freshly generated self-signed certificate on *tls_port; the ports are chosen
 // here (StartOnFreePorts: nginx cannot bind port 0) and stored. With backend_port > 0 the
 // plain server is a keep-alive reverse proxy to 127.0.0.1:backend_port (Traefik's job in
-// front of a service, as in tools/demo.sh) instead of serving a static page.
+// front of a service, as in tools/demo.sh) instead of serving a static page. With `http2` both
+// servers speak HTTP/2: the plain one cleartext with prior knowledge (h2c, nginx has no upgrade),
+// the TLS one by ALPN.
 std::optional<Subprocess> StartNginx(const std::string& dir, int* port, int* tls_port = nullptr,
-                                     int backend_port = 0);
+                                     int backend_port = 0, bool http2 = false);
 
 // Runs tg-http-client with `args` (inside `cgroup` when not empty: it joins it itself) and
 // returns its JSON report, or nullopt (with the output in `*output`) when it failed.
