@@ -291,6 +291,8 @@ UpstreamStats CountWhile(std::unique_ptr<LatencyProbe>& probe, const std::vector
 // time is counted exactly, and no sample is shorter than the backend's delay (a response to
 // another stream, or a SETTINGS acknowledgement, does not end a request's turn).
 TEST_F(LatencyTest, Http2CountsNoMoreRequestsThanSentAndTimesEachToItsOwnResponse) {
+  TG_REQUIRE(::access("/usr/bin/h2load", X_OK) == 0,
+             "h2load missing (apt-get install nghttp2-client)");
   int backend = 0, port = 0, tls_port = 0;
   auto server = StartDelayServer("127.0.0.1", &backend, "5ms", Log("server.log"));
   ASSERT_TRUE(server.has_value()) << ReadFile(Log("server.log"));
