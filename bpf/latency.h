@@ -14,8 +14,9 @@
 #define TG_LAT_U32(x) ((__u32)(x))
 #endif
 
-/* At most this many named upstreams (each may have several addresses). */
-#define TG_LAT_MAX_UPSTREAMS 16
+/* At most this many upstream addresses, each measured on its own (an upstream name with two
+ * addresses is two of them: the agent's series carry one address each). */
+#define TG_LAT_MAX_UPSTREAMS 64
 /* At most this many upstream addresses in total (the lookup table's capacity). */
 #define TG_LAT_MAX_ADDRS 64
 

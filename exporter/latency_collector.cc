@@ -36,9 +36,9 @@ std::vector<prometheus::MetricFamily> LatencyFamilies(const LatencySnapshot& sna
                         "Connections to the upstream open now.", MetricType::Gauge);
 
   for (const UpstreamStats& u : snapshot.upstreams) {
-    std::string addresses;
-    for (const auto& a : u.addresses) addresses += (addresses.empty() ? "" : ",") + a;
-    const Labels l = {{"entrypoint", u.name}, {"upstream", addresses}};
+    // The probe measures each address on its own: `upstream` is one address.
+    const Labels l = {{"entrypoint", u.name},
+                      {"upstream", u.addresses.empty() ? "" : u.addresses[0]}};
     AddHistogram(request, l, u.request_latency, bounds);
     AddHistogram(connect, l, u.connect_latency, bounds);
     AddCounter(requests, l, static_cast<double>(u.requests));

@@ -86,14 +86,14 @@ nlohmann::json TunnelJson(const v1::GetStatsResponse& r) {
 
 std::string TunnelTable(const v1::GetStatsResponse& r) {
   std::string out =
-      fmt::format("{:<11} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>5} {:>12}\n", "upstream", "req/s",
+      fmt::format("{:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>5} {:>12}\n", "upstream", "req/s",
                   "p50", "p90", "p99", "requests", "connect99", "open", "fail r/t/x");
   for (const auto& u : r.upstreams()) {
     out += fmt::format(
-        "{:<11} {:>8.1f} {:>9} {:>9} {:>9} {:>9} {:>10} {:>5} {:>12}\n", u.name(), u.request_rate(),
-        Duration(u.request_latency_seconds().p50()), Duration(u.request_latency_seconds().p90()),
-        Duration(u.request_latency_seconds().p99()), u.requests(),
-        Duration(u.connect_latency_seconds().p99()), u.open_connections(),
+        "{:<26} {:>8.1f} {:>9} {:>9} {:>9} {:>9} {:>10} {:>5} {:>12}\n",
+        u.name() + " " + u.address(), u.request_rate(), Duration(u.request_latency_seconds().p50()),
+        Duration(u.request_latency_seconds().p90()), Duration(u.request_latency_seconds().p99()),
+        u.requests(), Duration(u.connect_latency_seconds().p99()), u.open_connections(),
         fmt::format("{}/{}/{}", u.failures_refused(), u.failures_timeout(), u.failures_reset()));
   }
   if (r.policies_size() == 0) {

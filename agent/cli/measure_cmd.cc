@@ -51,15 +51,16 @@ void PrintTable(const std::string& title, const LatencySnapshot& shown,
                 const LatencySnapshot& total) {
   fmt::print("{}\n", title);
   fmt::print(
-      "  {:<12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>9} {:>11} {:>10} {:>10} {:>5}\n",
+      "  {:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>9} {:>11} {:>10} {:>10} {:>5}\n",
       "upstream", "requests", "p50", "p90", "p99", "max", "conns", "open", "conn p50", "fail r/t/x",
       "sent", "received", "retx");
   for (size_t i = 0; i < shown.upstreams.size(); ++i) {
     const auto& u = shown.upstreams[i];
     const auto& r = u.request_latency;
     fmt::print(
-        "  {:<12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>9} {:>11} {:>10} {:>10} {:>5}\n",
-        u.name, u.requests, Human(QuantileSeconds(r, 0.5)), Human(QuantileSeconds(r, 0.9)),
+        "  {:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>9} {:>11} {:>10} {:>10} {:>5}\n",
+        u.name + " " + (u.addresses.empty() ? "" : u.addresses[0]), u.requests,
+        Human(QuantileSeconds(r, 0.5)), Human(QuantileSeconds(r, 0.9)),
         Human(QuantileSeconds(r, 0.99)), Human(QuantileSeconds(r, 1.0)),
         u.connections + u.connections_adopted, total.upstreams[i].open_connections(),
         Human(QuantileSeconds(u.connect_latency, 0.5)),

@@ -78,11 +78,15 @@ Status ProbeFlowCensus() {
   return Status::Ok();
 }
 
-Result<LatencyProbe> LatencyProbe::Load(const std::vector<Upstream>& upstreams,
+Result<LatencyProbe> LatencyProbe::Load(const std::vector<Upstream>& configured,
                                         const LatencyOptions& options) {
+  // One slot per address: a name's addresses (web on 127.0.0.1:80 and [::1]:80) are counted
+  // apart, so every series and row names one address, the same on every host of a fleet.
+  const std::vector<Upstream> upstreams = PerAddress(configured);
   if (upstreams.empty() || upstreams.size() > TG_LAT_MAX_UPSTREAMS) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "latency needs 1.." + std::to_string(TG_LAT_MAX_UPSTREAMS) + " upstreams");
+    return MakeError(
+        ErrorKind::kInvalidArgument,
+        "latency needs 1.." + std::to_string(TG_LAT_MAX_UPSTREAMS) + " upstream addresses");
   }
   LatencyProbe probe;
   probe.upstreams_ = upstreams;

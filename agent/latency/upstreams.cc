@@ -122,4 +122,12 @@ std::string JoinAddresses(const Upstream& upstream) {
   return s;
 }
 
+std::vector<Upstream> PerAddress(const std::vector<Upstream>& upstreams) {
+  std::vector<Upstream> out;
+  for (const Upstream& u : upstreams) {
+    for (const UpstreamAddress& a : u.addresses) out.push_back(Upstream{u.name, {a}});
+  }
+  return out;
+}
+
 }  // namespace tg

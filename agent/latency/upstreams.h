@@ -36,6 +36,9 @@ Result<std::vector<Upstream>> ParseUpstreams(std::string_view list);
 // "127.0.0.1:80,[::1]:80"
 std::string JoinAddresses(const Upstream& upstream);
 
+// One upstream per address, each with its name, in order (what latency measures apart).
+std::vector<Upstream> PerAddress(const std::vector<Upstream>& upstreams);
+
 }  // namespace tg
 
 #endif  // TUNNELGUARD_AGENT_UPSTREAMS_H_

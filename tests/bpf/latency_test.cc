@@ -175,7 +175,10 @@ TEST_F(LatencyTest, IPv6UpstreamIsMeasured) {
       {"--host", "::1", "--port", std::to_string(port), "--requests", "100", "--connections", "2"},
       cg_->path(), tmp_->path());
   ASSERT_TRUE(client.has_value());
-  const UpstreamStats s = Stats();
+  // Each address is measured on its own: all on [::1], none on 127.0.0.1.
+  EXPECT_EQ(Stats(0).requests, 0u);
+  const UpstreamStats s = Stats(1);
+  EXPECT_EQ(s.addresses, std::vector<std::string>{"[::1]:" + std::to_string(port)});
   EXPECT_EQ(s.requests, 100u);
   EXPECT_EQ(s.connections, 2u);
   EXPECT_TRUE(WithinAccuracy(QuantileSeconds(s.request_latency, 0.5),

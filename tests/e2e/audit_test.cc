@@ -139,11 +139,12 @@ TEST(AuditOnThisHost, PinsRemovedUnderTheAgentAreAttachedAgain) {
   const auto [rc, out] =
       RunCommand(std::string(TG_BINARY) + " detach --all --bpffs-dir " + bpffs + " 2>&1");
   ASSERT_EQ(rc, 0) << out;
+  // The re-attach is the first attach's work again (probe, load, pin, canary): the same bound.
   EXPECT_TRUE(
       WaitFor([&] { return log().find("were removed while the agent runs") != std::string::npos; },
-              milliseconds(5000)))
+              milliseconds(20000)))
       << log();
-  EXPECT_TRUE(WaitFor(attached, milliseconds(5000))) << log();
+  EXPECT_TRUE(WaitFor(attached, milliseconds(20000))) << log();
 
   // Counting again: attempts after the re-attach are seen.
   auto py = Subprocess::Start({"/usr/bin/python3", "-c",

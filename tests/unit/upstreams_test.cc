@@ -29,6 +29,23 @@ TEST(Upstreams, DefaultListHasWebAndWebsecureOnBothLoopbacks) {
   EXPECT_EQ(v6.port, 443);
 }
 
+// What latency measures apart: every address on its own, named, in the configured order.
+TEST(Upstreams, PerAddressSplitsEachNameIntoItsAddresses) {
+  auto ups = ParseUpstreams(kDefaultUpstreams);
+  ASSERT_TRUE(ups.ok());
+  const auto split = PerAddress(*ups);
+  ASSERT_EQ(split.size(), 4u);
+  const std::pair<const char*, const char*> want[] = {{"web", "127.0.0.1:80"},
+                                                      {"web", "[::1]:80"},
+                                                      {"websecure", "127.0.0.1:443"},
+                                                      {"websecure", "[::1]:443"}};
+  for (size_t i = 0; i < split.size(); ++i) {
+    EXPECT_EQ(split[i].name, want[i].first);
+    ASSERT_EQ(split[i].addresses.size(), 1u);
+    EXPECT_EQ(split[i].addresses[0].text, want[i].second);
+  }
+}
+
 void ExpectError(const char* list, const char* fragment) {
   auto ups = ParseUpstreams(list);
   ASSERT_FALSE(ups.ok()) << list;
@@ -54,13 +71,13 @@ TEST(Upstreams, ErrorsNameTheItemAndTheFix) {
 
 TEST(Upstreams, TooManyNamesIsAnError) {
   std::string list;
-  for (int i = 0; i < 17; ++i) {
+  for (int i = 0; i < 65; ++i) {
     list += (i ? "," : "") + std::string("u") + std::to_string(i) +
             "=127.0.0.1:" + std::to_string(1000 + i);
   }
   auto ups = ParseUpstreams(list);
   ASSERT_FALSE(ups.ok());
-  EXPECT_NE(ups.error().message.find("more than 16 upstream names"), std::string::npos);
+  EXPECT_NE(ups.error().message.find("more than 64 upstream names"), std::string::npos);
 }
 
 TEST(MeasureCommand, BadUpstreamIsOneLineNamingTheProblemAndTheFix) {
