@@ -23,10 +23,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Runs `check` in a child after ConfineFace(); the child's exit code is the number of the
-// first failed expectation (0: all held). The results travel through `out` (a pipe made
-// before confinement), since the confined child cannot open anything.
-int RunConfined(int (*check)(int out), std::string* report) {
+// Forks a child that confines itself and then runs `body(out)`, `out` being the write end of a
+// pipe made before confinement (the confined child cannot open anything); the read end goes
+// to *from_child. The child exits with body's result (100: ConfineFace failed).
+pid_t SpawnConfined(int (*body)(int out), int* from_child) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) return -1;
   const pid_t parent = ::getpid();
@@ -34,13 +34,23 @@ int RunConfined(int (*check)(int out), std::string* report) {
   if (child == 0) {
     ::close(pipe_fds[0]);
     if (!ConfineFace(parent).ok()) ::_exit(100);
-    ::_exit(check(pipe_fds[1]));
+    ::_exit(body(pipe_fds[1]));
   }
   ::close(pipe_fds[1]);
+  *from_child = pipe_fds[0];
+  return child;
+}
+
+// Runs `check` confined; returns its exit code, the number of the first failed expectation
+// (0: all held), with what it wrote in *report.
+int RunConfined(int (*check)(int out), std::string* report) {
+  int from_child = -1;
+  const pid_t child = SpawnConfined(check, &from_child);
+  if (child < 0) return -1;
   char buf[4096];
   ssize_t n = 0;
-  while ((n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0) report->append(buf, n);
-  ::close(pipe_fds[0]);
+  while ((n = ::read(from_child, buf, sizeof(buf))) > 0) report->append(buf, n);
+  ::close(from_child);
   int status = 0;
   ::waitpid(child, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 200 + WTERMSIG(status);
@@ -76,19 +86,12 @@ int PauseUntilKilled(int out) {
 }
 
 TEST(ConfineFace, LeavesNoCapabilityAndSetsNoNewPrivsAndSeccomp) {
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child == 0) {
-    ::close(pipe_fds[0]);
-    if (!ConfineFace(parent).ok()) ::_exit(100);
-    ::_exit(PauseUntilKilled(pipe_fds[1]));
-  }
-  ::close(pipe_fds[1]);
+  int from_child = -1;
+  const pid_t child = SpawnConfined(PauseUntilKilled, &from_child);
+  ASSERT_GT(child, 0);
   char ready = 0;
-  ASSERT_EQ(::read(pipe_fds[0], &ready, 1), 1) << "the confined child did not start";
-  ::close(pipe_fds[0]);
+  ASSERT_EQ(::read(from_child, &ready, 1), 1) << "the confined child did not start";
+  ::close(from_child);
   auto fields = testing::ProcStatus(child);
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
