@@ -15,6 +15,7 @@
 #include <map>
 #include <string_view>
 
+#include "agent/base/event_fd.h"
 #include "agent/base/log.h"
 #include "exporter/labelled_collectable.h"
 
@@ -336,10 +337,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& l
 }
 
 MetricsServer::~MetricsServer() {
-  if (stop_fd_.valid()) {
-    const uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(stop_fd_.get(), &one, sizeof(one));
-  }
+  SignalEventFd(stop_fd_.get());
   if (thread_.joinable()) thread_.join();
 }
 

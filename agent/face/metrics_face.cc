@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 
+#include "agent/base/event_fd.h"
 #include "agent/base/log.h"
 #include "agent/face/confine.h"
 #include "agent/face/frames.h"
@@ -56,10 +57,7 @@ Result<std::unique_ptr<MetricsFace>> MetricsFace::Start(const std::string& liste
 }
 
 MetricsFace::~MetricsFace() {
-  if (stop_fd_.valid()) {
-    const uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(stop_fd_.get(), &one, sizeof(one));
-  }
+  SignalEventFd(stop_fd_.get());
   if (host_.joinable()) host_.join();
   std::lock_guard<std::mutex> lock(mu_);
   face_.Kill();

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "agent/base/event_fd.h"
 #include "agent/base/log.h"
 
 namespace tg::grpcapi {
@@ -140,10 +141,7 @@ void UnixServer::AcceptLoop() {
 }
 
 UnixServer::~UnixServer() {
-  if (stop_fd_.valid()) {
-    const uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(stop_fd_.get(), &one, sizeof(one));
-  }
+  SignalEventFd(stop_fd_.get());
   if (acceptor_.joinable()) acceptor_.join();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   ::unlink(path_.c_str());
