@@ -5,6 +5,7 @@
 
 #include <prometheus/metric_family.h>
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,10 +19,15 @@ using Labels = std::vector<prometheus::ClientMetric::Label>;
 prometheus::MetricFamily NewFamily(std::string name, std::string help, prometheus::MetricType type);
 void AddCounter(prometheus::MetricFamily& f, Labels labels, double value);
 void AddGauge(prometheus::MetricFamily& f, Labels labels, double value);
-// A Prometheus histogram from a kernel fine histogram: `bounds` in seconds, cumulative counts
-// derived at scrape time (CumulativeCounts), sum converted from nanoseconds.
-void AddHistogram(prometheus::MetricFamily& f, Labels labels, const FineHistogram& h,
-                  std::span<const double> bounds);
+// A histogram at the kernel's full resolution: its buckets are the kernel's non-empty fine
+// buckets (upper bound in seconds, cumulative count), sum converted from nanoseconds. The
+// exposition decides what a scraper gets from it (RenderText/RenderProtobuf: classic buckets
+// at the configured bounds, and native buckets when the scraper takes them), so the density
+// is chosen once, where the page is written.
+void AddHistogram(prometheus::MetricFamily& f, Labels labels, const FineHistogram& h);
+// The kernel histogram an AddHistogram series carries; nullopt when `h` is not one (a bound
+// that is not a kernel bucket's upper bound): such a histogram is served as it is.
+std::optional<FineHistogram> FineFromHistogram(const prometheus::ClientMetric::Histogram& h);
 
 }  // namespace tg::exporter
 

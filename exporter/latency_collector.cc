@@ -7,8 +7,7 @@ namespace tg::exporter {
 
 using prometheus::MetricType;
 
-std::vector<prometheus::MetricFamily> LatencyFamilies(const LatencySnapshot& snapshot,
-                                                      std::span<const double> bounds) {
+std::vector<prometheus::MetricFamily> LatencyFamilies(const LatencySnapshot& snapshot) {
   auto request = NewFamily("tunnelguard_upstream_request_duration_seconds",
                            "Time from the first byte of a request the tunnel sent to the first "
                            "byte of the upstream's response.",
@@ -39,8 +38,8 @@ std::vector<prometheus::MetricFamily> LatencyFamilies(const LatencySnapshot& sna
     // The probe measures each address on its own: `upstream` is one address.
     const Labels l = {{"entrypoint", u.name},
                       {"upstream", u.addresses.empty() ? "" : u.addresses[0]}};
-    AddHistogram(request, l, u.request_latency, bounds);
-    AddHistogram(connect, l, u.connect_latency, bounds);
+    AddHistogram(request, l, u.request_latency);
+    AddHistogram(connect, l, u.connect_latency);
     AddCounter(requests, l, static_cast<double>(u.requests));
     AddCounter(connections, l, static_cast<double>(u.connections + u.connections_adopted));
     const std::pair<const char*, uint64_t> reasons[] = {
@@ -64,7 +63,7 @@ std::vector<prometheus::MetricFamily> LatencyCollector::Collect() const {
     log::Warning("metrics: cannot read latency maps: {}", snapshot.error().message);
     return {};
   }
-  return LatencyFamilies(*snapshot, bounds_);
+  return LatencyFamilies(*snapshot);
 }
 
 }  // namespace tg::exporter

@@ -2,22 +2,20 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <prometheus/text_serializer.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <exception>
 #include <map>
 #include <string_view>
 
 #include "agent/base/event_fd.h"
 #include "agent/base/log.h"
-#include "exporter/labelled_collectable.h"
 
 namespace tg::exporter {
 namespace {
@@ -43,6 +41,28 @@ std::string HttpResponse(int code, std::string_view reason, std::string_view con
   return r + body;
 }
 
+// The value of header `name` (lower case) in a request head; empty when absent.
+std::string_view HeaderValue(std::string_view head, std::string_view name) {
+  for (size_t line = head.find("\r\n"); line != std::string_view::npos;) {
+    const size_t start = line + 2;
+    const size_t end = std::min(head.find("\r\n", start), head.size());
+    const std::string_view field = head.substr(start, end - start);
+    line = end < head.size() ? end : std::string_view::npos;
+    const size_t colon = field.find(':');
+    if (colon != name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < colon && same; ++i) {
+      same = std::tolower(static_cast<unsigned char>(field[i])) == name[i];
+    }
+    if (!same) continue;
+    std::string_view value = field.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    return value;
+  }
+  return {};
+}
+
 // The answer to a complete request head: /metrics by GET, nothing else.
 template <typename ScrapeFn>
 std::string Answer(std::string_view head, ScrapeFn&& scrape) {
@@ -59,12 +79,13 @@ std::string Answer(std::string_view head, ScrapeFn&& scrape) {
     return HttpResponse(404, "Not Found", "text/plain", "not found; the metrics are at /metrics\n");
   }
   if (method != "GET") return HttpResponse(405, "Method Not Allowed", "text/plain", "use GET\n");
-  const std::optional<std::string> text = scrape();
-  if (!text) {
+  const Exposition format = NegotiateExposition(HeaderValue(head, "accept"));
+  const std::optional<std::string> body = scrape(format);
+  if (!body) {
     return HttpResponse(503, "Service Unavailable", "text/plain",
                         "the agent did not produce the metrics; see its log\n");
   }
-  return HttpResponse(200, "OK", "text/plain; version=0.0.4; charset=utf-8", *text);
+  return HttpResponse(200, "OK", ContentType(format), *body);
 }
 
 Result<UniqueFd> Listen(const std::string& host, int port) {
@@ -302,36 +323,21 @@ void ServeMetrics(int listen_fd, int stop_fd, const ScrapeFn& scrape,
   }
 }
 
-std::optional<std::string> SerializeCollectables(
-    const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables) {
-  std::vector<prometheus::MetricFamily> families;
-  try {
-    for (const auto& c : collectables) {
-      auto f = c->Collect();
-      families.insert(families.end(), std::make_move_iterator(f.begin()),
-                      std::make_move_iterator(f.end()));
-    }
-    // Each tunnel's collectors return the same families (told apart by their unit label).
-    return prometheus::TextSerializer().Serialize(MergeFamilies(std::move(families)));
-  } catch (const std::exception& e) {
-    log::Error("/metrics: a collector failed: {}", e.what());
-    return std::nullopt;
-  }
-}
-
 Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
-                                                            const MetricsServerLimits& limits) {
+                                                            const MetricsServerLimits& limits,
+                                                            std::vector<double> classic_bounds) {
   auto listener = ListenMetrics(listen);
   if (!listener.ok()) return listener.error();
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->limits_ = limits;
+  server->classic_bounds_ = std::move(classic_bounds);
   server->listener_ = std::move(*listener);
   server->stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!server->stop_fd_.valid()) return FromErrno(errno, "eventfd");
   server->thread_ = std::thread([raw = server.get()] {
     ServeMetrics(
-        raw->listener_.fd.get(), raw->stop_fd_.get(), [raw] { return raw->Scrape(); },
-        raw->limits_);
+        raw->listener_.fd.get(), raw->stop_fd_.get(),
+        [raw](Exposition format) { return raw->Scrape(format); }, raw->limits_);
   });
   return server;
 }
@@ -341,7 +347,7 @@ MetricsServer::~MetricsServer() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::optional<std::string> MetricsServer::Scrape() {
+std::optional<std::string> MetricsServer::Scrape(Exposition format) {
   std::vector<std::shared_ptr<prometheus::Collectable>> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -350,7 +356,7 @@ std::optional<std::string> MetricsServer::Scrape() {
       if (auto c = w.lock()) live.push_back(std::move(c));
     }
   }
-  return SerializeCollectables(live);
+  return SerializeCollectables(live, format, classic_bounds_);
 }
 
 void MetricsServer::Register(const std::shared_ptr<prometheus::Collectable>& collectable) {

@@ -29,6 +29,8 @@
 
 #include "agent/base/result.h"
 #include "agent/base/unique_fd.h"
+#include "agent/latency/histogram.h"
+#include "exporter/exposition.h"
 
 namespace tg::exporter {
 
@@ -42,15 +44,11 @@ struct MetricsServerLimits {
   std::chrono::milliseconds response_deadline{10000};  // to write the whole response
 };
 
-// A metrics scrape: the exposition text, produced on demand (in this process from its
-// collectables, or by the privileged agent for the confined metrics face); nullopt when it
-// failed, answered with 503 rather than an empty page that would read as "no series".
-using ScrapeFn = std::function<std::optional<std::string>()>;
-
-// The text exposition of `collectables` (families with one name merged across them); nullopt
-// when a collector threw (logged).
-std::optional<std::string> SerializeCollectables(
-    const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables);
+// A metrics scrape: the exposition in the format the request negotiated, produced on demand
+// (in this process from its collectables, or by the privileged agent for the confined metrics
+// face); nullopt when it failed, answered with 503 rather than an empty page that would read
+// as "no series".
+using ScrapeFn = std::function<std::optional<std::string>(Exposition)>;
 
 // A listening socket for "ADDR:PORT" ("[::1]:9612" for IPv6; port 0 picks a free one), and the
 // port it got. A busy or malformed address is an error naming it and the flag to change it.
@@ -72,8 +70,10 @@ class MetricsServer {
  public:
   // Listens on "ADDR:PORT" ("[::1]:9612" for IPv6; port 0 picks a free one). A busy or
   // malformed address is an error that names it and the flag to change it.
-  static Result<std::unique_ptr<MetricsServer>> Start(const std::string& listen,
-                                                      const MetricsServerLimits& limits = {});
+  // Histograms get classic buckets at `classic_bounds` (ExportBoundsSeconds).
+  static Result<std::unique_ptr<MetricsServer>> Start(
+      const std::string& listen, const MetricsServerLimits& limits = {},
+      std::vector<double> classic_bounds = ExportBoundsSeconds(0));
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
@@ -87,9 +87,11 @@ class MetricsServer {
 
  private:
   MetricsServer() = default;
-  std::optional<std::string> Scrape();  // the text exposition of every registered collectable
+  // The exposition of every registered collectable.
+  std::optional<std::string> Scrape(Exposition format);
 
   MetricsServerLimits limits_;
+  std::vector<double> classic_bounds_;
   MetricsListener listener_;
   UniqueFd stop_fd_;  // eventfd that wakes the loop on destruction
   std::mutex mu_;     // guards collectables_ (Register may run while the loop scrapes)

@@ -68,14 +68,12 @@ Result<std::vector<TargetSpec>> BuildTargets(const RunFlags& f) {
 // tunnel's failure or restart leaves the others alone. Each concern degrades on its own:
 // without latency the agent still enforces and reports.
 daemon::DaemonParts MakeParts(std::vector<Upstream> upstreams, std::vector<PolicySpec> policies,
-                              std::optional<Mechanism> mechanism, std::string bpffs_dir,
-                              int buckets_per_decade) {
+                              std::optional<Mechanism> mechanism, std::string bpffs_dir) {
   daemon::DaemonParts parts;
   parts.events = std::make_shared<EventHub>();
   parts.make_tunnel = [=](const TargetSpec& target, EventHub* events) {
     daemon::TunnelParts t;
-    if (auto latency = daemon::LatencyComponent::Create(upstreams, buckets_per_decade);
-        latency.ok()) {
+    if (auto latency = daemon::LatencyComponent::Create(upstreams); latency.ok()) {
       t.latency = std::move(*latency);
     } else {
       log::Error("latency unavailable for {}: {}", target.name(), latency.error().message);
@@ -107,8 +105,9 @@ int RunDaemon(const RunFlags& f) {
   o.grpc_socket = f.grpc_socket;
   o.bpf_stats = f.bpf_stats;
   o.canary_interval = std::chrono::seconds(f.canary_interval);
-  return daemon::Run(o, MakeParts(std::move(*upstreams), std::move(*policies), *mechanism,
-                                  f.policy.bpffs_dir, f.buckets_per_decade));
+  o.buckets_per_decade = f.buckets_per_decade;
+  return daemon::Run(
+      o, MakeParts(std::move(*upstreams), std::move(*policies), *mechanism, f.policy.bpffs_dir));
 }
 
 // --unit/--cgroup on the command line replace the config file's whole list of tunnels (a
@@ -166,9 +165,11 @@ void AddServingFlags(CLI::App& sub, RunFlags& flags) {
         return parsed.ok() ? std::string() : parsed.error().message;
       });
   sub.add_option("--histogram-buckets-per-decade", flags.buckets_per_decade,
-                 "le bounds per decade of the latency histograms, 10 us to 60 s (0: the 16 "
-                 "default bounds; 40 keeps histogram_quantile within ~1.2 % of the kernel's "
-                 "quantiles at 275 series per histogram)")
+                 "classic le bounds per decade of the latency histograms, 10 us to 60 s (0: the "
+                 "16 default bounds; 40 keeps histogram_quantile within ~1.2 % of the kernel's "
+                 "quantiles at 275 series per histogram). A Prometheus started with "
+                 "--enable-feature=native-histograms gets native buckets (schema 5) instead, "
+                 "in one series")
       ->capture_default_str()
       ->check(CLI::Range(0, kMaxBucketsPerDecade));
 }

@@ -16,11 +16,10 @@ namespace tg::daemon {
 // --- latency ---------------------------------------------------------------------------------
 
 Result<std::unique_ptr<LatencyComponent>> LatencyComponent::Create(
-    const std::vector<Upstream>& upstreams, int buckets_per_decade) {
+    const std::vector<Upstream>& upstreams) {
   auto probe = LatencyProbe::Load(upstreams);
   if (!probe.ok()) return probe.error();
-  return std::unique_ptr<LatencyComponent>(
-      new LatencyComponent(std::move(*probe), buckets_per_decade));
+  return std::unique_ptr<LatencyComponent>(new LatencyComponent(std::move(*probe)));
 }
 
 Status LatencyComponent::OnTarget(const Cgroup& cgroup) {
@@ -32,8 +31,7 @@ Status LatencyComponent::OnTarget(const Cgroup& cgroup) {
 void LatencyComponent::OnShutdown(bool /*detach*/) { probe_.Detach(); }
 
 std::vector<std::shared_ptr<prometheus::Collectable>> LatencyComponent::Collectables() {
-  return {std::make_shared<exporter::LatencyCollector>([this] { return probe_.Snapshot(); },
-                                                       buckets_per_decade_)};
+  return {std::make_shared<exporter::LatencyCollector>([this] { return probe_.Snapshot(); })};
 }
 
 // --- enforcement -----------------------------------------------------------------------------

@@ -25,9 +25,7 @@ namespace tg::daemon {
 
 class LatencyComponent : public TargetComponent {
  public:
-  // `buckets_per_decade`: the exported histograms' `le` density (ExportBoundsSeconds).
-  static Result<std::unique_ptr<LatencyComponent>> Create(const std::vector<Upstream>& upstreams,
-                                                          int buckets_per_decade = 0);
+  static Result<std::unique_ptr<LatencyComponent>> Create(const std::vector<Upstream>& upstreams);
   const char* name() const override { return "latency"; }
   Status OnTarget(const Cgroup& cgroup) override;
   void OnShutdown(bool detach) override;
@@ -36,10 +34,8 @@ class LatencyComponent : public TargetComponent {
   Result<LatencySnapshot> Snapshot() const { return probe_.Snapshot(); }
 
  private:
-  LatencyComponent(LatencyProbe probe, int buckets_per_decade)
-      : probe_(std::move(probe)), buckets_per_decade_(buckets_per_decade) {}
+  explicit LatencyComponent(LatencyProbe probe) : probe_(std::move(probe)) {}
   LatencyProbe probe_;
-  int buckets_per_decade_;
 };
 
 class PolicyComponent : public TargetComponent {

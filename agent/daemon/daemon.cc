@@ -21,8 +21,10 @@
 #include "agent/face/metrics_face.h"
 #include "agent/grpc/service.h"
 #include "agent/grpc/unix_server.h"
+#include "agent/latency/histogram.h"
 #include "exporter/bpf_stats_collector.h"
 #include "exporter/build_info.h"
+#include "exporter/exposition.h"
 #include "exporter/metrics_server.h"
 
 namespace tg::daemon {
@@ -309,9 +311,11 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
     return 1;
   }
   const auto collectables = Collectables(tunnels);
-  auto server = face::MetricsFace::Start(options.metrics_listen, [&collectables] {
-    return exporter::SerializeCollectables(collectables);
-  });
+  const std::vector<double> bounds = ExportBoundsSeconds(options.buckets_per_decade);
+  auto server = face::MetricsFace::Start(
+      options.metrics_listen, [&collectables, &bounds](exporter::Exposition format) {
+        return exporter::SerializeCollectables(collectables, format, bounds);
+      });
   if (!server.ok()) {
     log::Error("{}", server.error().message);
     return 1;

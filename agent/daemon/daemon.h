@@ -46,6 +46,9 @@ struct DaemonOptions {
   bool bpf_stats = false;                    // turn on kernel BPF run-time statistics while running
   std::chrono::seconds canary_interval{60};  // how often enforcement is proven again
   bool detach_on_exit = false;
+  // --histogram-buckets-per-decade: the classic `le` density of the exported histograms
+  // (ExportBoundsSeconds; native buckets, when Prometheus asks for them, are always schema 5).
+  int buckets_per_decade = 0;
   // How often the target is re-resolved to notice a re-created cgroup.
   std::chrono::milliseconds poll_interval{500};
 };

@@ -13,8 +13,9 @@
 
 namespace tg::face {
 
-inline constexpr char kReady = 'R';       // face -> agent, once: confined, about to serve
-inline constexpr char kScrapeText = 'T';  // face -> agent: the text exposition, please
+inline constexpr char kReady = 'R';           // face -> agent, once: confined, about to serve
+inline constexpr char kScrapeText = 'T';      // face -> agent: the text exposition, please
+inline constexpr char kScrapeProtobuf = 'P';  // face -> agent: the protobuf one (native histograms)
 // The largest exposition the face accepts (a few hundred kB with fine histograms).
 inline constexpr size_t kMaxFrameBytes = 64u << 20;
 

@@ -122,16 +122,19 @@ void MetricsFace::Host() {
 bool MetricsFace::Answer() {
   auto request = ReceiveByte(channel_.get(), kScrapeTimeout);
   if (!request.ok()) return false;  // the face exited (EOF) or broke off mid-request
-  if (*request != kScrapeText) {
+  if (*request != kScrapeText && *request != kScrapeProtobuf) {
     log::Error("metrics face sent an unknown request (byte {}): replacing it",
                static_cast<int>(static_cast<unsigned char>(*request)));
     return false;
   }
-  if (const auto now = Clock::now(); !last_text_ || now - last_scrape_ >= kMinScrapeInterval) {
-    last_text_ = scrape_();
-    last_scrape_ = now;
+  const auto format =
+      *request == kScrapeProtobuf ? exporter::Exposition::kProtobuf : exporter::Exposition::kText;
+  Cached& last = last_[static_cast<int>(format)];
+  if (const auto now = Clock::now(); !last.body || now - last.made >= kMinScrapeInterval) {
+    last.body = scrape_(format);
+    last.made = now;
   }
-  std::string frame = last_text_ ? kAnswerOk + *last_text_ : std::string(1, kAnswerFailed);
+  std::string frame = last.body ? kAnswerOk + *last.body : std::string(1, kAnswerFailed);
   if (frame.size() > kMaxFrameBytes) {
     log::Error("/metrics: the exposition ({} bytes) is over the {} byte limit", frame.size(),
                kMaxFrameBytes);
@@ -147,8 +150,9 @@ int MetricsFaceMain(pid_t agent) {
     return 1;
   }
   if (!SendByte(kChannelFd, kReady, kSendTimeout).ok()) return 1;
-  auto scrape = []() -> std::optional<std::string> {
-    auto frame = SendByte(kChannelFd, kScrapeText, kSendTimeout).ok()
+  auto scrape = [](exporter::Exposition format) -> std::optional<std::string> {
+    const char request = format == exporter::Exposition::kProtobuf ? kScrapeProtobuf : kScrapeText;
+    auto frame = SendByte(kChannelFd, request, kSendTimeout).ok()
                      ? ReceiveFrame(kChannelFd, kScrapeTimeout)
                      : Result<std::string>(MakeError(ErrorKind::kNotFound, "the agent is gone"));
     if (!frame.ok()) {

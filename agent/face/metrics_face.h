@@ -52,10 +52,14 @@ class MetricsFace {
   FaceProcess face_;
   UniqueFd channel_;  // the agent's end of the socketpair with the current face
   std::chrono::milliseconds retry_delay_{0};  // before the next start (0: at once)
-  // The last exposition and when it was made: a face asking again within kMinScrapeInterval
-  // gets it again, so a face gone rogue cannot keep the agent collecting back to back.
-  std::optional<std::string> last_text_;
-  std::chrono::steady_clock::time_point last_scrape_{};
+  // The last exposition of each format and when it was made: a face asking again within
+  // kMinScrapeInterval gets it again, so a face gone rogue cannot keep the agent collecting
+  // back to back.
+  struct Cached {
+    std::optional<std::string> body;
+    std::chrono::steady_clock::time_point made{};
+  };
+  Cached last_[2];  // [kText], [kProtobuf]
   std::thread host_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <map>
 
 #include "bpf/latency.h"
 
@@ -113,6 +114,29 @@ std::vector<uint64_t> CumulativeCounts(const FineHistogram& h, std::span<const d
     }
   }
   return out;
+}
+
+int32_t NativeIndex(double seconds) {
+  return static_cast<int32_t>(
+      std::ceil(std::log2(seconds) * (1 << NativeHistogram::kSchema) - 1e-9));
+}
+
+NativeHistogram ToNativeSchema5(const FineHistogram& h) {
+  NativeHistogram n;
+  if (!h.buckets.empty()) n.zero_count = h.buckets[0];  // [0, 1) ns: exactly 0
+  std::map<int32_t, uint64_t> by_index;
+  for (size_t i = 1; i < h.buckets.size(); ++i) {
+    if (h.buckets[i] == 0) continue;
+    const auto idx = static_cast<uint32_t>(i);
+    const double mid_ns =
+        (static_cast<double>(BucketLowerNs(idx)) + static_cast<double>(BucketUpperNs(idx))) / 2.0;
+    by_index[NativeIndex(mid_ns * 1e-9)] += h.buckets[i];
+  }
+  if (by_index.empty()) return n;
+  n.first_index = by_index.begin()->first;
+  n.counts.assign(static_cast<size_t>(by_index.rbegin()->first - n.first_index + 1), 0);
+  for (const auto& [i, c] : by_index) n.counts[static_cast<size_t>(i - n.first_index)] = c;
+  return n;
 }
 
 }  // namespace tg

@@ -57,6 +57,24 @@ std::vector<double> ExportBoundsSeconds(int per_decade);
 // coarse boundary is exact to within one fine bucket (<= 3.1 % of the bound).
 std::vector<uint64_t> CumulativeCounts(const FineHistogram& h, std::span<const double> bounds);
 
+// A Prometheus native histogram of schema 5 (32 buckets per power of two, each 2.2 % wide):
+// bucket i holds values in (2^((i-1)/32), 2^(i/32)] seconds. The kernel's buckets are
+// log-linear (32 equal steps per power of two of nanoseconds), so their edges rarely meet:
+// each kernel bucket's count goes whole to the native bucket holding its midpoint, the rule
+// CumulativeCounts uses for classic bounds. Counts stay exact in sum; a value moves by at most
+// half a kernel bucket plus one native one. (Spreading a kernel bucket over the native buckets
+// it overlaps was measured too: it leaks counts past the edge of a sharp mode, and was up to
+// 3.5 % off the kernel's quantiles where this rule stays within 1.6 %: exposition_test.cc.)
+struct NativeHistogram {
+  static constexpr int kSchema = 5;
+  uint64_t zero_count = 0;       // values of 0 ns (the zero bucket)
+  int32_t first_index = 0;       // index of counts[0]
+  std::vector<uint64_t> counts;  // consecutive buckets from first_index (empty: no values > 0)
+};
+NativeHistogram ToNativeSchema5(const FineHistogram& h);
+// The native bucket that holds `seconds` (> 0).
+int32_t NativeIndex(double seconds);
+
 }  // namespace tg
 
 #endif  // TUNNELGUARD_AGENT_HISTOGRAM_H_

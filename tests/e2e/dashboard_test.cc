@@ -273,6 +273,13 @@ class DashboardTest : public ::testing::Test {
     ASSERT_TRUE(WaitFor([&] { return prom_->Query("up==1").find(instance_) != std::string::npos; },
                         milliseconds(30000)))
         << ReadFile(dir_.path() + "/prometheus/prometheus.log");
+    // And one with native histograms (protobuf scrapes): the dashboard and the rules must
+    // work with whichever form of the latency histograms an operator's Prometheus stores.
+    ::mkdir((dir_.path() + "/native").c_str(), 0755);
+    native_ = std::make_unique<TestPrometheus>(
+        dir_.path() + "/native", metrics_port_,
+        std::vector<std::string>{TG_SOURCE_DIR "/deploy/prometheus/tunnelguard.rules.yml"}, true);
+    ASSERT_TRUE(native_->ok()) << ReadFile(dir_.path() + "/native/prometheus.log");
   }
 
   void TearDown() override { agent_.reset(); }  // stops it and detaches its pins
@@ -334,8 +341,24 @@ class DashboardTest : public ::testing::Test {
   std::string instance_;
   std::optional<Subprocess> backend_, nginx_, client_;
   std::optional<testing::TestAgent> agent_;
-  std::unique_ptr<TestPrometheus> prom_;
+  std::unique_ptr<TestPrometheus> prom_, native_;
 };
+
+// A query that reads only classic `le` buckets of ours (the heatmap: Grafana draws `le`
+// series); with native histograms stored it has nothing to read. Every quantile query has a
+// native alternative (`… or histogram_quantile(q, sum(rate(name[…])))`).
+bool ClassicBucketsOnly(const PanelQuery& q) {
+  bool classic = false, native = false;
+  for (const auto& m : MetricNames(q.expr)) {
+    if (m.rfind("tunnelguard_", 0) != 0) continue;
+    if (m.size() > 7 && m.compare(m.size() - 7, 7, "_bucket") == 0) {
+      classic = true;
+    } else if (m.find("_duration_seconds") != std::string::npos) {
+      native = true;
+    }
+  }
+  return classic && !native;
+}
 
 TEST_F(DashboardTest, EveryPanelQueryReturnsDataFromARealAgent) {
   std::vector<std::string> dashboards;
@@ -389,6 +412,31 @@ TEST_F(DashboardTest, EveryPanelQueryReturnsDataFromARealAgent) {
     }
     std::printf("%s", Table(dashboard, outcomes).c_str());
     EXPECT_EQ(problems, "") << dashboard << "\n" << ReadFile(dir_.path() + "/agent.log");
+
+    // The same queries on native histograms, but those that can only read `le` buckets.
+    std::vector<PanelQuery> native_queries;
+    for (const auto& q : queries) {
+      if (ClassicBucketsOnly(q)) {
+        std::printf("native: panel %d '%s' %s reads classic buckets only (left out)\n", q.id,
+                    q.title.c_str(), q.ref.c_str());
+      } else {
+        native_queries.push_back(q);
+      }
+    }
+    const auto native_deadline = std::chrono::steady_clock::now() + seconds(20);
+    for (;;) {
+      outcomes = RunAll(*native_, native_queries, Now());
+      problems = Problems(outcomes);
+      if (problems.empty() || std::chrono::steady_clock::now() > native_deadline) break;
+      ASSERT_NO_FATAL_FAILURE(Tick(kPhases[0].unix_sockets));
+      std::this_thread::sleep_for(milliseconds(1000));
+    }
+    std::printf("%s", Table(dashboard + " (native histograms)", outcomes).c_str());
+    EXPECT_EQ(problems, "") << dashboard << " with native histograms\n";
+    EXPECT_NE(native_->Query("count(tunnelguard_upstream_request_duration_seconds_bucket)")
+                  .find("\"result\":[]"),
+              std::string::npos)
+        << "the native Prometheus stored classic buckets: it did not get the protobuf page";
 
     // Self-check: the same pipeline on a copy with one metric misspelt must fail exactly the
     // queries that use it — so an empty answer is caught, not read as data.
@@ -449,6 +497,26 @@ TEST_F(DashboardTest, ShippedAlertRulesEvaluateAgainstARealAgent) {
       << "unhealthy: " << unhealthy << "\n"
       << rules;
   EXPECT_GE(state.size(), 11U) << rules;  // every alert of the file was loaded
+  // On native histograms too: every rule evaluates (the latency rule reads either form).
+  std::string native_rules, native_unhealthy;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        native_rules = native_->Get("/api/v1/rules");
+        const auto j = nlohmann::json::parse(native_rules, nullptr, false);
+        if (j.is_discarded() || !j.contains("data")) return false;
+        native_unhealthy.clear();
+        int evaluated = 0;
+        for (const auto& g : j["data"]["groups"]) {
+          for (const auto& r : g["rules"]) {
+            if (r.value("health", "") != "ok") native_unhealthy += r.value("name", "") + " ";
+            ++evaluated;
+          }
+        }
+        return evaluated >= 11 && native_unhealthy.empty();
+      },
+      milliseconds(30000)))
+      << "unhealthy with native histograms: " << native_unhealthy << "\n"
+      << native_rules;
   EXPECT_EQ(state["TunnelguardEnforcementInactive"], "inactive");  // audit is deliberate
   EXPECT_EQ(state["TunnelguardTargetAbsent"], "inactive");
   EXPECT_EQ(state["TunnelguardAgentDown"], "inactive");

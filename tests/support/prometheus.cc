@@ -22,17 +22,20 @@ void WriteConfig(const std::string& dir, int target_port,
 // Prometheus cannot listen on port 0 and tell us the port: StartOnFreePorts retries if the
 // port is taken between choosing it and Prometheus binding it.
 std::optional<Subprocess> StartServer(const std::string& dir, int target_port,
-                                      const std::vector<std::string>& rule_files, int* port) {
+                                      const std::vector<std::string>& rule_files, bool native,
+                                      int* port) {
   WriteConfig(dir, target_port, rule_files);
   const std::string log = dir + "/prometheus.log";
   std::vector<int> ports;
   auto server = StartOnFreePorts(
       1,
       [&](const std::vector<int>& pick) {
-        return Subprocess::Start({"prometheus", "--config.file=" + dir + "/prometheus.yml",
-                                  "--storage.tsdb.path=" + dir + "/tsdb",
-                                  "--web.listen-address=127.0.0.1:" + std::to_string(pick[0])},
-                                 {{}, log, ""});
+        std::vector<std::string> argv = {
+            "prometheus", "--config.file=" + dir + "/prometheus.yml",
+            "--storage.tsdb.path=" + dir + "/tsdb",
+            "--web.listen-address=127.0.0.1:" + std::to_string(pick[0])};
+        if (native) argv.push_back("--enable-feature=native-histograms");
+        return Subprocess::Start(argv, {{}, log, ""});
       },
       log, &ports);
   if (server) *port = ports[0];
@@ -42,8 +45,8 @@ std::optional<Subprocess> StartServer(const std::string& dir, int target_port,
 }  // namespace
 
 TestPrometheus::TestPrometheus(const std::string& dir, int target_port,
-                               const std::vector<std::string>& rule_files)
-    : server_(StartServer(dir, target_port, rule_files, &port_)) {}
+                               const std::vector<std::string>& rule_files, bool native_histograms)
+    : server_(StartServer(dir, target_port, rule_files, native_histograms, &port_)) {}
 
 std::string TestPrometheus::Get(const std::string& path) const {
   return HttpGet(port_, path).value_or("");

@@ -16,8 +16,10 @@ class TestPrometheus {
  public:
   // Scrapes 127.0.0.1:target_port as job "tunnelguard"; files live under `dir`. Rule files
   // (e.g. deploy/prometheus/tunnelguard.rules.yml) are evaluated every second.
+  // `native_histograms`: started with --enable-feature=native-histograms, so it asks for the
+  // protobuf exposition and stores native histograms (no `_bucket`/`_count`/`_sum` series).
   TestPrometheus(const std::string& dir, int target_port,
-                 const std::vector<std::string>& rule_files = {});
+                 const std::vector<std::string>& rule_files = {}, bool native_histograms = false);
   // The raw JSON answer of /api/v1/query for a PromQL expression ("" when unreachable).
   std::string Query(const std::string& promql) const;
   // The same, evaluated at `unix_seconds` (several queries then see the same instant).

@@ -2,9 +2,10 @@
 // bench/quantile_accuracy.sh. Prints, for each shape, the quantiles the agent itself reports
 // (QuantileSeconds: what `tunnelctl stats` prints) and a Prometheus text exposition of the
 // same histogram with `le` bounds of several densities, so a real Prometheus's
-// histogram_quantile can be held to the kernel's figures.
+// histogram_quantile can be held to the kernel's figures; with --protobuf, the same shapes as
+// the agent serves them to a Prometheus with native histograms (exporter/exposition.h).
 //
-//   tg-quantile-shapes --exposition FILE --quantiles FILE [--samples N] [--seed S]
+//   tg-quantile-shapes --exposition FILE --quantiles FILE [--protobuf FILE] [--samples N]
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include "agent/latency/histogram.h"
+#include "exporter/exposition.h"
+#include "exporter/family_builder.h"
 #include "tool_flags.h"
 
 namespace {
@@ -46,7 +49,7 @@ const Shape kShapes[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string exposition, quantiles;
+  std::string exposition, quantiles, protobuf;
   int samples = 200000;
   uint64_t seed = 17;
   std::vector<int> densities = {0, 10, 20, 40, 80};
@@ -56,6 +59,8 @@ int main(int argc, char** argv) {
   app.add_option("--exposition", exposition, "write the Prometheus text exposition here")
       ->required();
   app.add_option("--quantiles", quantiles, "write the agent's own quantiles here")->required();
+  app.add_option("--protobuf", protobuf,
+                 "write the protobuf exposition (native histograms, density=\"native\") here");
   app.add_option("--samples", samples, "samples per shape");
   app.add_option("--seed", seed, "random seed");
   app.add_option("--densities", densities, "bounds per decade (0: the exporter's default)");
@@ -63,11 +68,16 @@ int main(int argc, char** argv) {
   std::ofstream expo(exposition), quant(quantiles);
   expo << "# TYPE tg_shape_seconds histogram\n";
   std::mt19937_64 gen(seed);
+  auto native = tg::exporter::NewFamily("tg_shape_seconds", "latency shapes",
+                                        prometheus::MetricType::Histogram);
   for (const Shape& shape : kShapes) {
     tg::FineHistogram h;
     for (int i = 0; i < samples; ++i) {
       h.Record(static_cast<uint64_t>(shape.draw(gen) * 1e9));
     }
+    tg::exporter::AddHistogram(native, {{"shape", shape.name}, {"density", "native"}}, h);
+    quant << "# series " << shape.name << " native 1 " << tg::ToNativeSchema5(h).counts.size()
+          << '\n';
     for (const double q : {0.5, 0.9, 0.99}) {
       quant << shape.name << ' ' << q << ' ' << tg::QuantileSeconds(h, q) << '\n';
     }
@@ -88,6 +98,10 @@ int main(int argc, char** argv) {
            << '\n';
       quant << "# series " << shape.name << ' ' << d << ' ' << bounds.size() + 1 << '\n';
     }
+  }
+  if (!protobuf.empty()) {
+    std::ofstream(protobuf, std::ios::binary) << tg::exporter::Render(
+        {native}, tg::exporter::Exposition::kProtobuf, tg::ExportBoundsSeconds(0));
   }
   return 0;
 }
