@@ -6,6 +6,7 @@
 
 #include "agent/base/log.h"
 #include "agent/cli/cli.h"
+#include "agent/face/api_face.h"
 #include "agent/face/face_process.h"
 #include "agent/face/metrics_face.h"
 
@@ -15,6 +16,7 @@ std::optional<int> MaybeRunFace(int argc, char** argv) {
   if (argc < 2 || std::string_view(argv[1]) != face::kFaceCommand) return std::nullopt;
   const pid_t agent = argc == 4 ? static_cast<pid_t>(std::atoi(argv[3])) : 0;
   if (agent > 0 && std::string_view(argv[2]) == "metrics") return face::MetricsFaceMain(agent);
+  if (agent > 0 && std::string_view(argv[2]) == "api") return face::ApiFaceMain(agent);
   log::Error("{} is started by `tunnelguard run` itself, not by hand", face::kFaceCommand);
   return kExitUsage;
 }

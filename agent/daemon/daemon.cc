@@ -18,6 +18,7 @@
 #include "agent/daemon/components.h"
 #include "agent/daemon/notify.h"
 #include "agent/daemon/tunnel.h"
+#include "agent/face/api_face.h"
 #include "agent/face/metrics_face.h"
 #include "agent/grpc/service.h"
 #include "agent/grpc/unix_server.h"
@@ -137,8 +138,8 @@ std::string StatusLine(const Tunnels& tunnels, const std::string& url) {
 // /metrics, and retry.
 class ApiSocket {
  public:
-  ApiSocket(std::string path, grpcapi::AgentService* service, grpcapi::PeerRegistry* peers)
-      : path_(std::move(path)), service_(service), peers_(peers) {}
+  ApiSocket(std::string path, grpcapi::AgentService* service)
+      : path_(std::move(path)), service_(service) {}
   // False when the socket cannot be served for a reason other than space: refuse the start.
   bool Start();
   void MaybeRetry() {
@@ -149,22 +150,17 @@ class ApiSocket {
  private:
   const std::string path_;
   grpcapi::AgentService* service_;
-  grpcapi::PeerRegistry* peers_;
-  std::unique_ptr<grpcapi::UnixServer> server_;
+  std::unique_ptr<face::ApiFace> server_;
   bool pending_ = false;
   std::string problem_;  // logged once per distinct reason
   std::chrono::steady_clock::time_point next_try_{};
 };
 
 bool ApiSocket::Start() {
-  auto started = grpcapi::UnixServer::Start(path_, service_, peers_);
+  auto started = face::ApiFace::Start(path_, service_);
   if (started.ok()) {
     server_ = std::move(*started);
-    if (pending_) {
-      log::Notice("serving the API on {} (there is room on its file system again)", path_);
-    } else {
-      log::Info("serving the API on {}", path_);
-    }
+    if (pending_) log::Notice("{}: there is room on its file system again", path_);
     pending_ = false;
     return true;
   }
@@ -324,9 +320,9 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
             (*server)->pid());
 
   DaemonApi api(ProbeKernelFeatures(), &tunnels, parts.events.get());
-  grpcapi::PeerRegistry peers;
+  grpcapi::PeerRegistry peers;  // empty: the agent passes each call's caller itself
   grpcapi::AgentService service(&api, &peers);
-  ApiSocket api_socket(options.grpc_socket, &service, &peers);
+  ApiSocket api_socket(options.grpc_socket, &service);
   if (!options.grpc_socket.empty() && !api_socket.Start()) return 1;
   Loop(options, tunnels, signals->get(), &api_socket, (*server)->url());
   NotifyStopping();

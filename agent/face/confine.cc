@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <iterator>
 #include <memory>
+#include <vector>
 
 namespace tg::face {
 namespace {
@@ -60,7 +62,23 @@ constexpr const char* kAllowed[] = {
     "sched_yield",
 };
 
-Status LoadAllowList() {
+Status DropCapabilities() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (::syscall(SYS_capset, &header, data) != 0) {
+    return FromErrno(errno,
+                     "dropping the face's capabilities (capset; the shipped unit allows it "
+                     "with SystemCallFilter=bpf capset seccomp)");
+  }
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    return FromErrno(errno, "clearing the face's ambient capabilities");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LoadAllowList(std::span<const char* const> extra) {
   std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx(seccomp_init(SCMP_ACT_ERRNO(EPERM)),
                                                        seccomp_release);
   if (!ctx) return MakeError(ErrorKind::kInternal, "seccomp_init failed");
@@ -68,7 +86,9 @@ Status LoadAllowList() {
   if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1); rc < 0) {
     return FromErrno(-rc, "seccomp: thread synchronisation");
   }
-  for (const char* name : kAllowed) {
+  std::vector<const char*> allowed(std::begin(kAllowed), std::end(kAllowed));
+  allowed.insert(allowed.end(), extra.begin(), extra.end());
+  for (const char* name : allowed) {
     const int nr = seccomp_syscall_resolve_name(name);
     if (nr == __NR_SCMP_ERROR) continue;
     if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 0); rc < 0) {
@@ -92,28 +112,17 @@ Status LoadAllowList() {
   return Status::Ok();
 }
 
-Status DropCapabilities() {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  if (::syscall(SYS_capset, &header, data) != 0) {
-    return FromErrno(errno,
-                     "dropping the face's capabilities (capset; the shipped unit allows it "
-                     "with SystemCallFilter=bpf capset seccomp)");
-  }
-  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-    return FromErrno(errno, "clearing the face's ambient capabilities");
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
 void CloseInheritedFds(int first_unused) {
   if (::syscall(SYS_close_range, first_unused, ~0U, 0) == 0) return;
   for (int fd = first_unused; fd < 65536; ++fd) ::close(fd);  // kernels before 5.9
 }
 
 Status ConfineFace(pid_t agent) {
+  if (auto s = DropPrivileges(agent); !s.ok()) return s;
+  return LoadAllowList();
+}
+
+Status DropPrivileges(pid_t agent) {
   if (auto s = DropCapabilities(); !s.ok()) return s;
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return FromErrno(errno, "no_new_privs");
   // After capset: changing credentials clears the parent-death signal.
@@ -121,7 +130,7 @@ Status ConfineFace(pid_t agent) {
   if (::getppid() != agent) {
     return MakeError(ErrorKind::kNotFound, "the agent that started this face has exited");
   }
-  return LoadAllowList();
+  return Status::Ok();
 }
 
 }  // namespace tg::face

@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#include <span>
+
 #include "agent/base/result.h"
 
 namespace tg::face {
@@ -19,6 +21,15 @@ void CloseInheritedFds(int first_unused);
 // asks for SIGKILL when `agent` exits (and fails if it already has), then loads the allow-list.
 // An error names the step that failed and what allows it (e.g. capset in SystemCallFilter=).
 Status ConfineFace(pid_t agent);
+
+// The two halves of ConfineFace, for a face that must start threads between them (the API
+// face's gRPC server): capabilities are per thread, so they go before any thread exists;
+// the filter, loaded with TSYNC, then covers every thread. Nothing from the network is read
+// before the filter is in place.
+Status DropPrivileges(pid_t agent);
+// `extra`: calls allowed beyond the metrics face's loop (names libseccomp does not know are
+// skipped).
+Status LoadAllowList(std::span<const char* const> extra = {});
 
 }  // namespace tg::face
 

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace tg::face {
@@ -83,7 +84,7 @@ Status SendFrame(int fd, std::string_view payload, std::chrono::milliseconds tim
   return WriteAll(fd, payload.data(), payload.size(), deadline);
 }
 
-Result<std::string> ReceiveFrame(int fd, std::chrono::milliseconds timeout) {
+Result<std::string> ReceiveFrame(int fd, std::chrono::milliseconds timeout, size_t max_bytes) {
   const auto deadline = Clock::now() + timeout;
   unsigned char header[4];
   if (auto s = ReadExactly(fd, reinterpret_cast<char*>(header), sizeof(header), deadline);
@@ -92,7 +93,7 @@ Result<std::string> ReceiveFrame(int fd, std::chrono::milliseconds timeout) {
   }
   const uint32_t size =
       header[0] | header[1] << 8 | header[2] << 16 | static_cast<uint32_t>(header[3]) << 24;
-  if (size > kMaxFrameBytes) {
+  if (size > std::min(max_bytes, kMaxFrameBytes)) {
     return MakeError(ErrorKind::kInternal, "face channel: a frame of " + std::to_string(size) +
                                                " bytes is over the limit");
   }

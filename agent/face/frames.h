@@ -25,7 +25,9 @@ Status SendByte(int fd, char byte, std::chrono::milliseconds timeout);
 // One byte within `timeout`; kNotFound when the other side has closed.
 Result<char> ReceiveByte(int fd, std::chrono::milliseconds timeout, int stop_fd = -1);
 Status SendFrame(int fd, std::string_view payload, std::chrono::milliseconds timeout);
-Result<std::string> ReceiveFrame(int fd, std::chrono::milliseconds timeout);
+// A frame longer than `max_bytes` is an error (nothing is allocated for it).
+Result<std::string> ReceiveFrame(int fd, std::chrono::milliseconds timeout,
+                                 size_t max_bytes = kMaxFrameBytes);
 
 }  // namespace tg::face
 

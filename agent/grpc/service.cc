@@ -164,6 +164,29 @@ void FillTunnelStats(const daemon::TunnelStatsReport& t, bool histogram, v1::Tun
 grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
                                      const v1::GetStatusRequest* /*request*/,
                                      v1::GetStatusResponse* response) {
+  return Status(response);
+}
+
+grpc::Status AgentService::GetStats(grpc::ServerContext* /*context*/,
+                                    const v1::GetStatsRequest* request,
+                                    v1::GetStatsResponse* response) {
+  return Stats(*request, response);
+}
+
+grpc::Status AgentService::WatchEvents(grpc::ServerContext* context,
+                                       const v1::WatchEventsRequest* request,
+                                       grpc::ServerWriter<v1::Event>* writer) {
+  return Events(
+      *request, [context] { return context->IsCancelled(); },
+      [writer](const v1::Event& e) { return writer->Write(e); });
+}
+
+grpc::Status AgentService::SetMode(grpc::ServerContext* context, const v1::SetModeRequest* request,
+                                   v1::SetModeResponse* response) {
+  return Mode(peers_->Lookup(*context), *request, response);
+}
+
+grpc::Status AgentService::Status(v1::GetStatusResponse* response) {
   const daemon::StatusReport r = api_->Status();
   response->set_version(r.version);
   response->set_uptime_seconds(r.uptime_seconds);
@@ -191,14 +214,13 @@ grpc::Status AgentService::GetStatus(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status AgentService::GetStats(grpc::ServerContext* /*context*/,
-                                    const v1::GetStatsRequest* request,
-                                    v1::GetStatsResponse* response) {
+grpc::Status AgentService::Stats(const v1::GetStatsRequest& request,
+                                 v1::GetStatsResponse* response) {
   auto stats = api_->Stats();
   if (!stats.ok()) return ToGrpcStatus(stats.error());
   response->set_uptime_seconds(stats->uptime_seconds);
   for (const auto& t : stats->tunnels) {
-    FillTunnelStats(t, request->include_histogram(), response->add_tunnels());
+    FillTunnelStats(t, request.include_histogram(), response->add_tunnels());
   }
   // The first tunnel, where clients from before several tunnels look.
   if (response->tunnels_size() > 0) {
@@ -208,10 +230,10 @@ grpc::Status AgentService::GetStats(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status AgentService::WatchEvents(grpc::ServerContext* context,
-                                       const v1::WatchEventsRequest* request,
-                                       grpc::ServerWriter<v1::Event>* writer) {
-  if (!KnownPolicy(request->policy()) || !KnownAction(request->action())) {
+grpc::Status AgentService::Events(const v1::WatchEventsRequest& request,
+                                  const std::function<bool()>& cancelled,
+                                  const std::function<bool(const v1::Event&)>& write) {
+  if (!KnownPolicy(request.policy()) || !KnownAction(request.action())) {
     return {grpc::StatusCode::INVALID_ARGUMENT,
             "unknown policy or action; policies: address_families, wx_memory; actions: deny, "
             "would_deny, denied_by_seccomp"};
@@ -228,8 +250,8 @@ grpc::Status AgentService::WatchEvents(grpc::ServerContext* context,
   } release{&event_streams_};
   // A bounded queue per stream: a reader that falls behind loses the oldest events (counted in
   // dropped_before), never slows the agent or other readers.
-  auto sub = api_->Subscribe(request->policy(), request->action(), request->target());
-  while (!context->IsCancelled()) {
+  auto sub = api_->Subscribe(request.policy(), request.action(), request.target());
+  while (!cancelled()) {
     uint64_t dropped = 0;
     auto e = sub->Next(std::chrono::milliseconds(250), &dropped);
     if (!e) continue;
@@ -245,31 +267,30 @@ grpc::Status AgentService::WatchEvents(grpc::ServerContext* context,
     out.set_action(std::string(ActionName(e->action)));
     out.set_dropped_before(dropped);
     out.set_target(e->target);
-    if (!writer->Write(out)) break;
+    if (!write(out)) break;
   }
   return grpc::Status::OK;
 }
 
-grpc::Status AgentService::SetMode(grpc::ServerContext* context, const v1::SetModeRequest* request,
-                                   v1::SetModeResponse* response) {
-  const auto caller = peers_->Lookup(*context);
+grpc::Status AgentService::Mode(const std::optional<daemon::Caller>& caller,
+                                const v1::SetModeRequest& request, v1::SetModeResponse* response) {
   if (!caller) {
     return {grpc::StatusCode::PERMISSION_DENIED, "cannot tell who is calling"};
   }
   if (caller->uid != 0) {
-    log::Warning("SetMode {} {} refused: asked by uid {} (pid {}), not root", request->policy(),
-                 request->mode(), caller->uid, caller->pid);
+    log::Warning("SetMode {} {} refused: asked by uid {} (pid {}), not root", request.policy(),
+                 request.mode(), caller->uid, caller->pid);
     return {grpc::StatusCode::PERMISSION_DENIED,
             "changing a policy's mode needs root (you are uid " + std::to_string(caller->uid) +
                 "); run 'sudo tunnelctl mode ...'"};
   }
-  auto previous = api_->SetMode(request->policy(), request->mode(), request->target(), *caller);
+  auto previous = api_->SetMode(request.policy(), request.mode(), request.target(), *caller);
   if (!previous.ok()) return ToGrpcStatus(previous.error());
-  log::Notice("policy {} mode {} -> {}{}, asked by uid {} (pid {})", request->policy(), *previous,
-              request->mode(), request->target().empty() ? "" : " on " + request->target(),
+  log::Notice("policy {} mode {} -> {}{}, asked by uid {} (pid {})", request.policy(), *previous,
+              request.mode(), request.target().empty() ? "" : " on " + request.target(),
               caller->uid, caller->pid);
   response->set_previous_mode(*previous);
-  response->set_mode(request->mode());
+  response->set_mode(request.mode());
   return grpc::Status::OK;
 }
 

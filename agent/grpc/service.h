@@ -4,6 +4,8 @@
 #define TUNNELGUARD_AGENT_GRPC_SERVICE_H_
 
 #include <atomic>
+#include <functional>
+#include <optional>
 
 #include "agent/api/agent_api.h"
 #include "agent/grpc/unix_server.h"
@@ -30,6 +32,19 @@ class AgentService final : public tunnelguard::v1::Agent::Service {
                            grpc::ServerWriter<tunnelguard::v1::Event>* writer) override;
   grpc::Status SetMode(grpc::ServerContext* context, const tunnelguard::v1::SetModeRequest* request,
                        tunnelguard::v1::SetModeResponse* response) override;
+
+  // The same calls without a gRPC server around them: the agent answers the confined API face
+  // with these (agent/face/api_face.h), the caller known from the connection it accepted.
+  grpc::Status Status(tunnelguard::v1::GetStatusResponse* response);
+  grpc::Status Stats(const tunnelguard::v1::GetStatsRequest& request,
+                     tunnelguard::v1::GetStatsResponse* response);
+  // `write` returns false once the client is gone; `cancelled` is polled between events.
+  grpc::Status Events(const tunnelguard::v1::WatchEventsRequest& request,
+                      const std::function<bool()>& cancelled,
+                      const std::function<bool(const tunnelguard::v1::Event&)>& write);
+  grpc::Status Mode(const std::optional<daemon::Caller>& caller,
+                    const tunnelguard::v1::SetModeRequest& request,
+                    tunnelguard::v1::SetModeResponse* response);
 
  private:
   daemon::AgentApi* api_;

@@ -2,20 +2,15 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <grpcpp/server_posix.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 
-#include "agent/base/event_fd.h"
 #include "agent/base/log.h"
 
 namespace tg::grpcapi {
@@ -62,8 +57,7 @@ std::optional<daemon::Caller> PeerRegistry::Lookup(const grpc::ServerContext& co
   return it->second;
 }
 
-Result<std::unique_ptr<UnixServer>> UnixServer::Start(const std::string& path,
-                                                      grpc::Service* service, PeerRegistry* peers) {
+Result<UniqueFd> ListenApiSocket(const std::string& path) {
   auto addr = UnixAddress(path);
   if (!addr.ok()) return addr.error();
   std::error_code ec;
@@ -77,15 +71,11 @@ Result<std::unique_ptr<UnixServer>> UnixServer::Start(const std::string& path,
   }
   ::unlink(path.c_str());  // a stale socket file from a crash
 
-  std::unique_ptr<UnixServer> s(new UnixServer());
-  s->path_ = path;
-  s->peers_ = peers;
-  s->listen_fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!s->listen_fd_.valid()) return FromErrno(errno, "socket");
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return FromErrno(errno, "socket");
   // The file is born 0660: no window in which others could connect.
   const mode_t old_umask = ::umask(0117);
-  const int bound =
-      ::bind(s->listen_fd_.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr));
+  const int bound = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr));
   const int bind_errno = errno;
   ::umask(old_umask);
   if (bound != 0) return FromErrno(bind_errno, "cannot create the API socket " + path);
@@ -101,50 +91,8 @@ Result<std::unique_ptr<UnixServer>> UnixServer::Start(const std::string& path,
         "with Group={}",
         path, kSocketGroup, std::strerror(errno), kSocketGroup);
   }
-  if (::listen(s->listen_fd_.get(), 64) != 0) return FromErrno(errno, "listen on " + path);
-  s->stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!s->stop_fd_.valid()) return FromErrno(errno, "eventfd");
-
-  grpc::ServerBuilder builder;
-  builder.RegisterService(service);
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  grpc::ResourceQuota quota("tunnelguard-api");
-  quota.SetMaxThreads(kMaxServerThreads);
-  builder.SetResourceQuota(quota);
-  s->server_ = builder.BuildAndStart();
-  if (!s->server_) return MakeError(ErrorKind::kInternal, "gRPC server did not start");
-  s->acceptor_ = std::thread([raw = s.get()] { raw->AcceptLoop(); });
-  return s;
-}
-
-void UnixServer::AcceptLoop() {
-  for (;;) {
-    pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      log::Error("gRPC accept loop: poll: {}", std::strerror(errno));
-      return;
-    }
-    if (fds[1].revents != 0) return;
-    const int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) continue;  // EAGAIN, or a peer that already left
-    ucred cred{};
-    socklen_t len = sizeof(cred);
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-      ::close(fd);
-      continue;
-    }
-    peers_->Register(fd, {cred.uid, cred.gid, cred.pid});
-    grpc::AddInsecureChannelFromFd(server_.get(), fd);  // gRPC owns the fd from here
-  }
-}
-
-UnixServer::~UnixServer() {
-  SignalEventFd(stop_fd_.get());
-  if (acceptor_.joinable()) acceptor_.join();
-  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  ::unlink(path_.c_str());
+  if (::listen(fd.get(), 64) != 0) return FromErrno(errno, "listen on " + path);
+  return fd;
 }
 
 }  // namespace tg::grpcapi

@@ -1,21 +1,20 @@
-// The gRPC server on a unix socket, with peers known by their kernel credentials.
+// The API's unix socket, with peers known by their kernel credentials.
 //
-// We accept on our own socket, read each connection's SO_PEERCRED, and only then hand the fd to
-// gRPC (AddInsecureChannelFromFd). gRPC names such a peer "fd:<N>", so a handler can look up
-// who is calling (PeerRegistry::Lookup). The socket file is 0660, owned by root and, where the
-// group exists, by group `tunnelguard`: the kernel refuses everyone else at connect().
+// The agent accepts on its own socket and reads each connection's SO_PEERCRED before a
+// connection is handed to gRPC (AddInsecureChannelFromFd). gRPC names such a peer "fd:<N>",
+// so a handler can look up who is calling (PeerRegistry::Lookup). The socket file is 0660,
+// owned by root and, where the group exists, by group `tunnelguard`: the kernel refuses
+// everyone else at connect().
 #ifndef TUNNELGUARD_AGENT_GRPC_UNIX_SERVER_H_
 #define TUNNELGUARD_AGENT_GRPC_UNIX_SERVER_H_
 
 #include <grpcpp/grpcpp.h>
 
-#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "agent/api/agent_api.h"
 #include "agent/api/defaults.h"
@@ -45,29 +44,11 @@ inline constexpr int kMaxServerThreads = 16;
 // Threadpool Exhausted" (tests/e2e/reliability_test.cc).
 inline constexpr int kMaxEventStreams = kMaxServerThreads / 2;
 
-class UnixServer {
- public:
-  // Creates the socket (and its directory), sets its owner and mode, starts serving `service`.
-  // A live agent already on the path is an error; a stale socket file is replaced.
-  static Result<std::unique_ptr<UnixServer>> Start(const std::string& path, grpc::Service* service,
-                                                   PeerRegistry* peers);
-  ~UnixServer();
-  UnixServer(const UnixServer&) = delete;
-  UnixServer& operator=(const UnixServer&) = delete;
-
-  const std::string& path() const { return path_; }
-
- private:
-  UnixServer() = default;
-  void AcceptLoop();
-
-  std::string path_;
-  PeerRegistry* peers_ = nullptr;
-  UniqueFd listen_fd_;
-  UniqueFd stop_fd_;  // eventfd that wakes the accept loop on shutdown
-  std::unique_ptr<grpc::Server> server_;
-  std::thread acceptor_;
-};
+// Creates the API socket (and its directory), born 0660, given to group `tunnelguard` where
+// it exists, listening, non-blocking. A live agent already on the path is an error; a stale
+// socket file is replaced. The agent accepts on it and reads each peer's SO_PEERCRED; the
+// confined API face (agent/face/api_face.h) speaks gRPC on the connections.
+Result<UniqueFd> ListenApiSocket(const std::string& path);
 
 }  // namespace tg::grpcapi
 

@@ -11,16 +11,18 @@
 # nspawn shares the host's kernel, so BPF-LSM itself is not exercised here (tests/vm does that).
 # The root file system is built once with debootstrap (build-rootfs.sh, about a minute) and
 # cached in ROOTFS_CACHE; each run boots it with a throw-away overlay (--volatile=overlay).
-# Usage: systemd_nspawn_test.sh TUNNELGUARD_BINARY ROOTFS_CACHE
+# Usage: systemd_nspawn_test.sh TUNNELGUARD_BINARY ROOTFS_CACHE TUNNELCTL_BINARY
 source "$(dirname "$0")/lib.sh"
 if [ "$(id -u)" != 0 ]; then
   [ "${CI:-}" = true ] && fail "needs root (systemd-nspawn)"
   echo "SKIP: needs root (systemd-nspawn)" >&2; exit 77
 fi
 require_tool systemd-nspawn systemd-container
-[ $# -eq 2 ] && [ -x "$1" ] || fail "usage: $0 TUNNELGUARD_BINARY ROOTFS_CACHE"
+[ $# -eq 3 ] && [ -x "$1" ] && [ -x "$3" ] ||
+  fail "usage: $0 TUNNELGUARD_BINARY ROOTFS_CACHE TUNNELCTL_BINARY"
 BIN=$(realpath "$1")
 CACHE=$2
+CTL=$(realpath "$3")  # needs no library the agent does not (the root file system has those)
 SRC=$REPO/deploy
 
 # The container's root: bookworm minbase + systemd, dbus, curl and the agent's libraries.
@@ -38,6 +40,7 @@ chmod 0755 "$TMP/bin/cloudflared"
 echo "stand-in-token" >"$TMP/etc/token"
 binds=(
   --bind-ro="$BIN:/usr/bin/tunnelguard"
+  --bind-ro="$CTL:/usr/bin/tunnelctl"
   --bind-ro="$TMP/bin/cloudflared:/usr/bin/cloudflared"
   --bind-ro="$TMP/etc/token:/etc/cloudflared/token"
   --bind-ro="$SRC/config/tunnelguard.conf:/etc/tunnelguard/tunnelguard.conf"

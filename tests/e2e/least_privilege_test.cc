@@ -1,7 +1,7 @@
-// Least privilege as the running agent shows it: /metrics is parsed by a child process (the
-// metrics face) with no capability, no_new_privs, a seccomp filter and only the listening
-// socket and its channel to the agent, while the agent keeps the capabilities BPF needs; a
-// face that dies is replaced and scrapes go on.
+// Least privilege as the running agent shows it: /metrics and the gRPC API are parsed by child
+// processes (the metrics and API faces) with no capability, no_new_privs, a seccomp filter
+// and only their sockets and channels to the agent, while the agent keeps the capabilities BPF
+// needs; a face that dies is replaced and scrapes and calls go on.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -27,15 +27,15 @@ using testing::TestAgent;
 using testing::TestCgroup;
 using testing::WaitFor;
 
-// The agent's child started as `tunnelguard __face metrics …` (0: none).
-pid_t MetricsFaceOf(pid_t agent) {
+// The agent's child started as `tunnelguard __face ROLE …` (0: none).
+pid_t FaceOf(pid_t agent, const std::string& role) {
   std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), ::closedir);
   while (dirent* e = ::readdir(proc.get())) {
     const pid_t pid = std::atoi(e->d_name);
     if (pid <= 0 || ProcStatus(pid)["PPid"] != std::to_string(agent)) continue;
     std::string cmdline = testing::ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find("__face metrics ") != std::string::npos) return pid;
+    if (cmdline.find("__face " + role + " ") != std::string::npos) return pid;
   }
   return 0;
 }
@@ -64,16 +64,26 @@ class LeastPrivilegeTest : public ::testing::Test {
     agent_ = std::make_unique<TestAgent>(
         TestAgent::Options{.dir = dir_.path(), .args = {"--cgroup", cgroup_->path()}});
     ASSERT_GT(port_ = agent_->WaitForMetrics(), 0) << agent_->log();
-    ASSERT_TRUE(
-        WaitFor([&] { return (face_ = MetricsFaceOf(agent_->pid())) > 0; }, milliseconds(10000)))
+    ASSERT_TRUE(WaitFor([&] { return (face_ = FaceOf(agent_->pid(), "metrics")) > 0; },
+                        milliseconds(10000)))
         << "no metrics face under the agent\n"
         << agent_->log();
+    // Serving: a call answered (a face found before that may still be starting).
+    ASSERT_TRUE(WaitFor([&] { return Ctl("status").first == 0; }, milliseconds(20000)))
+        << agent_->log();
+    ASSERT_GT(api_face_ = FaceOf(agent_->pid(), "api"), 0) << "no API face under the agent\n"
+                                                           << agent_->log();
+  }
+  // `tunnelctl ARGS` against this agent: exit code and output.
+  std::pair<int, std::string> Ctl(const std::string& args) const {
+    return testing::RunCommand(std::string(TUNNELCTL_BINARY) + " --socket " + agent_->socket() +
+                               " " + args);
   }
   TempDir dir_;
   std::unique_ptr<TestCgroup> cgroup_;
   std::unique_ptr<TestAgent> agent_;
   int port_ = 0;
-  pid_t face_ = 0;
+  pid_t face_ = 0, api_face_ = 0;
 };
 
 TEST_F(LeastPrivilegeTest, TheProcessThatParsesHttpHoldsNoCapabilityAndNoBpfObject) {
@@ -106,12 +116,64 @@ TEST_F(LeastPrivilegeTest, TheProcessThatParsesHttpHoldsNoCapabilityAndNoBpfObje
               face["Seccomp"].c_str());
 }
 
+TEST_F(LeastPrivilegeTest, TheProcessThatParsesGrpcHoldsNoCapabilityAndNoBpfObject) {
+  // A call first, so the face holds a client connection while it is inspected.
+  auto [rc, out] = Ctl("status --json");
+  ASSERT_EQ(rc, 0) << out << agent_->log();
+  EXPECT_NE(out.find("\"version\""), std::string::npos) << out;
+  auto face = ProcStatus(api_face_);
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapAmb"}) {
+    EXPECT_EQ(face[set], "0000000000000000") << "API face " << set;
+  }
+  EXPECT_EQ(face["NoNewPrivs"], "1");
+  EXPECT_EQ(face["Seccomp"], "2");
+  // stdio, the control channel (3), client connections and the call sockets (sockets), and
+  // gRPC's own pollers and wakeups; no file, no BPF object of the agent's.
+  for (const auto& [fd, what] : OpenFds(api_face_)) {
+    EXPECT_EQ(what.find("bpf"), std::string::npos) << "fd " << fd << " is " << what;
+    if (fd == 0 || fd == 1) {
+      EXPECT_EQ(what, "/dev/null") << "fd " << fd;
+    } else if (fd >= 3) {
+      EXPECT_TRUE(what.rfind("socket:", 0) == 0 || what.rfind("anon_inode:", 0) == 0 ||
+                  what.rfind("pipe:", 0) == 0)
+          << "fd " << fd << " is " << what;
+    }
+  }
+  std::printf("CapEff: API face %s (NoNewPrivs %s, Seccomp %s)\n", face["CapEff"].c_str(),
+              face["NoNewPrivs"].c_str(), face["Seccomp"].c_str());
+  // Streams and calls side by side go through it too: a follower, then a stats call.
+  testing::Subprocess follower = testing::Subprocess::Start(
+      {TUNNELCTL_BINARY, "--socket", agent_->socket(), "events", "--follow"},
+      {{}, dir_.path() + "/follow.log", ""});
+  auto [src, stats] = Ctl("stats --json --histogram");
+  EXPECT_EQ(src, 0) << stats;
+  EXPECT_NE(stats.find("\"upstreams\""), std::string::npos) << stats;
+  EXPECT_EQ(::kill(follower.pid(), 0), 0) << testing::ReadFile(dir_.path() + "/follow.log");
+}
+
+TEST_F(LeastPrivilegeTest, AnApiFaceThatDiesIsReplacedAndCallsGoOn) {
+  ASSERT_EQ(::kill(api_face_, SIGKILL), 0);
+  pid_t next = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        next = FaceOf(agent_->pid(), "api");
+        return next > 0 && next != api_face_ && Ctl("status").first == 0;
+      },
+      milliseconds(30000)))
+      << agent_->log();
+  EXPECT_NE(agent_->log().find("API face (pid " + std::to_string(api_face_) +
+                               ") killed by signal 9; starting a new one"),
+            std::string::npos)
+      << agent_->log();
+  EXPECT_EQ(ProcStatus(next)["CapEff"], "0000000000000000");
+}
+
 TEST_F(LeastPrivilegeTest, AFaceThatDiesIsReplacedAndScrapesGoOn) {
   ASSERT_EQ(::kill(face_, SIGKILL), 0);
   pid_t next = 0;
   ASSERT_TRUE(WaitFor(
       [&] {
-        next = MetricsFaceOf(agent_->pid());
+        next = FaceOf(agent_->pid(), "metrics");
         return next > 0 && next != face_ && HttpGet(port_, "/metrics").has_value();
       },
       milliseconds(20000)))

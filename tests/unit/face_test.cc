@@ -8,12 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <string>
 #include <thread>
 
 #include "agent/base/unique_fd.h"
+#include "agent/face/api_calls.h"
 #include "agent/face/confine.h"
 #include "agent/face/frames.h"
 #include "subprocess.h"
@@ -132,6 +134,95 @@ TEST(FaceFrames, CarryBytesAndFramesExactlyAndRefuseOversizedOnes) {
   auto closed = ReceiveByte(a.get(), milliseconds(1000));
   ASSERT_FALSE(closed.ok());
   EXPECT_EQ(closed.error().kind, ErrorKind::kNotFound);
+}
+
+TEST(ApiCalls, RoundTripAndRefuseAnythingButOneWellFormedCall) {
+  ApiCall call;
+  call.method = ApiMethod::kSetMode;
+  call.policy = "wx_memory";
+  call.mode_or_action = "audit";
+  call.target = "cloudflared.service";
+  auto back = DecodeCall(EncodeCall(call));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->method, ApiMethod::kSetMode);
+  EXPECT_EQ(back->policy, "wx_memory");
+  EXPECT_EQ(back->mode_or_action, "audit");
+  EXPECT_EQ(back->target, "cloudflared.service");
+  EXPECT_FALSE(back->include_histogram);
+  call.method = ApiMethod::kStats;
+  call.include_histogram = true;
+  ASSERT_TRUE(DecodeCall(EncodeCall(call)).ok());
+  EXPECT_TRUE(DecodeCall(EncodeCall(call))->include_histogram);
+
+  const std::string good = EncodeCall(call);
+  for (size_t cut = 0; cut < good.size(); ++cut) {
+    EXPECT_FALSE(DecodeCall(good.substr(0, cut)).ok()) << "truncated at " << cut;
+  }
+  EXPECT_FALSE(DecodeCall(good + "x").ok()) << "trailing bytes";
+  std::string unknown = good;
+  unknown[0] = 'Z';
+  EXPECT_FALSE(DecodeCall(unknown).ok());
+  std::string flag = good;
+  flag[1] = 2;
+  EXPECT_FALSE(DecodeCall(flag).ok());
+  // A string longer than any name: not a call (and nothing past the limit is read).
+  std::string long_string = std::string(1, 'S') + '\0' + "\xff\xff";
+  long_string += std::string(70000, 'a');
+  const auto refused = DecodeCall(long_string);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("API face sent a malformed call"), std::string::npos);
+
+  ApiReply reply{5, "no such policy", ""};
+  auto r = DecodeReply(EncodeReply(reply));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->code, 5);
+  EXPECT_EQ(r->message, "no such policy");
+  reply = {0, "", std::string("\0\1payload", 9)};
+  r = DecodeReply(EncodeReply(reply));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->payload, reply.payload);
+  EXPECT_FALSE(DecodeReply("").ok());
+  EXPECT_FALSE(DecodeReply(std::string("\x63\0\0\0\0", 5)).ok()) << "code 99";
+}
+
+TEST(ApiCalls, DescriptorsTravelOneAtATimeWithTheirId) {
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+  UniqueFd a(pair[0]), b(pair[1]);
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  UniqueFd r(pipe_fds[0]), w(pipe_fds[1]);
+  ASSERT_TRUE(SendDescriptor(a.get(), 0x1122334455667788ull, w.get(), milliseconds(1000)).ok());
+  auto got = ReceiveDescriptor(b.get(), milliseconds(1000));
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got->id, 0x1122334455667788ull);
+  ASSERT_EQ(::write(got->fd.get(), "x", 1), 1) << "the received descriptor is the pipe's end";
+  char c = 0;
+  ASSERT_EQ(::read(r.get(), &c, 1), 1);
+  EXPECT_EQ(c, 'x');
+  // A message without a descriptor, or with two, is not one: refused, descriptors closed.
+  ASSERT_EQ(::send(a.get(), "12345678", 8, 0), 8);
+  EXPECT_EQ(ReceiveDescriptor(b.get(), milliseconds(1000)).error().kind,
+            ErrorKind::kInvalidArgument);
+  int two[2] = {r.get(), w.get()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(two))] = {};
+  char data[8] = {};
+  iovec iov{data, sizeof(data)};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(two));
+  std::memcpy(CMSG_DATA(cm), two, sizeof(two));
+  ASSERT_EQ(::sendmsg(a.get(), &msg, 0), 8);
+  EXPECT_EQ(ReceiveDescriptor(b.get(), milliseconds(1000)).error().kind,
+            ErrorKind::kInvalidArgument);
+  a.reset();
+  EXPECT_EQ(ReceiveDescriptor(b.get(), milliseconds(1000)).error().kind, ErrorKind::kNotFound);
 }
 
 }  // namespace

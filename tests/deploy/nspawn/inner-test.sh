@@ -40,22 +40,26 @@ sleep 2
 check "agent sends WATCHDOG=1" bash -c '[ "$(prop tunnelguard.service WatchdogTimestampMonotonic)" -gt "'"$w1"'" ]'
 check "agent runs with the bounded capability set" \
   bash -c 'grep -q "^CapBnd:\s*000000c000201000$" /proc/$(systemctl show -p MainPID --value tunnelguard.service)/status'
-# Least privilege inside the unit: the child that parses HTTP (tunnelguard __face metrics) has
-# dropped every capability and runs under its own seccomp filter on top of the unit's.
+# Least privilege inside the unit: the children that parse HTTP and gRPC (tunnelguard __face
+# metrics, __face api) have dropped every capability and run under their own seccomp filter on
+# top of the unit's; the API answers through its face.
 face_pid() {
   local main d
   main=$(prop tunnelguard.service MainPID)
   for d in /proc/[0-9]*; do
     [ "$(awk '/^PPid/ {print $2}' "$d/status" 2>/dev/null)" = "$main" ] || continue
-    tr '\0' ' ' <"$d/cmdline" | grep -q "__face metrics" && { echo "${d#/proc/}"; return; }
+    tr '\0' ' ' <"$d/cmdline" | grep -q "__face $1 " && { echo "${d#/proc/}"; return; }
   done
 }
 export -f face_pid
-log "info: CapEff agent $(awk '/^CapEff/ {print $2}' /proc/"$(prop tunnelguard.service MainPID)"/status), metrics face $(awk '/^CapEff/ {print $2}' /proc/"$(face_pid)"/status)"
-check "metrics face: no capability, no_new_privs, seccomp" \
-  bash -c 'st=/proc/$(face_pid)/status; grep -q "^CapEff:\s*0000000000000000$" $st &&
-           grep -q "^CapPrm:\s*0000000000000000$" $st && grep -q "^NoNewPrivs:\s*1$" $st &&
-           grep -q "^Seccomp:\s*2$" $st'
+check "API answers through its face" tunnelctl status
+log "info: CapEff agent $(awk '/^CapEff/ {print $2}' /proc/"$(prop tunnelguard.service MainPID)"/status), metrics face $(awk '/^CapEff/ {print $2}' /proc/"$(face_pid metrics)"/status), API face $(awk '/^CapEff/ {print $2}' /proc/"$(face_pid api)"/status)"
+for role in metrics api; do
+  check "$role face: no capability, no_new_privs, seccomp" \
+    bash -c 'st=/proc/$(face_pid '"$role"')/status; grep -q "^CapEff:\s*0000000000000000$" $st &&
+             grep -q "^CapPrm:\s*0000000000000000$" $st && grep -q "^NoNewPrivs:\s*1$" $st &&
+             grep -q "^Seccomp:\s*2$" $st'
+done
 
 # The sandbox as systemd applied it, seen from the agent's own mount namespace: pins can be
 # written in bpffs; the cgroup tree and /usr are read-only.
