@@ -146,7 +146,9 @@ void PolicyComponent::LogWhatStays(uint64_t cgroup_id) const {
   if (auto st = ReadTargetStatus(bpffs_dir_, cgroup_id); st.ok()) {
     for (const PolicyStatus& p : st->policies) {
       if (!p.active) continue;
-      in_force += (in_force.empty() ? "" : ", ") + std::string(PolicyName(p.kind));
+      // An audit policy stays attached but denies nothing: say so rather than "in force".
+      in_force += (in_force.empty() ? "" : ", ") + std::string(PolicyName(p.kind)) +
+                  (p.mode == Mode::kAudit ? " (audit: counting, not denying)" : "");
     }
   }
   if (in_force.empty()) {
