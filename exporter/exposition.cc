@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "agent/base/log.h"
+#include "agent/base/text.h"
 #include "agent/latency/histogram.h"
 #include "exporter/family_builder.h"
 #include "exporter/labelled_collectable.h"
@@ -28,19 +29,6 @@ constexpr std::string_view kProtobuf =
 // Anything above 0 marks a histogram as native in Prometheus even before its first value; the
 // zero bucket then holds only values of exactly 0 (Prometheus's client libraries use 2^-128).
 constexpr double kZeroThreshold = 2.938735877055719e-39;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // One media range of an Accept header: its type, whether it is Prometheus's delimited
 // MetricFamily protobuf, and its quality.

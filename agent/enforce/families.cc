@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 
+#include "agent/base/text.h"
 #include "bpf/policy_families.h"
 
 namespace tg {
@@ -32,19 +33,6 @@ constexpr std::array<FamilyName, 3> kUnixNotifyDetails{{
     {"unix_socketpair", TG_FAM_UNIX_PAIR},
 }};
 static_assert(TG_FAM_UNIX_PAIR < TG_FAM_SLOTS, "every reason has its own counter slot");
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 int LookUp(std::string name) {
   if (name == kUnixNotifyToken) return TG_FAM_UNIX_NOTIFY_BIT;

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "agent/face/frames.h"
+
 namespace tg::face {
 namespace {
 
@@ -61,20 +63,6 @@ class Reader {
 
 Error BadCall(const std::string& why) {
   return MakeError(ErrorKind::kInvalidArgument, "API face sent a malformed call: " + why);
-}
-
-Status Await(int fd, short events, Clock::time_point deadline, int stop_fd) {
-  for (;;) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return MakeError(ErrorKind::kInternal, "control channel: timed out");
-    pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
-    const int n = ::poll(p, stop_fd >= 0 ? 2 : 1, static_cast<int>(left.count()));
-    if (n < 0 && errno != EINTR) return FromErrno(errno, "control channel: poll");
-    if (n > 0 && stop_fd >= 0 && p[1].revents != 0) {
-      return MakeError(ErrorKind::kInternal, "control channel: stopped");
-    }
-    if (n > 0) return Status::Ok();
-  }
 }
 
 }  // namespace

@@ -11,21 +11,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Waits until `fd` is ready for `events` or `deadline` passes (or `stop_fd` is readable).
-Status Await(int fd, short events, Clock::time_point deadline, int stop_fd = -1) {
-  for (;;) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return MakeError(ErrorKind::kInternal, "face channel: timed out");
-    pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
-    const int n = ::poll(p, stop_fd >= 0 ? 2 : 1, static_cast<int>(left.count()));
-    if (n < 0 && errno != EINTR) return FromErrno(errno, "face channel: poll");
-    if (n > 0 && stop_fd >= 0 && p[1].revents != 0) {
-      return MakeError(ErrorKind::kInternal, "face channel: stopped");
-    }
-    if (n > 0) return Status::Ok();
-  }
-}
-
 // Reads exactly `size` bytes by `deadline`.
 Status ReadExactly(int fd, char* out, size_t size, Clock::time_point deadline, int stop_fd = -1) {
   size_t got = 0;
@@ -57,6 +42,20 @@ Status WriteAll(int fd, const char* data, size_t size, Clock::time_point deadlin
 }
 
 }  // namespace
+
+Status Await(int fd, short events, std::chrono::steady_clock::time_point deadline, int stop_fd) {
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return MakeError(ErrorKind::kInternal, "face channel: timed out");
+    pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
+    const int n = ::poll(p, stop_fd >= 0 ? 2 : 1, static_cast<int>(left.count()));
+    if (n < 0 && errno != EINTR) return FromErrno(errno, "face channel: poll");
+    if (n > 0 && stop_fd >= 0 && p[1].revents != 0) {
+      return MakeError(ErrorKind::kInternal, "face channel: stopped");
+    }
+    if (n > 0) return Status::Ok();
+  }
+}
 
 Status SendByte(int fd, char byte, std::chrono::milliseconds timeout) {
   return WriteAll(fd, &byte, 1, Clock::now() + timeout);

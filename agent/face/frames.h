@@ -22,6 +22,10 @@ inline constexpr size_t kMaxFrameBytes = 64u << 20;
 // Every call has a deadline, so a peer that stops reading or writing cannot hold the other
 // side; `stop_fd` (an eventfd, -1: none) ends a wait early with kInternal "stopped".
 Status SendByte(int fd, char byte, std::chrono::milliseconds timeout);
+// Waits until `fd` is ready for `events` (poll) or `deadline` passes; a readable `stop_fd` ends
+// the wait with kInternal "stopped", the deadline with kInternal "timed out".
+Status Await(int fd, short events, std::chrono::steady_clock::time_point deadline,
+             int stop_fd = -1);
 // One byte within `timeout`; kNotFound when the other side has closed.
 Result<char> ReceiveByte(int fd, std::chrono::milliseconds timeout, int stop_fd = -1);
 Status SendFrame(int fd, std::string_view payload, std::chrono::milliseconds timeout);
