@@ -5,9 +5,9 @@
 // connections it is handed, and a seccomp allow-list. For each call the face asks the agent in
 // the fixed form of api_calls.h, naming the connection the call came on; the agent answers
 // from its own record of who is on that connection, so SetMode's "root only" is checked on the
-// kernel's word. A face that exits, stalls or sends anything malformed is replaced (its clients
-// see their connection close); one that fails to start is retried (1 s to 30 s), while the
-// agent goes on enforcing.
+// kernel's word. A face that exits, stalls or sends a malformed control message is replaced
+// (its clients see their connection close); a malformed call is refused and logged; a face
+// that fails to start is retried (1 s to 30 s), while the agent goes on enforcing.
 //
 // What a face taken over by its input could still do: make the calls any client could, and
 // attribute a call to another client connection that is open at that moment (so a SetMode
