@@ -32,7 +32,6 @@ constexpr milliseconds kHandOffTimeout{2000};  // a descriptor onto the control 
 constexpr milliseconds kRequestTimeout{2000};  // a call's request, after its socket
 constexpr milliseconds kReplyTimeout{5000};    // for the face to take a reply or an event
 constexpr milliseconds kAnswerTimeout{30000};  // the face's wait for the agent's answer
-constexpr milliseconds kFirstRetry{1000}, kMaxRetry{30000};
 // Calls served at once (the face's gRPC server runs at most kMaxServerThreads), and client
 // connections held: beyond them a call or a connection is refused, not queued.
 constexpr int kMaxCalls = 2 * grpcapi::kMaxServerThreads;
@@ -100,23 +99,11 @@ pid_t ApiFace::pid() const {
 }
 
 Status ApiFace::SpawnFace() {
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-    return FromErrno(errno, "socketpair for the API face");
-  }
-  UniqueFd ours(pair[0]), theirs(pair[1]);
-  auto process = FaceProcess::Spawn("api", {theirs.get()});
-  if (!process.ok()) return process.error();
-  theirs.reset();  // the face's end lives in the face only: its exit is our EOF
-  auto ready = ReceiveByte(ours.get(), kReadyTimeout, stop_fd_.get());
-  if (!ready.ok() || *ready != kReady) {
-    const std::string how = process->Kill();
-    return MakeError(ErrorKind::kInternal,
-                     "the API face did not start (" + how + "; its own message is above)");
-  }
+  auto started = StartFace("api", SOCK_SEQPACKET, {}, kReadyTimeout, stop_fd_.get());
+  if (!started.ok()) return started.error();
   std::lock_guard<std::mutex> lock(mu_);
-  face_ = std::move(*process);
-  control_ = std::move(ours);
+  face_ = std::move(started->process);
+  control_ = std::move(started->channel);
   log::Info("serving the API on {} (parsed by a confined process, pid {})", path_, face_.pid());
   return Status::Ok();
 }
@@ -146,7 +133,7 @@ void ApiFace::Host() {
       if (auto s = SpawnFace(); s.ok()) {
         retry_delay_ = milliseconds(0);
       } else {
-        retry_delay_ = std::min(kMaxRetry, std::max(kFirstRetry, retry_delay_ * 2));
+        retry_delay_ = NextRetry(retry_delay_);
         log::Error("{}; trying again in {} s", s.error().message, retry_delay_.count() / 1000);
       }
       continue;

@@ -3,13 +3,17 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <utility>
 
 #include "agent/base/unique_fd.h"
+#include "agent/face/frames.h"
 
 namespace tg::face {
 namespace {
@@ -102,6 +106,30 @@ std::string FaceProcess::Kill() {
   }
   pid_ = -1;
   return DescribeWait(status);
+}
+
+Result<StartedFace> StartFace(const std::string& role, int type, std::vector<int> fds,
+                              std::chrono::milliseconds timeout, int stop_fd) {
+  int pair[2];
+  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, pair) != 0) {
+    return FromErrno(errno, "socketpair for the " + role + " face");
+  }
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  fds.push_back(theirs.get());
+  auto process = FaceProcess::Spawn(role, fds);
+  if (!process.ok()) return process.error();
+  theirs.reset();  // the face's end lives in the face only: its exit is our EOF
+  auto ready = ReceiveByte(ours.get(), timeout, stop_fd);
+  if (!ready.ok() || *ready != kReady) {
+    const std::string how = process->Kill();
+    return MakeError(ErrorKind::kInternal,
+                     "the " + role + " face did not start (" + how + "; its own message is above)");
+  }
+  return StartedFace{std::move(*process), std::move(ours)};
+}
+
+std::chrono::milliseconds NextRetry(std::chrono::milliseconds previous) {
+  return std::min(std::chrono::milliseconds(30000), std::max(kFirstRetry, previous * 2));
 }
 
 }  // namespace tg::face

@@ -6,10 +6,12 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "agent/base/result.h"
+#include "agent/base/unique_fd.h"
 
 namespace tg::face {
 
@@ -35,6 +37,20 @@ class FaceProcess {
   explicit FaceProcess(pid_t pid) : pid_(pid) {}
   pid_t pid_ = -1;
 };
+
+// A face started and ready: its process, and the agent's end of their socketpair of `type`
+// (SOCK_STREAM, SOCK_SEQPACKET), whose other end the face gets after `fds`. A face that does
+// not say kReady within `timeout` is killed; the error names the role and how it ended.
+struct StartedFace {
+  FaceProcess process;
+  UniqueFd channel;
+};
+Result<StartedFace> StartFace(const std::string& role, int type, std::vector<int> fds,
+                              std::chrono::milliseconds timeout, int stop_fd);
+
+// After a face failed to start: 1 s before the next try, doubling up to 30 s.
+inline constexpr std::chrono::milliseconds kFirstRetry{1000};
+std::chrono::milliseconds NextRetry(std::chrono::milliseconds previous);
 
 }  // namespace tg::face
 

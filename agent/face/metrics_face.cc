@@ -30,7 +30,6 @@ constexpr milliseconds kReadyTimeout{10000};
 constexpr milliseconds kScrapeTimeout{8000};
 // For the face to take the answer (a face that stops reading is replaced).
 constexpr milliseconds kSendTimeout{5000};
-constexpr milliseconds kFirstRetry{1000}, kMaxRetry{30000};
 constexpr milliseconds kMinScrapeInterval{100};
 
 // Answer frames start with one byte: the scrape worked ('1', the text follows) or not ('0').
@@ -69,23 +68,12 @@ pid_t MetricsFace::pid() const {
 }
 
 Status MetricsFace::SpawnFace() {
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-    return FromErrno(errno, "socketpair for the metrics face");
-  }
-  UniqueFd ours(pair[0]), theirs(pair[1]);
-  auto process = FaceProcess::Spawn("metrics", {listener_.fd.get(), theirs.get()});
-  if (!process.ok()) return process.error();
-  theirs.reset();  // the face's end lives in the face only: its exit is our EOF
-  auto ready = ReceiveByte(ours.get(), kReadyTimeout, stop_fd_.get());
-  if (!ready.ok() || *ready != kReady) {
-    const std::string how = process->Kill();
-    return MakeError(ErrorKind::kInternal,
-                     "the metrics face did not start (" + how + "; its own message is above)");
-  }
+  auto started =
+      StartFace("metrics", SOCK_STREAM, {listener_.fd.get()}, kReadyTimeout, stop_fd_.get());
+  if (!started.ok()) return started.error();
   std::lock_guard<std::mutex> lock(mu_);
-  face_ = std::move(*process);
-  channel_ = std::move(ours);
+  face_ = std::move(started->process);
+  channel_ = std::move(started->channel);
   return Status::Ok();
 }
 
@@ -110,7 +98,7 @@ void MetricsFace::Host() {
       if (auto s = SpawnFace(); s.ok()) {
         retry_delay_ = milliseconds(0);
       } else {
-        retry_delay_ = std::min(kMaxRetry, std::max(kFirstRetry, retry_delay_ * 2));
+        retry_delay_ = NextRetry(retry_delay_);
         log::Error("{}; trying again in {} s", s.error().message, retry_delay_.count() / 1000);
       }
       continue;
