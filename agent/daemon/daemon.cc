@@ -320,8 +320,7 @@ int Run(const DaemonOptions& options, DaemonParts parts) {
             (*server)->pid());
 
   DaemonApi api(ProbeKernelFeatures(), &tunnels, parts.events.get());
-  grpcapi::PeerRegistry peers;  // empty: the agent passes each call's caller itself
-  grpcapi::AgentService service(&api, &peers);
+  grpcapi::AgentService service(&api, nullptr);  // the API face's calls name their caller
   ApiSocket api_socket(options.grpc_socket, &service);
   if (!options.grpc_socket.empty() && !api_socket.Start()) return 1;
   Loop(options, tunnels, signals->get(), &api_socket, (*server)->url());

@@ -183,7 +183,7 @@ grpc::Status AgentService::WatchEvents(grpc::ServerContext* context,
 
 grpc::Status AgentService::SetMode(grpc::ServerContext* context, const v1::SetModeRequest* request,
                                    v1::SetModeResponse* response) {
-  return Mode(peers_->Lookup(*context), *request, response);
+  return Mode(peers_ != nullptr ? peers_->Lookup(*context) : std::nullopt, *request, response);
 }
 
 grpc::Status AgentService::Status(v1::GetStatusResponse* response) {

@@ -19,6 +19,8 @@ grpc::Status ToGrpcStatus(const Error& error);
 
 class AgentService final : public tunnelguard::v1::Agent::Service {
  public:
+  // `peers`: who is on each connection, for a gRPC server of this process (nullptr when the
+  // calls come through the API face, which names the caller to Mode() itself).
   AgentService(daemon::AgentApi* api, const PeerRegistry* peers) : api_(api), peers_(peers) {}
 
   grpc::Status GetStatus(grpc::ServerContext* context,
